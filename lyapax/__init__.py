@@ -1,0 +1,29 @@
+"""lyapax: Lyapunov spectra of recurrent neural networks, from any major framework.
+
+Exponents are in nats per step throughout.
+"""
+
+from __future__ import annotations
+
+from . import cells, errors
+from .api import spectrum
+from .cells import Map
+from .errors import BackendNotFoundError, InputError, LyapaxError, ModelTypeError, NumericalError
+from .registry import backends
+from .results import Spectrum
+
+__all__ = [
+    "spectrum",
+    "Spectrum",
+    "Map",
+    "cells",
+    "backends",
+    "errors",
+    "LyapaxError",
+    "InputError",
+    "ModelTypeError",
+    "BackendNotFoundError",
+    "NumericalError",
+]
+
+__version__ = "0.1.0"

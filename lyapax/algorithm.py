@@ -1,0 +1,146 @@
+"""The QR (Benettin) iteration, written once against an array namespace ``xp``.
+
+Everything here is a pure function of arrays, so a backend can run it as is
+(numpy, PyTorch), trace it into ``jax.jit``/``lax.scan`` or ``tf.function``.
+
+Shapes: ``B`` sequences (batch), state dimension ``d``, ``k`` exponents,
+``F`` input features. States are ``(B, d)``, bases ``(B, d, k)``, inputs of
+one time step ``(B, F)`` (or ``None`` for autonomous maps). Logarithms are
+natural: exponents come out in nats per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = [
+    "Carry",
+    "Dynamics",
+    "orthonormal_basis",
+    "qr_positive",
+    "run_chunk",
+    "tangent_interval",
+    "track_trouble",
+]
+
+
+class Dynamics(Protocol):
+    """A discrete-time system ``h_{t+1} = F(h_t, x_{t+1})`` with its tangent map.
+
+    Attributes:
+        dim: state dimension ``d``.
+        input_size: features per input step, or ``None`` if it takes no input.
+    """
+
+    dim: int
+    input_size: int | None
+
+    def step(self, xp: Any, h: Any, x: Any | None) -> Any:
+        """Next state ``(B, d)`` from state ``(B, d)`` and input ``(B, F)``."""
+        ...
+
+    def step_tangent(self, xp: Any, h: Any, x: Any | None, Q: Any) -> tuple[Any, Any]:
+        """Next state and ``J @ Q`` with ``J = dF/dh`` at ``(h, x)``; ``Q`` is ``(B, d, k)``."""
+        ...
+
+
+#: What the iteration carries from one chunk of time steps to the next:
+#: ``(h, Q, first_zero, first_nonfinite)``; the last two are ``(B,)`` integer
+#: arrays holding the first step at which an exact zero on diag(R), or a NaN/Inf
+#: state, was seen in each sequence (``-1``: never).
+Carry = tuple[Any, Any, Any, Any]
+
+
+def orthonormal_basis(d: int, k: int, seed: int | None = 0, basis: Any = None) -> np.ndarray:
+    """The initial orthonormal basis ``(d, k)``, float64 numpy.
+
+    Without ``basis``: the first ``k`` columns of a seeded random orthogonal
+    ``d x d`` matrix, so asking for ``k`` exponents or for all of them starts
+    from the same leading columns (the prefix property). With ``basis`` (a
+    ``(d, k)`` array of full column rank): its columns, orthonormalised by a
+    sign-fixed QR (the span is what matters).
+    """
+    if basis is None:
+        rng = np.random.default_rng(seed)
+        q, r = np.linalg.qr(rng.standard_normal((d, d)))
+        q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
+        return np.ascontiguousarray(q[:, :k])
+    b = np.asarray(basis, dtype=np.float64)
+    if b.ndim != 2 or b.shape != (d, k):
+        raise InputError(
+            f"basis: expected shape (d, k) = ({d}, {k}), got {b.shape}; pass one column per exponent."
+        )
+    if not np.all(np.isfinite(b)):
+        raise InputError("basis: contains NaN or Inf; pass finite columns.")
+    q, r = np.linalg.qr(b)
+    diag = np.diag(r)
+    if np.any(np.abs(diag) <= 1e-12 * max(1.0, float(np.abs(diag).max(initial=0.0)))):
+        raise InputError("basis: columns are linearly dependent; pass k independent columns.")
+    return np.ascontiguousarray(q * np.sign(diag))
+
+
+def qr_positive(xp: Any, A: Any) -> tuple[Any, Any]:
+    """Sign-fixed QR of a batch ``A (B, d, k)``: ``Q`` with ``diag(R) >= 0`` and ``log|diag(R)|``.
+
+    Fixing the signs keeps ``Q`` continuous from one step to the next. An exact
+    zero on diag(R) gives ``-inf`` in the log (detected by :func:`track_trouble`).
+    """
+    Q, R = xp.linalg.qr(A)
+    diag = xp.linalg.diagonal(R)
+    sign = xp.where(diag < 0, -xp.ones_like(diag), xp.ones_like(diag))
+    return Q * sign[..., None, :], xp.log(xp.abs(diag))
+
+
+def tangent_interval(xp: Any, dynamics: Dynamics, h: Any, Q: Any, xs: Any | None, n: int) -> tuple[Any, Any, Any]:
+    """Apply ``n`` steps (state and tangent map), then one QR.
+
+    ``xs`` holds the inputs of these steps, time-major ``(n, B, F)``, or is
+    ``None``. Returns the new state, the new orthonormal basis and
+    ``log|diag(R)|`` of shape ``(B, k)``.
+    """
+    for i in range(n):
+        h, Q = dynamics.step_tangent(xp, h, None if xs is None else xs[i], Q)
+    Q, log_r = qr_positive(xp, Q)
+    return h, Q, log_r
+
+
+def track_trouble(xp: Any, h: Any, log_r: Any, first_zero: Any, first_nonfinite: Any, step: Any) -> tuple[Any, Any]:
+    """Record, per sequence, the first ``step`` with an exact zero on diag(R) or a NaN/Inf state."""
+    finite_h = xp.all(xp.isfinite(h), axis=-1)
+    nonfinite = ~finite_h | xp.any(xp.isnan(log_r) | (log_r == float("inf")), axis=-1)
+    zero = xp.any(log_r == float("-inf"), axis=-1) & ~nonfinite
+    first_zero = xp.where(zero & (first_zero < 0), step, first_zero)
+    first_nonfinite = xp.where(nonfinite & (first_nonfinite < 0), step, first_nonfinite)
+    return first_zero, first_nonfinite
+
+
+def run_chunk(
+    xp: Any,
+    dynamics: Dynamics,
+    carry: Carry,
+    xs: Any | None,
+    start: int,
+    length: int,
+    ortho_every: int,
+) -> tuple[Carry, Any]:
+    """Iterate ``length`` steps starting at time step ``start``; QR every ``ortho_every`` steps.
+
+    The reference runner (a plain Python loop): backends may replace it by a
+    compiled one with the same signature and results. ``xs`` is time-major
+    ``(length, B, F)`` or ``None``. A last partial interval gets its own QR.
+    Returns the new carry and the sum of ``log|diag(R)|`` over the chunk ``(B, k)``.
+    """
+    h, Q, first_zero, first_nonfinite = carry
+    total = None
+    t = 0
+    while t < length:
+        n = min(ortho_every, length - t)
+        h, Q, log_r = tangent_interval(xp, dynamics, h, Q, None if xs is None else xs[t : t + n], n)
+        t += n
+        first_zero, first_nonfinite = track_trouble(xp, h, log_r, first_zero, first_nonfinite, start + t - 1)
+        total = log_r if total is None else total + log_r
+    return (h, Q, first_zero, first_nonfinite), total

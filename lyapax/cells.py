@@ -1,0 +1,412 @@
+"""Canonical recurrent cells with analytic tangent maps, written against ``xp``.
+
+The weights are plain arrays of any array-API namespace (numpy for the
+reference path; backends pass their own tensors). Conventions follow
+PyTorch, which most users know:
+
+- :class:`Elman`: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
+- :class:`LSTM`: gate rows ordered ``i, f, g, o``; state ``[h; c]`` (``d = 2H``,
+  or ``P + H`` with a projection ``h = W_hr (o * tanh(c'))``).
+- :class:`GRU`: gate rows ordered ``r, z, n``; ``h' = (1 - z) * n + z * h``.
+  ``reset_after=True`` (PyTorch, Keras default):
+  ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``;
+  ``reset_after=False`` (Cho et al. 2014): ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``.
+- :class:`Stack`: layers fed one into the next; the state is all layers'
+  states concatenated, the Jacobian is the full (block lower-triangular) one.
+
+A tangent map costs a few ``(G, H) @ (B, H, k)`` matmuls and elementwise
+products per step: no diagonal matrix and no dense ``d x d`` Jacobian is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["Cell", "Elman", "LSTM", "GRU", "Stack", "Map", "jacobian"]
+
+
+def _sigmoid(xp: Any, z: Any) -> Any:
+    return 1.0 / (1.0 + xp.exp(-z))
+
+
+def _affine(xp: Any, W: Any, v: Any, b: Any | None = None) -> Any:
+    """``v @ W.T + b`` for a batch of vectors ``v (B, n)``."""
+    out = xp.matmul(v, xp.matrix_transpose(W))
+    return out if b is None else out + b
+
+
+def _shape(a: Any) -> tuple[int, ...]:
+    return tuple(int(s) for s in a.shape)
+
+
+class Cell:
+    """Base class: a recurrent layer with state ``(B, dim)`` and output ``(B, output_size)``.
+
+    The output (what a layer above receives as input) is the leading
+    ``output_size`` columns of the state.
+    """
+
+    dim: int
+    input_size: int
+    output_size: int
+
+    def arrays(self) -> dict[str, Any]:
+        """The weight arrays by name (``None`` entries omitted)."""
+        return {k: v for k, v in vars(self).items() if v is not None and hasattr(v, "shape")}
+
+    def map_arrays(self, fn: Callable[[Any], Any]) -> "Cell":
+        """A copy with every weight array replaced by ``fn(array)`` (e.g. a dtype or device cast)."""
+        return dataclasses.replace(self, **{k: fn(v) for k, v in self.arrays().items()})
+
+    def step(self, xp: Any, h: Any, x: Any | None) -> Any:
+        """Next state ``(B, dim)``."""
+        return self.step_tangent(xp, h, x, None)[0]
+
+    def step_tangent(self, xp: Any, h: Any, x: Any | None, Q: Any | None, dx: Any | None = None) -> tuple[Any, Any]:
+        """Next state and the tangent ``J @ Q (B, dim, k)``.
+
+        ``dx (B, input_size, k)`` is the tangent of the input (for stacked
+        layers: the tangent of the layer below's output); ``None`` means the
+        input is data, not a perturbed variable. With ``Q=None`` only the
+        state is computed and the tangent is ``None``.
+        """
+        raise NotImplementedError
+
+    def _input_tangent(self, xp: Any, W: Any, dx: Any | None) -> Any | None:
+        return None if dx is None else xp.matmul(W, dx)
+
+
+def _check_matrix(name: str, w: Any, rows: int | None, cols: int | None) -> None:
+    shape = _shape(w)
+    if len(shape) != 2 or (rows is not None and shape[0] != rows) or (cols is not None and shape[1] != cols):
+        want = f"({rows if rows is not None else 'any'}, {cols if cols is not None else 'any'})"
+        raise InputError(f"{name}: expected a matrix of shape {want}, got {shape}.")
+
+
+def _check_vector(name: str, b: Any | None, n: int) -> None:
+    if b is not None and _shape(b) != (n,):
+        raise InputError(f"{name}: expected shape ({n},), got {_shape(b)}.")
+
+
+@dataclass(eq=False)
+class Elman(Cell):
+    """Elman (vanilla) RNN: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
+
+    Args:
+        weight_ih: ``(H, F)`` input weights.
+        weight_hh: ``(H, H)`` recurrent weights.
+        bias_ih, bias_hh: ``(H,)`` biases or ``None``.
+        nonlinearity: ``"tanh"``, ``"relu"`` or ``"linear"``.
+    """
+
+    weight_ih: Any
+    weight_hh: Any
+    bias_ih: Any = None
+    bias_hh: Any = None
+    nonlinearity: str = "tanh"
+
+    def __post_init__(self) -> None:
+        if self.nonlinearity not in ("tanh", "relu", "linear"):
+            raise InputError(f"nonlinearity: expected 'tanh', 'relu' or 'linear', got {self.nonlinearity!r}.")
+        _check_matrix("weight_hh", self.weight_hh, None, None)
+        H = _shape(self.weight_hh)[0]
+        _check_matrix("weight_hh", self.weight_hh, H, H)
+        _check_matrix("weight_ih", self.weight_ih, H, None)
+        _check_vector("bias_ih", self.bias_ih, H)
+        _check_vector("bias_hh", self.bias_hh, H)
+        self.dim = self.output_size = H
+        self.input_size = _shape(self.weight_ih)[1]
+
+    def step_tangent(self, xp, h, x, Q, dx=None):
+        pre = _affine(xp, self.weight_hh, h, self.bias_hh)
+        if x is not None:
+            pre = pre + _affine(xp, self.weight_ih, x, self.bias_ih)
+        elif self.bias_ih is not None:
+            pre = pre + self.bias_ih
+        if self.nonlinearity == "tanh":
+            h_next = xp.tanh(pre)
+            slope = 1.0 - h_next * h_next
+        elif self.nonlinearity == "relu":
+            h_next = xp.where(pre > 0, pre, xp.zeros_like(pre))
+            slope = xp.where(pre > 0, xp.ones_like(pre), xp.zeros_like(pre))
+        else:
+            h_next, slope = pre, None
+        if Q is None:
+            return h_next, None
+        dpre = xp.matmul(self.weight_hh, Q)
+        dinp = self._input_tangent(xp, self.weight_ih, dx)
+        if dinp is not None:
+            dpre = dpre + dinp
+        return h_next, dpre if slope is None else slope[..., None] * dpre
+
+
+@dataclass(eq=False)
+class LSTM(Cell):
+    """LSTM with the full state ``[h; c]`` (gate rows ``i, f, g, o``, as PyTorch).
+
+    Args:
+        weight_ih: ``(4H, F)``; weight_hh: ``(4H, P)`` (``P = H`` without projection).
+        bias_ih, bias_hh: ``(4H,)`` or ``None``.
+        weight_hr: ``(P, H)`` projection of the hidden output, or ``None``.
+
+    The state is ``[h (P); c (H)]`` of dimension ``P + H``.
+    """
+
+    weight_ih: Any
+    weight_hh: Any
+    bias_ih: Any = None
+    bias_hh: Any = None
+    weight_hr: Any = None
+
+    def __post_init__(self) -> None:
+        _check_matrix("weight_hh", self.weight_hh, None, None)
+        G, P = _shape(self.weight_hh)
+        if G % 4:
+            raise InputError(f"weight_hh: expected 4H rows (gates i, f, g, o), got {G}.")
+        H = G // 4
+        if self.weight_hr is None and P != H:
+            raise InputError(f"weight_hh: expected shape ({G}, {H}) without weight_hr, got {(G, P)}.")
+        if self.weight_hr is not None:
+            _check_matrix("weight_hr", self.weight_hr, P, H)
+        _check_matrix("weight_ih", self.weight_ih, G, None)
+        _check_vector("bias_ih", self.bias_ih, G)
+        _check_vector("bias_hh", self.bias_hh, G)
+        self.hidden_size, self.output_size = H, P
+        self.dim = P + H
+        self.input_size = _shape(self.weight_ih)[1]
+
+    def step_tangent(self, xp, h, x, Q, dx=None):
+        P, H = self.output_size, self.hidden_size
+        hh, c = h[:, :P], h[:, P:]
+        gates = _affine(xp, self.weight_hh, hh, self.bias_hh)
+        if x is not None:
+            gates = gates + _affine(xp, self.weight_ih, x, self.bias_ih)
+        elif self.bias_ih is not None:
+            gates = gates + self.bias_ih
+        i = _sigmoid(xp, gates[:, :H])
+        f = _sigmoid(xp, gates[:, H : 2 * H])
+        g = xp.tanh(gates[:, 2 * H : 3 * H])
+        o = _sigmoid(xp, gates[:, 3 * H :])
+        c_next = f * c + i * g
+        tc = xp.tanh(c_next)
+        out = o * tc
+        h_next = out if self.weight_hr is None else _affine(xp, self.weight_hr, out)
+        state = xp.concat([h_next, c_next], axis=1)
+        if Q is None:
+            return state, None
+        dh, dc = Q[:, :P, :], Q[:, P:, :]
+        dg = xp.matmul(self.weight_hh, dh)
+        dinp = self._input_tangent(xp, self.weight_ih, dx)
+        if dinp is not None:
+            dg = dg + dinp
+        di = (i * (1.0 - i))[..., None] * dg[:, :H]
+        df = (f * (1.0 - f))[..., None] * dg[:, H : 2 * H]
+        dgg = (1.0 - g * g)[..., None] * dg[:, 2 * H : 3 * H]
+        do = (o * (1.0 - o))[..., None] * dg[:, 3 * H :]
+        dc_next = c[..., None] * df + f[..., None] * dc + g[..., None] * di + i[..., None] * dgg
+        dout = tc[..., None] * do + (o * (1.0 - tc * tc))[..., None] * dc_next
+        dh_next = dout if self.weight_hr is None else xp.matmul(self.weight_hr, dout)
+        return state, xp.concat([dh_next, dc_next], axis=1)
+
+
+@dataclass(eq=False)
+class GRU(Cell):
+    """GRU (gate rows ``r, z, n``, as PyTorch): ``h' = (1 - z) * n + z * h``.
+
+    Args:
+        weight_ih: ``(3H, F)``; weight_hh: ``(3H, H)``; bias_ih, bias_hh: ``(3H,)`` or ``None``.
+        reset_after: apply the reset gate after the recurrent matmul
+            (PyTorch, Keras' default) or before it (original GRU).
+    """
+
+    weight_ih: Any
+    weight_hh: Any
+    bias_ih: Any = None
+    bias_hh: Any = None
+    reset_after: bool = True
+
+    def __post_init__(self) -> None:
+        _check_matrix("weight_hh", self.weight_hh, None, None)
+        G, H = _shape(self.weight_hh)
+        if G != 3 * H:
+            raise InputError(f"weight_hh: expected shape (3H, H) (gates r, z, n), got {(G, H)}.")
+        _check_matrix("weight_ih", self.weight_ih, G, None)
+        _check_vector("bias_ih", self.bias_ih, G)
+        _check_vector("bias_hh", self.bias_hh, G)
+        self.dim = self.output_size = H
+        self.input_size = _shape(self.weight_ih)[1]
+
+    def step_tangent(self, xp, h, x, Q, dx=None):
+        H = self.dim
+        W_hh = self.weight_hh
+        if x is not None:
+            gi = _affine(xp, self.weight_ih, x, self.bias_ih)
+        elif self.bias_ih is not None:
+            gi = self.bias_ih + xp.zeros_like(h[:, :1])
+        else:
+            gi = None
+        b_hh = self.bias_hh
+        gh_rz = _affine(xp, W_hh[: 2 * H], h, None if b_hh is None else b_hh[: 2 * H])
+        rz = gh_rz if gi is None else gh_rz + gi[:, : 2 * H]
+        r = _sigmoid(xp, rz[:, :H])
+        z = _sigmoid(xp, rz[:, H:])
+        b_hn = None if b_hh is None else b_hh[2 * H :]
+        if self.reset_after:
+            hn = _affine(xp, W_hh[2 * H :], h, b_hn)
+            pre_n = r * hn
+        else:
+            pre_n = _affine(xp, W_hh[2 * H :], r * h, b_hn)
+        if gi is not None:
+            pre_n = pre_n + gi[:, 2 * H :]
+        n = xp.tanh(pre_n)
+        h_next = (1.0 - z) * n + z * h
+        if Q is None:
+            return h_next, None
+        dinp = self._input_tangent(xp, self.weight_ih, dx)
+        drz = xp.matmul(W_hh[: 2 * H], Q)
+        if dinp is not None:
+            drz = drz + dinp[:, : 2 * H]
+        dr = (r * (1.0 - r))[..., None] * drz[:, :H]
+        dz = (z * (1.0 - z))[..., None] * drz[:, H:]
+        if self.reset_after:
+            dpre_n = hn[..., None] * dr + r[..., None] * xp.matmul(W_hh[2 * H :], Q)
+        else:
+            dpre_n = xp.matmul(W_hh[2 * H :], h[..., None] * dr + r[..., None] * Q)
+        if dinp is not None:
+            dpre_n = dpre_n + dinp[:, 2 * H :]
+        dn = (1.0 - n * n)[..., None] * dpre_n
+        dh_next = (h - n)[..., None] * dz + (1.0 - z)[..., None] * dn + z[..., None] * Q
+        return h_next, dh_next
+
+
+@dataclass(eq=False)
+class Stack(Cell):
+    """Layers stacked in depth: layer ``l`` reads layer ``l-1``'s new output.
+
+    The state is the concatenation of all layers' states (bottom first), and
+    the tangent map is that of the whole stacked map (inter-layer couplings
+    included).
+    """
+
+    layers: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.layers = list(self.layers)
+        if not self.layers:
+            raise InputError("layers: a Stack needs at least one layer.")
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Cell) or isinstance(layer, Stack):
+                raise InputError(f"layers[{i}]: expected a lyapax.cells cell (Elman, LSTM, GRU), got {type(layer).__name__}.")
+            if i and layer.input_size != self.layers[i - 1].output_size:
+                raise InputError(
+                    f"layers[{i}]: input_size {layer.input_size} does not match the output size "
+                    f"{self.layers[i - 1].output_size} of layers[{i - 1}]."
+                )
+        self.dim = sum(layer.dim for layer in self.layers)
+        self.input_size = self.layers[0].input_size
+        self.output_size = self.layers[-1].output_size
+        self.offsets = np.cumsum([0] + [layer.dim for layer in self.layers]).tolist()
+
+    def map_arrays(self, fn: Callable[[Any], Any]) -> "Stack":
+        return Stack([layer.map_arrays(fn) for layer in self.layers])
+
+    def arrays(self) -> dict[str, Any]:
+        return {f"layers[{i}].{k}": v for i, layer in enumerate(self.layers) for k, v in layer.arrays().items()}
+
+    def step_tangent(self, xp, h, x, Q, dx=None):
+        states, tangents = [], []
+        inp, dinp = x, dx
+        for layer, a, b in zip(self.layers, self.offsets[:-1], self.offsets[1:]):
+            s, t = layer.step_tangent(xp, h[:, a:b], inp, None if Q is None else Q[:, a:b, :], dinp)
+            states.append(s)
+            tangents.append(t)
+            inp = s[:, : layer.output_size]
+            dinp = None if t is None else t[:, : layer.output_size, :]
+        state = states[0] if len(states) == 1 else xp.concat(states, axis=1)
+        if Q is None:
+            return state, None
+        return state, tangents[0] if len(tangents) == 1 else xp.concat(tangents, axis=1)
+
+
+class Map:
+    """Any map with a user-supplied Jacobian, on numpy arrays.
+
+    Args:
+        step: ``step(h, x) -> h_next`` with ``h (B, d)`` and ``x (B, F)`` or
+            ``None`` (autonomous maps).
+        jacobian: ``jacobian(h, x) -> J (B, d, d)``, ``J = d h_next / d h`` at ``(h, x)``.
+        dim: the state dimension ``d`` (needed only when ``h0`` is not given).
+        input_size: features per step, or ``None`` to accept any.
+
+    Example (Hénon map, a=1.4, b=0.3)::
+
+        def step(h, x):
+            return np.stack([1 - 1.4 * h[:, 0] ** 2 + h[:, 1], 0.3 * h[:, 0]], axis=1)
+        def jac(h, x):
+            J = np.zeros((len(h), 2, 2)); J[:, 0, 0] = -2.8 * h[:, 0]; J[:, 0, 1] = 1; J[:, 1, 0] = 0.3
+            return J
+        lyapax.spectrum(lyapax.Map(step, jac, dim=2), steps=100_000)
+    """
+
+    def __init__(
+        self,
+        step: Callable[[Any, Any], Any],
+        jacobian: Callable[[Any, Any], Any],
+        *,
+        dim: int | None = None,
+        input_size: int | None = None,
+    ) -> None:
+        if not callable(step) or not callable(jacobian):
+            raise InputError("Map: step and jacobian must be callables step(h, x) and jacobian(h, x).")
+        if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 1):
+            raise InputError(f"dim: expected a positive integer, got {dim!r}.")
+        self.step_fn, self.jacobian_fn = step, jacobian
+        self.dim = None if dim is None else int(dim)
+        self.input_size = input_size
+
+    def arrays(self) -> dict[str, Any]:
+        return {}
+
+    def step(self, xp: Any, h: Any, x: Any | None) -> Any:
+        return self.step_fn(h, x)
+
+    def step_tangent(self, xp: Any, h: Any, x: Any | None, Q: Any | None) -> tuple[Any, Any]:
+        h_next = self.step_fn(h, x)
+        if Q is None:
+            return h_next, None
+        J = self.jacobian_fn(h, x)
+        if _shape(J) != (_shape(h)[0], _shape(h)[1], _shape(h)[1]):
+            raise InputError(
+                f"jacobian: expected shape (batch, d, d) = ({_shape(h)[0]}, {_shape(h)[1]}, {_shape(h)[1]}), "
+                f"got {_shape(J)}; return one d x d matrix per sequence."
+            )
+        return h_next, xp.matmul(J, Q)
+
+    def __repr__(self) -> str:
+        return f"Map(step={getattr(self.step_fn, '__name__', self.step_fn)!r}, dim={self.dim})"
+
+
+def jacobian(xp: Any, dynamics: Any, h: Any, x: Any | None) -> Any:
+    """The full Jacobian ``(B, d, d)`` of ``dynamics`` at ``(h, x)``, from its tangent map.
+
+    For tests and diagnostics (it costs a d-column tangent map).
+    """
+    B, d = _shape(h)
+    eye = xp.eye(d, dtype=h.dtype, device=_device(h))
+    Q = xp.zeros_like(h[:, :1, None]) + eye
+    return dynamics.step_tangent(xp, h, x, Q)[1]
+
+
+def _device(a: Any) -> Any:
+    import array_api_compat
+
+    try:
+        return array_api_compat.device(a)
+    except Exception:  # namespaces array_api_compat does not know (a backend's own)
+        return getattr(a, "device", None)

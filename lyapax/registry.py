@@ -1,0 +1,127 @@
+"""Backend discovery through the ``lyapax.backends`` entry-point group.
+
+Built-in backends and third-party plugins are found the same way. Entry points
+are loaded lazily, and a backend is only asked to recognise an object once the
+user has imported its framework: nothing is imported just to check.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from .backend import Backend
+from .errors import BackendNotFoundError, ModelTypeError
+
+__all__ = ["backends", "get_backend", "select_backend", "ENTRY_POINT_GROUP"]
+
+ENTRY_POINT_GROUP = "lyapax.backends"
+
+
+@functools.lru_cache(maxsize=1)
+def _entry_points() -> dict[str, EntryPoint]:
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _load(name: str) -> Backend:
+    obj = _entry_points()[name].load()
+    backend = obj() if isinstance(obj, type) else obj
+    if not isinstance(backend, Backend):
+        raise BackendNotFoundError(
+            f"backend: the entry point {name!r} in group {ENTRY_POINT_GROUP!r} does not give a lyapax.backend.Backend."
+        )
+    return backend
+
+
+def refresh() -> None:
+    """Forget discovered entry points (after installing a plugin in a running session)."""
+    _entry_points.cache_clear()
+    _load.cache_clear()
+    _by_type.clear()
+
+
+def backends() -> list[str]:
+    """Names of the installed backends (registered and with their framework importable)."""
+    names = []
+    for n in _entry_points():
+        try:
+            if _load(n).is_installed():
+                names.append(n)
+        except Exception:  # a broken plugin is not installed, and must not break the others
+            continue
+    return sorted(names)
+
+
+def _install_hint(name: str) -> str:
+    extra = _load(name).extra if name in _entry_points() else None
+    return f'pip install "lyapax[{extra}]"' if extra else f"install the package that provides backend {name!r}"
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name``; a clear error if it is unknown or not installed."""
+    if not isinstance(name, str):
+        raise BackendNotFoundError(f"backend: expected a backend name (str), got {type(name).__name__}.")
+    if name not in _entry_points():
+        raise BackendNotFoundError(
+            f"backend: unknown backend {name!r}. Installed: {', '.join(backends()) or 'none'}; "
+            f"registered: {', '.join(sorted(_entry_points()))}."
+        )
+    backend = _load(name)
+    if not backend.is_installed():
+        raise BackendNotFoundError(
+            f"backend: {name!r} is registered but its framework ({', '.join(backend.modules)}) is not installed: "
+            f"{_install_hint(name)}. Installed: {', '.join(backends()) or 'none'}."
+        )
+    return backend
+
+
+_by_type: dict[tuple[str, type], str] = {}
+
+
+def _candidates() -> list[Backend]:
+    """Backends whose framework is already imported; numpy last (the fallback)."""
+    names = sorted(_entry_points(), key=lambda n: (n == "numpy", n))
+    out = []
+    for n in names:
+        try:
+            b = _load(n)
+        except Exception:  # a broken plugin must not break the others
+            continue
+        if b.is_imported():
+            out.append(b)
+    return out
+
+
+def _match(kind: str, obj: Any) -> Backend | None:
+    key = (kind, type(obj))
+    if key in _by_type:
+        return _load(_by_type[key])
+    for b in _candidates():
+        ok = b.recognises_model(obj) if kind == "model" else b.recognises_array(obj)
+        if ok:
+            if kind == "array" or not hasattr(obj, "arrays"):  # core cells depend on their weights' type
+                _by_type[key] = b.name
+            return b
+    return None
+
+
+def select_backend(model: Any, inputs: Any = None, name: str | None = None) -> Backend:
+    """Pick a backend: by ``name``, else by the model's type, else by the inputs' type."""
+    if name is not None:
+        return get_backend(name)
+    found = _match("model", model)
+    if found is None and inputs is not None:
+        found = _match("array", inputs)
+    if found is None:
+        raise ModelTypeError(
+            f"model: no installed backend recognises an object of type {type(model).__module__}.{type(model).__qualname__}. "
+            f"Pass a model of a supported framework (installed backends: {', '.join(backends()) or 'none'}), "
+            "a lyapax.cells cell or lyapax.Map, or name the backend with backend=...; "
+            "a framework's backend is only considered once you have imported the framework."
+        )
+    return found
