@@ -106,6 +106,11 @@ def _raise_trouble(first_zero: np.ndarray, first_nonfinite: np.ndarray, ortho_ev
         )
 
 
+def _sorted_desc(per_sequence: np.ndarray) -> np.ndarray:
+    """Each sequence's exponents in descending order."""
+    return -np.sort(-per_sequence, axis=1)
+
+
 def _progress_bar(enabled: bool, total: int) -> Any:
     if not enabled:
         return None
@@ -164,7 +169,7 @@ def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
                 if opts.differentiable:
                     total_xp = logsum if total_xp is None else total_xp + logsum
                 if opts.history is not None:
-                    records.append(total.mean(axis=0) / counted)
+                    records.append(_sorted_desc(total / counted).mean(axis=0))
                     record_steps.append(counted)
             if bar is not None:
                 bar.update(length)
@@ -172,13 +177,11 @@ def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
         if bar is not None:
             bar.close()
 
-    per_sequence = total / counted
-    order = np.argsort(-per_sequence.mean(axis=0), kind="stable")
-    per_sequence = per_sequence[:, order]
+    per_sequence = _sorted_desc(total / counted)
     stderr = per_sequence.std(axis=0, ddof=1) / np.sqrt(B) if B > 1 else np.full(k, np.nan)
     raw = None
     if opts.differentiable:
-        raw = xp.take(total_xp / counted, problem.int_array(order), axis=1)
+        raw = xp.sort(total_xp / counted, axis=1, descending=True)
         raw = problem.wrap_raw(raw) if problem.wrap_raw is not None else raw
     return Spectrum(
         exponents=per_sequence.mean(axis=0),
@@ -190,7 +193,7 @@ def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
         ortho_every=opts.ortho_every,
         state_dim=d,
         dtype=problem.dtype,
-        history=np.asarray(records)[:, order] if opts.history is not None else None,
+        history=np.asarray(records) if opts.history is not None else None,
         history_steps=np.asarray(record_steps, dtype=np.int64) if opts.history is not None else None,
         raw=raw,
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .algorithm import run_chunk
 from .backend import Backend, Problem
 from .cells import Cell, Map
 from .errors import InputError, ModelTypeError
@@ -62,7 +63,7 @@ class NumpyBackend(Backend):
             if not np.issubdtype(arr.dtype, np.number):
                 raise InputError(f"inputs: expected numbers, got dtype {arr.dtype}.")
             batch, steps, _ = check_inputs_shape(arr.shape, input_size)
-            xs = np.ascontiguousarray(np.swapaxes(arr, 0, 1), dtype=np_dtype)
+            xs = np.swapaxes(np.asarray(arr, dtype=np_dtype), 0, 1)  # a view when no cast is needed
 
         dim = dynamics.dim
         if h0 is None:
@@ -74,8 +75,14 @@ class NumpyBackend(Backend):
             check_h0_shape(state.shape, batch, dim)
         if isinstance(dynamics, Map) and dynamics.dim is None:
             dynamics = Map(dynamics.step_fn, dynamics.jacobian_fn, dim=state.shape[1], input_size=input_size)
+        def quiet_run_chunk(carry, xs, start, length, ortho_every):
+            # log(0) and overflow are detected and reported by the driver; no numpy warnings on the way
+            with np.errstate(all="ignore"):
+                return run_chunk(xp, dynamics, carry, xs, start, length, ortho_every)
+
         return Problem(
             xp=xp,
+            run_chunk=quiet_run_chunk,
             dynamics=dynamics,
             inputs=xs,
             h0=state,

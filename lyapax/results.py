@@ -37,8 +37,8 @@ class Spectrum:
     map); see :meth:`exponents_in` for bits and per-unit-time rates.
 
     Attributes:
-        exponents: ``(k,)`` mean over sequences, descending, nats/step.
-        per_sequence: ``(B, k)`` exponents of each input sequence, nats/step.
+        exponents: ``(k,)`` mean over sequences of the per-sequence spectra, descending, nats/step.
+        per_sequence: ``(B, k)`` exponents of each input sequence, each row descending, nats/step.
         stderr: ``(k,)`` standard error of the mean over sequences (NaN when B = 1).
         history: ``(records, k)`` running estimate (mean over sequences) after
             each ``history`` counted steps, or ``None``.
@@ -51,7 +51,7 @@ class Spectrum:
         dtype: compute dtype.
         raw: with ``differentiable=True``, the per-sequence exponents ``(B, k)``
             as the framework's tensor, still attached to the model's
-            parameters (columns in the same order as ``exponents``); else ``None``.
+            parameters (each row descending, as ``per_sequence``); else ``None``.
     """
 
     exponents: np.ndarray

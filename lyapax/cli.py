@@ -1,0 +1,59 @@
+"""The ``lyapax`` console script: ``lyapax demo``, ``lyapax readout``, ``lyapax backends``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.gains, hidden=args.hidden, batch=args.batch, steps=args.steps, warmup=args.warmup,
+             seed=args.seed, out=None if args.no_plot else args.out)
+    return 0
+
+
+def _backends(args: argparse.Namespace) -> int:
+    from .registry import _entry_points, backends
+
+    installed = set(backends())
+    for name in sorted(_entry_points()):
+        print(f"{name:12s} {'installed' if name in installed else 'not installed'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "readout":
+        try:
+            from .readout.cli import main as readout_main
+        except ImportError as exc:  # pragma: no cover - depends on the installed extras
+            print(f"lyapax readout: {exc}", file=sys.stderr)
+            return 2
+        return int(readout_main(argv[1:]) or 0)
+
+    parser = argparse.ArgumentParser(prog="lyapax", description="Lyapunov spectra of recurrent neural networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="spectra of random tanh RNNs across gains (numpy only, seconds)")
+    demo.add_argument("--gains", type=float, nargs="+", default=[0.5, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0])
+    demo.add_argument("--hidden", type=int, default=64, help="hidden units (default 64)")
+    demo.add_argument("--batch", type=int, default=4, help="input sequences (default 4)")
+    demo.add_argument("--steps", type=int, default=1000, help="time steps per sequence (default 1000)")
+    demo.add_argument("--warmup", type=int, default=200, help="warm-up steps, not counted (default 200)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="lyapax-demo", help="folder for the figure (default ./lyapax-demo)")
+    demo.add_argument("--no-plot", action="store_true", help="do not save a figure")
+    demo.set_defaults(func=_demo)
+    sub.add_parser("readout", help="training-stability readout experiment (needs lyapax[torch]); see lyapax readout -h")
+    sub.add_parser("backends", help="list registered backends and whether they are installed").set_defaults(func=_backends)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

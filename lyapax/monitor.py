@@ -1,0 +1,414 @@
+"""Spectra during training: :class:`Monitor`, framework-neutral.
+
+A :class:`Monitor` holds a fixed probe batch of input sequences and computes
+the Lyapunov spectrum of a model with :func:`lyapax.spectrum` every ``every``
+steps (or epochs: a "step" is whatever counter you pass), keeping a tidy
+record exportable to numpy, pandas and JSON, and plottable. It never imports
+a framework itself: the probe batch and the model are handed to
+:func:`lyapax.spectrum`, which picks the backend, and which never changes the
+model (parameters, training mode, RNG state all stay as they were).
+
+Exponents are in nats per step of the recurrent map throughout.
+
+Example::
+
+    monitor = lyapax.Monitor(probe, every=1, k=16)      # probe: (batch, time, features)
+    for epoch in range(epochs):
+        train_one_epoch(model)
+        monitor(model.rnn, step=epoch)                  # computes when epoch % every == 0
+    monitor.to_pandas()                                  # one row per computation
+    monitor.plot_trajectories()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .errors import InputError, LyapaxError
+from .results import Spectrum, kaplan_yorke_dimension
+
+__all__ = ["Monitor", "MonitorRecord"]
+
+_RESERVED = ("inputs", "model")
+
+
+@dataclass(frozen=True)
+class MonitorRecord:
+    """One spectrum computation of a :class:`Monitor` (exponents in nats/step).
+
+    Attributes:
+        step: the training step or epoch at which it was computed.
+        exponents: ``(k,)`` mean exponents, descending.
+        stderr: ``(k,)`` standard error over the probe sequences (NaN for one sequence).
+        max_exponent: largest exponent.
+        kaplan_yorke_dimension: Kaplan-Yorke dimension of ``exponents`` (a lower
+            bound when ``k`` is less than the state dimension).
+        entropy: sum of the positive exponents (nats/step).
+        seconds: wall time of the computation.
+        backend: backend that computed it.
+    """
+
+    step: int
+    exponents: np.ndarray
+    stderr: np.ndarray
+    max_exponent: float
+    kaplan_yorke_dimension: float
+    entropy: float
+    seconds: float
+    backend: str
+
+    @classmethod
+    def from_spectrum(cls, step: int, spec: Spectrum, seconds: float) -> MonitorRecord:
+        return cls(
+            step=int(step),
+            exponents=np.asarray(spec.exponents, dtype=np.float64).copy(),
+            stderr=np.asarray(spec.stderr, dtype=np.float64).copy(),
+            max_exponent=float(spec.max_exponent),
+            kaplan_yorke_dimension=float(spec.kaplan_yorke_dimension),
+            entropy=float(spec.entropy),
+            seconds=float(seconds),
+            backend=str(spec.backend),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN stderr written as ``null``)."""
+        return {
+            "step": self.step,
+            "exponents": self.exponents.tolist(),
+            "stderr": [None if not np.isfinite(v) else float(v) for v in self.stderr],
+            "max_exponent": self.max_exponent,
+            "kaplan_yorke_dimension": self.kaplan_yorke_dimension,
+            "entropy": self.entropy,
+            "seconds": self.seconds,
+            "backend": self.backend,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MonitorRecord:
+        exps = np.asarray(d["exponents"], dtype=np.float64)
+        stderr = np.asarray([np.nan if v is None else v for v in d.get("stderr", [None] * exps.size)], dtype=np.float64)
+        return cls(
+            step=int(d["step"]),
+            exponents=exps,
+            stderr=stderr,
+            max_exponent=float(d.get("max_exponent", exps[0])),
+            kaplan_yorke_dimension=float(d.get("kaplan_yorke_dimension", kaplan_yorke_dimension(exps))),
+            entropy=float(d.get("entropy", exps[exps > 0].sum())),
+            seconds=float(d.get("seconds", float("nan"))),
+            backend=str(d.get("backend", "")),
+        )
+
+
+class Monitor:
+    """Track the Lyapunov spectrum of a model during training on a fixed probe batch.
+
+    Args:
+        probe: input sequences ``(batch, time, features)``, batch-first, as
+            numpy arrays or the framework's tensors (they are passed to
+            :func:`lyapax.spectrum` unchanged). Keep it small: the
+            overhead of one computation scales with ``batch * time * k``.
+        every: compute when ``step % every == 0`` (steps or epochs, whatever
+            counter you pass).
+        k: number of exponents (default 16, clipped to the state dimension).
+        warmup: transient steps of the probe not counted (see :func:`lyapax.spectrum`).
+        backend: backend name, or ``None`` to pick it from the model's type.
+        select: optional function ``model -> object`` giving what the
+            spectrum is computed of, e.g. ``lambda m: m.rnn`` when you pass the
+            whole network.
+        on_record: optional callback ``f(record, spectrum)`` after each
+            computation (e.g. to log to TensorBoard or Weights & Biases).
+        **spectrum_kwargs: any other keyword of :func:`lyapax.spectrum`
+            (``ortho_every``, ``dtype``, ``device``, ``seed``, ``h0`` ...).
+
+    Call ``monitor(model, step=s)`` or ``monitor.update(model, s)`` in the
+    training loop; it returns the :class:`lyapax.Spectrum` when it computed
+    one, else ``None``. Without ``step``, the monitor counts its own calls
+    (0, 1, 2 ...). Records are kept in :attr:`records`.
+    """
+
+    def __init__(
+        self,
+        probe: Any,
+        *,
+        every: int = 1,
+        k: int | None = 16,
+        warmup: int = 0,
+        backend: str | None = None,
+        select: Callable[[Any], Any] | None = None,
+        on_record: Callable[[MonitorRecord, Spectrum], Any] | None = None,
+        **spectrum_kwargs: Any,
+    ) -> None:
+        if probe is None:
+            raise InputError("probe: pass a fixed batch of input sequences (batch, time, features).")
+        shape = getattr(probe, "shape", None)
+        if shape is None or len(shape) != 3:
+            raise InputError(f"probe: expected a 3-D batch (batch, time, features), got shape {shape}.")
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise InputError(f"every: expected an int >= 1, got {every!r}.")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+            raise InputError(f"k: expected an int >= 1 or None (all exponents), got {k!r}.")
+        for name in _RESERVED:
+            if name in spectrum_kwargs:
+                raise InputError(f"{name}: the Monitor passes it itself; give the probe batch as `probe`.")
+        self.probe = probe
+        self.every = int(every)
+        self.k = None if k is None else int(k)
+        self.warmup = int(warmup)
+        self.backend = backend
+        self.select = select
+        self.on_record = on_record
+        self.spectrum_kwargs = dict(spectrum_kwargs)
+        self.records: list[MonitorRecord] = []
+        self._calls = 0
+
+    # -- computing -----------------------------------------------------------------
+
+    def due(self, step: int) -> bool:
+        """Whether a computation is due at ``step`` (``step % every == 0``)."""
+        return int(step) % self.every == 0
+
+    def compute(self, model: Any, step: int | None = None) -> Spectrum:
+        """Compute and record the spectrum now, whatever the step (``step`` defaults to the call count)."""
+        from .api import spectrum
+
+        step = self._calls if step is None else int(step)
+        target = self.select(model) if self.select is not None else model
+        k = self.k
+        if k is not None:
+            k = min(k, _state_dim_hint(target, k))
+        t0 = time.perf_counter()
+        spec = spectrum(target, self.probe, backend=self.backend, k=k, warmup=self.warmup, **self.spectrum_kwargs)
+        seconds = time.perf_counter() - t0
+        rec = MonitorRecord.from_spectrum(step, spec, seconds)
+        self.records.append(rec)
+        if self.on_record is not None:
+            self.on_record(rec, spec)
+        return spec
+
+    def update(self, model: Any, step: int | None = None, *, force: bool = False) -> Spectrum | None:
+        """Compute the spectrum if ``step`` is due (or ``force``); returns it, else ``None``."""
+        s = self._calls if step is None else int(step)
+        self._calls += 1
+        if force or self.due(s):
+            return self.compute(model, s)
+        return None
+
+    __call__ = update
+
+    # -- the record ------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def steps(self) -> np.ndarray:
+        """``(n,)`` steps of the records."""
+        return np.asarray([r.step for r in self.records], dtype=np.int64)
+
+    @property
+    def exponents(self) -> np.ndarray:
+        """``(n, k)`` exponents of the records (NaN-padded if ``k`` differed), nats/step."""
+        return _stack([r.exponents for r in self.records])
+
+    @property
+    def stderr(self) -> np.ndarray:
+        """``(n, k)`` standard errors of the records."""
+        return _stack([r.stderr for r in self.records])
+
+    @property
+    def overhead_seconds(self) -> float:
+        """Total wall time spent computing spectra."""
+        return float(sum(r.seconds for r in self.records))
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        """The record as arrays: ``step (n,)``, ``exponents (n, k)``, ``stderr (n, k)``,
+        ``max_exponent``, ``kaplan_yorke_dimension``, ``entropy``, ``seconds`` (each ``(n,)``)."""
+        return {
+            "step": self.steps,
+            "exponents": self.exponents,
+            "stderr": self.stderr,
+            "max_exponent": np.asarray([r.max_exponent for r in self.records], dtype=np.float64),
+            "kaplan_yorke_dimension": np.asarray([r.kaplan_yorke_dimension for r in self.records], dtype=np.float64),
+            "entropy": np.asarray([r.entropy for r in self.records], dtype=np.float64),
+            "seconds": np.asarray([r.seconds for r in self.records], dtype=np.float64),
+        }
+
+    def to_pandas(self, *, long: bool = False) -> Any:
+        """The record as a pandas DataFrame (needs pandas).
+
+        ``long=False``: one row per computation with columns ``step``,
+        ``max_exponent``, ``kaplan_yorke_dimension``, ``entropy``, ``seconds``,
+        ``backend``, ``lambda_1 ... lambda_k`` (nats/step).
+        ``long=True``: tidy, one row per (step, exponent) with columns
+        ``step``, ``index`` (1-based), ``exponent``, ``stderr``.
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("Monitor.to_pandas needs pandas: pip install pandas") from exc
+        if long:
+            rows = [
+                {"step": r.step, "index": i + 1, "exponent": float(e), "stderr": float(s)}
+                for r in self.records
+                for i, (e, s) in enumerate(zip(r.exponents, r.stderr))
+            ]
+            return pd.DataFrame(rows, columns=["step", "index", "exponent", "stderr"])
+        rows = []
+        for r in self.records:
+            row = {
+                "step": r.step,
+                "max_exponent": r.max_exponent,
+                "kaplan_yorke_dimension": r.kaplan_yorke_dimension,
+                "entropy": r.entropy,
+                "seconds": r.seconds,
+                "backend": r.backend,
+            }
+            row.update({f"lambda_{i + 1}": float(e) for i, e in enumerate(r.exponents)})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: settings and records (exponents in nats/step)."""
+        return {
+            "units": "nats/step",
+            "every": self.every,
+            "k": self.k,
+            "warmup": self.warmup,
+            "backend": self.backend,
+            "probe_shape": [int(s) for s in self.probe.shape],
+            "records": [r.to_dict() for r in self.records],
+        }
+
+    def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int | None = 1) -> str:
+        """The record as JSON text; with ``path``, also written there atomically (temp file + rename)."""
+        text = json.dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            _atomic_write(os.fspath(path), text)
+        return text
+
+    @staticmethod
+    def load_records(source: str | os.PathLike[str] | dict[str, Any]) -> list[MonitorRecord]:
+        """Records from a JSON file written by :meth:`to_json` (or its parsed dict)."""
+        if not isinstance(source, dict):
+            with open(os.fspath(source), encoding="utf-8") as fh:
+                source = json.load(fh)
+        return [MonitorRecord.from_dict(d) for d in source["records"]]
+
+    # -- plots -----------------------------------------------------------------------
+
+    def plot_trajectories(self, ax: Any = None, *, indices: Iterable[int] | None = None, errorbars: bool = False) -> Any:
+        """Exponents against training step (one line per exponent; ``indices`` 1-based, default all).
+
+        Returns the matplotlib axes (needs ``lyapax[plot]``).
+        """
+        if not self.records:
+            raise LyapaxError("plot_trajectories: the monitor has no records yet; call it during training first.")
+        plt = _pyplot()
+        ax = ax if ax is not None else plt.subplots(figsize=(5.5, 3.5))[1]
+        ex, se, steps = self.exponents, self.stderr, self.steps
+        idx = list(indices) if indices is not None else list(range(1, ex.shape[1] + 1))
+        cmap = plt.get_cmap("viridis")
+        for n, i in enumerate(idx):
+            if not 1 <= i <= ex.shape[1]:
+                raise InputError(f"indices: exponent index {i} out of 1..{ex.shape[1]} (1-based).")
+            color = cmap(n / max(1, len(idx) - 1))
+            ax.plot(steps, ex[:, i - 1], color=color, lw=1.2, marker="." if len(steps) < 30 else None,
+                    label=f"λ_{i}" if len(idx) <= 8 else None)
+            if errorbars and np.all(np.isfinite(se[:, i - 1])):
+                ax.fill_between(steps, ex[:, i - 1] - se[:, i - 1], ex[:, i - 1] + se[:, i - 1], color=color, alpha=0.2)
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("Lyapunov exponent (nats/step)")
+        if len(idx) <= 8:
+            ax.legend(fontsize=7, frameon=False)
+        return ax
+
+    def plot_spectra(self, ax: Any = None, *, steps: Iterable[int] | None = None, errorbars: bool = True) -> Any:
+        """Spectra (index vs exponent) at the chosen ``steps`` (default: up to 6 spread over training).
+
+        Returns the matplotlib axes (needs ``lyapax[plot]``).
+        """
+        if not self.records:
+            raise LyapaxError("plot_spectra: the monitor has no records yet; call it during training first.")
+        plt = _pyplot()
+        ax = ax if ax is not None else plt.subplots(figsize=(5.5, 3.5))[1]
+        by_step = {r.step: r for r in self.records}
+        if steps is None:
+            n = len(self.records)
+            pick = sorted({int(round(v)) for v in np.linspace(0, n - 1, min(n, 6))})
+            chosen = [self.records[i] for i in pick]
+        else:
+            chosen = []
+            for s in steps:
+                if int(s) not in by_step:
+                    raise InputError(f"steps: no record at step {s}; recorded steps are {sorted(by_step)}.")
+                chosen.append(by_step[int(s)])
+        cmap = plt.get_cmap("viridis")
+        for n, r in enumerate(chosen):
+            color = cmap(n / max(1, len(chosen) - 1))
+            idx = np.arange(1, r.exponents.size + 1)
+            yerr = r.stderr if errorbars and np.all(np.isfinite(r.stderr)) else None
+            ax.errorbar(idx, r.exponents, yerr=yerr, color=color, marker=".", ms=4, lw=1, capsize=2,
+                        label=f"step {r.step}")
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        ax.set_xlabel("index i")
+        ax.set_ylabel("Lyapunov exponent λ_i (nats/step)")
+        ax.legend(fontsize=7, frameon=False)
+        return ax
+
+    def __repr__(self) -> str:
+        last = ""
+        if self.records:
+            r = self.records[-1]
+            last = f", last step {r.step}: max exponent {r.max_exponent:.4g} nats/step"
+        return (f"Monitor(probe {tuple(int(s) for s in self.probe.shape)}, every={self.every}, k={self.k}, "
+                f"{len(self.records)} records{last})")
+
+
+def _state_dim_hint(model: Any, k: int) -> int:
+    """The state dimension when cheaply known (lyapax cells/maps), else ``k`` unchanged.
+
+    Lets ``k=16`` work on a small numpy cell; for framework models the backend
+    checks ``k`` itself.
+    """
+    dim = getattr(model, "dim", None)
+    return int(dim) if isinstance(dim, (int, np.integer)) and dim > 0 else k
+
+
+def _stack(rows: list[np.ndarray]) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, 0))
+    width = max(r.size for r in rows)
+    out = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        out[i, : r.size] = r
+    return out
+
+
+def _atomic_write(path: str, text: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError('plotting needs matplotlib: pip install "lyapax[plot]"') from exc
+    return plt

@@ -1,0 +1,222 @@
+"""Training one character-level network (PyTorch, imported lazily) with spectra along the way.
+
+A network is one-hot characters -> ``nn.LSTM``/``nn.GRU`` (one layer) -> linear
+decoder, trained with Adam on next-character cross-entropy (truncated
+back-propagation over random windows). The recurrent weights and biases are
+initialised from U(-p, p) as in the paper; the decoder keeps PyTorch's
+default initialisation. After every epoch (and at initialisation, epoch 0)
+the spectrum of the recurrent layer, driven by a fixed probe batch of one-hot
+validation text, is computed by a :class:`lyapax.Monitor`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..monitor import Monitor
+from .tasks import CharCorpus
+
+__all__ = ["NetworkConfig", "TrainConfig", "require_torch", "build_model", "train_network", "one_hot_probe"]
+
+ARCHITECTURES = ("lstm", "gru")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """One point of the sweep."""
+
+    arch: str
+    init_scale: float
+    lr: float
+    hidden: int
+    seed: int
+
+    @property
+    def id(self) -> str:
+        """A stable file-name-safe identifier."""
+        return f"{self.arch}_h{self.hidden}_p{self.init_scale:g}_lr{self.lr:g}_s{self.seed}"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training and spectrum settings shared by every network of a study.
+
+    Exponents are in nats per step (one character).
+    """
+
+    epochs: int = 6
+    batches_per_epoch: int = 60
+    batch: int = 32
+    seq_len: int = 50
+    val_windows: int = 64
+    val_len: int = 100
+    clip: float = 5.0
+    probe_batch: int = 8
+    probe_steps: int = 150
+    warmup: int = 50
+    k: int = 16
+    backend: str | None = None
+    threads: int = 1
+
+
+def require_torch() -> Any:
+    """``torch``, or a clear error saying how to install it."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(
+            'lyapax readout trains networks with PyTorch, which is not installed: pip install "lyapax[torch]"'
+        ) from exc
+    return torch
+
+
+def build_model(arch: str, vocab_size: int, hidden: int, init_scale: float, seed: int) -> Any:
+    """A CharRNN module (``.rnn``: the recurrent layer, batch-first; ``.decoder``: linear), U(-p, p) init."""
+    torch = require_torch()
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch: expected one of {ARCHITECTURES}, got {arch!r}.")
+
+    class CharRNN(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            cls = torch.nn.LSTM if arch == "lstm" else torch.nn.GRU
+            self.vocab_size = vocab_size
+            self.rnn = cls(vocab_size, hidden, batch_first=True)
+            self.decoder = torch.nn.Linear(hidden, vocab_size)
+
+        def forward(self, ids: Any) -> Any:
+            x = torch.nn.functional.one_hot(ids, self.vocab_size).to(self.decoder.weight.dtype)
+            out, _ = self.rnn(x)
+            return self.decoder(out)
+
+    gen = torch.Generator().manual_seed(int(seed))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        model = CharRNN()
+    with torch.no_grad():
+        for p in model.rnn.parameters():
+            p.copy_((torch.rand(p.shape, generator=gen, dtype=p.dtype) * 2.0 - 1.0) * init_scale)
+    return model
+
+
+def one_hot_probe(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """``(batch, time, vocab)`` float32 one-hot encoding of character ids."""
+    return np.eye(vocab_size, dtype=np.float32)[ids]
+
+
+def _rnn_of(model: Any) -> Any:
+    return model.rnn
+
+
+def _default_monitor(train_cfg: TrainConfig, probe_ids: np.ndarray, vocab_size: int) -> Monitor:
+    torch = require_torch()
+    probe = torch.from_numpy(one_hot_probe(probe_ids, vocab_size))
+    return Monitor(probe, every=1, k=train_cfg.k, warmup=train_cfg.warmup, backend=train_cfg.backend, select=_rnn_of)
+
+
+def train_network(
+    net: NetworkConfig,
+    cfg: TrainConfig,
+    corpus: CharCorpus,
+    *,
+    monitor_factory: Callable[[TrainConfig, np.ndarray, int], Monitor] | None = None,
+    on_batch: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """Train one network and return its JSON-ready record.
+
+    The record holds the configs, train/validation loss per epoch (nats per
+    character), the spectrum (``cfg.k`` top exponents, nats/step) after each
+    epoch (epoch 0: at initialisation) and whether training diverged. A network
+    whose loss became NaN/Inf is marked ``diverged``; its later losses are
+    recorded as ``log(vocab_size)`` (the loss of a uniform guess) and its later
+    spectra as missing.
+
+    ``monitor_factory(cfg, probe_ids, vocab_size)`` builds the spectrum monitor
+    (default: :class:`lyapax.Monitor` on the recurrent layer with a one-hot
+    probe of validation text); ``on_batch`` is called after each batch (progress).
+    """
+    torch = require_torch()
+    t_start = time.perf_counter()
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(cfg.threads)))
+    try:
+        model = build_model(net.arch, corpus.vocab_size, net.hidden, net.init_scale, net.seed)
+        opt = torch.optim.Adam(model.parameters(), lr=net.lr)
+        rng = np.random.default_rng(np.random.SeedSequence([net.seed, 7919]))
+        val_x, val_y = corpus.val_windows(cfg.val_windows, cfg.val_len)
+        val_x_t, val_y_t = torch.from_numpy(val_x), torch.from_numpy(val_y)
+        probe_ids, _ = corpus.val_windows(cfg.probe_batch, cfg.probe_steps)
+        factory = monitor_factory or _default_monitor
+        monitor = factory(cfg, probe_ids, corpus.vocab_size)
+        uniform = math.log(corpus.vocab_size)
+
+        def val_loss() -> float:
+            model.eval()
+            with torch.no_grad():
+                logits = model(val_x_t)
+                loss = torch.nn.functional.cross_entropy(logits.reshape(-1, corpus.vocab_size), val_y_t.reshape(-1))
+            model.train()
+            return float(loss)
+
+        def spectrum(epoch: int) -> dict[str, Any] | None:
+            try:
+                monitor.compute(model, step=epoch)
+            except Exception as exc:  # a NumericalError on a pathological network is data, not a crash
+                return {"epoch": epoch, "error": f"{type(exc).__name__}: {exc}"}
+            rec = monitor.records[-1].to_dict()
+            rec["epoch"] = rec.pop("step")
+            return rec
+
+        train_losses: list[float] = []
+        val_losses = [val_loss()]
+        spectra = [spectrum(0)]
+        diverged = False
+        for epoch in range(1, cfg.epochs + 1):
+            total, count = 0.0, 0
+            for _ in range(cfg.batches_per_epoch):
+                if not diverged:
+                    x, y = corpus.train_batch(rng, cfg.batch, cfg.seq_len)
+                    logits = model(torch.from_numpy(x))
+                    loss = torch.nn.functional.cross_entropy(
+                        logits.reshape(-1, corpus.vocab_size), torch.from_numpy(y).reshape(-1)
+                    )
+                    if not torch.isfinite(loss):
+                        diverged = True
+                    else:
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        if cfg.clip > 0:
+                            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                        opt.step()
+                        total += float(loss.detach())
+                        count += 1
+                if on_batch is not None:
+                    on_batch()
+            v = uniform if diverged else val_loss()
+            if not math.isfinite(v):
+                diverged, v = True, uniform
+            train_losses.append(total / count if count else uniform)
+            val_losses.append(v)
+            spectra.append({"epoch": epoch, "error": "diverged"} if diverged else spectrum(epoch))
+        return {
+            "id": net.id,
+            "network": asdict(net),
+            "train": asdict(cfg),
+            "corpus": {"name": corpus.name, "vocab_size": corpus.vocab_size,
+                       "train_chars": int(corpus.train.size), "val_chars": int(corpus.val.size)},
+            "units": {"loss": "nats/character", "exponents": "nats/step"},
+            "train_loss": train_losses,
+            "val_loss": val_losses,
+            "final_val_loss": val_losses[-1],
+            "diverged": diverged,
+            "spectra": spectra,
+            "spectrum_seconds": monitor.overhead_seconds,
+            "seconds": time.perf_counter() - t_start,
+        }
+    finally:
+        torch.set_num_threads(old_threads)

@@ -1,0 +1,149 @@
+"""Bad input gets a clear lyapax error naming the argument; nothing is mutated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_cell
+
+import lyapax
+from lyapax import cells
+from lyapax.errors import BackendNotFoundError, InputError, ModelTypeError, NumericalError
+
+
+@pytest.fixture
+def lstm(rng):
+    return make_cell("lstm", 3, 2, rng)
+
+
+@pytest.fixture
+def x(rng):
+    return rng.normal(size=(2, 20, 2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"k": 0}, "k: expected an integer >= 1"),
+        ({"k": 7}, r"k: expected 1 <= k <= state dimension 6"),
+        ({"k": 2.5}, "k: expected an integer"),
+        ({"warmup": 20}, "warmup: 20 warm-up steps leave nothing"),
+        ({"warmup": -1}, "warmup: expected an integer >= 0"),
+        ({"ortho_every": 0}, "ortho_every: expected an integer >= 1"),
+        ({"history": 3, "ortho_every": 2}, "history: must be a multiple of ortho_every"),
+        ({"dtype": "float16"}, "dtype: 'float16' is not supported"),
+        ({"dtype": np.int32}, "dtype: 'int32' is not supported"),
+        ({"h0": np.zeros((2, 5))}, r"h0: expected shape \(batch, d\) = \(2, 6\)"),
+        ({"steps": 10}, "steps: only for autonomous maps"),
+        ({"basis": np.ones((6, 2))}, "basis: columns are linearly dependent"),
+        ({"basis": np.eye(5)}, r"basis: expected shape \(d, k\)"),
+        ({"device": "cuda"}, "device: the numpy backend runs on the CPU only"),
+        ({"differentiable": True}, "differentiable: the numpy backend has no autodiff"),
+    ],
+)
+def test_bad_options(lstm, x, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        lyapax.spectrum(lstm, x, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("shape", "match"),
+    [((20, 2), r"inputs: expected shape \(batch, time, features\).*add a batch axis"),
+     ((2, 20, 3), "inputs: the model expects 2 features per step, got 3"),
+     ((2, 0, 2), "inputs: need at least one sequence and one time step")],
+)
+def test_bad_input_shapes(lstm, shape, match):
+    with pytest.raises(InputError, match=match):
+        lyapax.spectrum(lstm, np.zeros(shape))
+
+
+def test_missing_inputs_and_steps(lstm):
+    with pytest.raises(InputError, match="inputs: pass input sequences"):
+        lyapax.spectrum(lstm)
+
+
+def test_nan_inputs_are_reported_with_position(lstm, x):
+    x = x.copy()
+    x[1, 7, 0] = np.nan
+    with pytest.raises(InputError, match="inputs: contains NaN or Inf \\(first at sequence 1, step 7"):
+        lyapax.spectrum(lstm, x)
+
+
+def test_nan_weights_are_reported_by_name(rng, x):
+    cell = make_cell("gru", 3, 2, rng)
+    cell.weight_hh[0, 0] = np.inf
+    with pytest.raises(InputError, match="weight weight_hh contains NaN or Inf"):
+        lyapax.spectrum(cell, x)
+
+
+def test_state_blowing_up_is_reported_with_sequence_and_step(rng):
+    d = 3
+    cell = cells.Elman(np.ones((d, 1)), 10.0 * np.eye(d), nonlinearity="linear")
+    x = np.zeros((2, 400, 1))
+    x[1] = 1.0  # only sequence 1 leaves the origin and diverges (10^t overflows after ~308 steps)
+    with pytest.raises(NumericalError, match=r"NaN/Inf in sequence\(s\) \[1\]") as info:
+        lyapax.spectrum(cell, x)
+    assert info.value.kind == "nonfinite" and info.value.sequences == [1]
+    assert 300 < info.value.steps[0] < 320
+
+
+def test_exact_zero_on_diag_r_is_reported(rng):
+    H = 4
+    cell = cells.Elman(np.zeros((H, 1)), rng.normal(size=(H, H)), bias_hh=-np.ones(H), nonlinearity="relu")
+    x = np.zeros((3, 10, 1))  # every relu unit inactive: J = 0
+    with pytest.raises(NumericalError, match=r"exact zero on diag\(R\) in sequence\(s\) \[0, 1, 2\] at step\(s\) \[0, 0, 0\]") as info:
+        lyapax.spectrum(cell, x, warmup=2)
+    assert info.value.kind == "zero"
+
+
+def test_unknown_model_type():
+    with pytest.raises(ModelTypeError, match="model: no installed backend recognises an object of type builtins.str"):
+        lyapax.spectrum("not a model", steps=3)
+    with pytest.raises(ModelTypeError, match="model: the numpy backend takes a lyapax.cells cell or a lyapax.Map, got str"):
+        lyapax.spectrum("not a model", np.zeros((1, 3, 1)))  # chosen by the inputs' type
+
+
+def test_unknown_and_missing_backends(lstm, x):
+    with pytest.raises(BackendNotFoundError, match="backend: unknown backend 'nope'. Installed: .*numpy"):
+        lyapax.spectrum(lstm, x, backend="nope")
+
+
+def test_map_without_dim_or_h0():
+    m = lyapax.Map(lambda h, x: h, lambda h, x: np.ones((h.shape[0], 1, 1)))
+    with pytest.raises(InputError, match="h0: a Map needs an initial state"):
+        lyapax.spectrum(m, steps=5)
+
+
+def test_map_with_a_badly_shaped_jacobian():
+    m = lyapax.Map(lambda h, x: h, lambda h, x: np.ones((2, 2)), dim=2)
+    with pytest.raises(InputError, match=r"jacobian: expected shape \(batch, d, d\) = \(1, 2, 2\)"):
+        lyapax.spectrum(m, steps=5)
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [(lambda: cells.LSTM(np.zeros((7, 2)), np.zeros((7, 2))), "weight_hh: expected 4H rows"),
+     (lambda: cells.GRU(np.zeros((6, 2)), np.zeros((6, 3))), r"weight_hh: expected shape \(3H, H\)"),
+     (lambda: cells.Elman(np.zeros((3, 2)), np.zeros((3, 3)), nonlinearity="sigmoid"), "nonlinearity: expected"),
+     (lambda: cells.Elman(np.zeros((2, 2)), np.zeros((3, 3))), r"weight_ih: expected a matrix of shape \(3, any\)"),
+     (lambda: cells.Stack([]), "layers: a Stack needs at least one layer"),
+     (lambda: cells.Stack([cells.Elman(np.zeros((3, 2)), np.zeros((3, 3))), cells.Elman(np.zeros((3, 2)), np.zeros((3, 3)))]),
+      r"layers\[1\]: input_size 2 does not match the output size 3")],
+)
+def test_bad_cell_weights(build, match):
+    with pytest.raises(InputError, match=match):
+        build()
+
+
+def test_nothing_is_mutated(rng):
+    cell = make_cell("stack", 3, 2, rng)
+    x = rng.normal(size=(2, 30, 2))
+    h0 = rng.normal(size=(2, cell.dim))
+    before = ({k: v.copy() for k, v in cell.arrays().items()}, x.copy(), h0.copy())
+    state = np.random.get_state()
+    lyapax.spectrum(cell, x, h0=h0, warmup=3, ortho_every=2)
+    for k, v in cell.arrays().items():
+        np.testing.assert_array_equal(v, before[0][k])
+    np.testing.assert_array_equal(x, before[1])
+    np.testing.assert_array_equal(h0, before[2])
+    assert np.all(np.random.get_state()[1] == state[1])
