@@ -21,8 +21,9 @@ products per step: no diagonal matrix and no dense ``d x d`` Jacobian is built.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class Cell:
         """The weight arrays by name (``None`` entries omitted)."""
         return {k: v for k, v in vars(self).items() if v is not None and hasattr(v, "shape")}
 
-    def map_arrays(self, fn: Callable[[Any], Any]) -> "Cell":
+    def map_arrays(self, fn: Callable[[Any], Any]) -> Cell:
         """A copy with every weight array replaced by ``fn(array)`` (e.g. a dtype or device cast)."""
         return dataclasses.replace(self, **{k: fn(v) for k, v in self.arrays().items()})
 
@@ -101,7 +102,8 @@ class Elman(Cell):
     Args:
         weight_ih: ``(H, F)`` input weights.
         weight_hh: ``(H, H)`` recurrent weights.
-        bias_ih, bias_hh: ``(H,)`` biases or ``None``.
+        bias_ih: ``(H,)`` input bias or ``None``.
+        bias_hh: ``(H,)`` recurrent bias or ``None``.
         nonlinearity: ``"tanh"``, ``"relu"`` or ``"linear"``.
     """
 
@@ -151,8 +153,10 @@ class LSTM(Cell):
     """LSTM with the full state ``[h; c]`` (gate rows ``i, f, g, o``, as PyTorch).
 
     Args:
-        weight_ih: ``(4H, F)``; weight_hh: ``(4H, P)`` (``P = H`` without projection).
-        bias_ih, bias_hh: ``(4H,)`` or ``None``.
+        weight_ih: ``(4H, F)`` input weights.
+        weight_hh: ``(4H, P)`` recurrent weights (``P = H`` without projection).
+        bias_ih: ``(4H,)`` or ``None``.
+        bias_hh: ``(4H,)`` or ``None``.
         weight_hr: ``(P, H)`` projection of the hidden output, or ``None``.
 
     The state is ``[h (P); c (H)]`` of dimension ``P + H``.
@@ -220,7 +224,10 @@ class GRU(Cell):
     """GRU (gate rows ``r, z, n``, as PyTorch): ``h' = (1 - z) * n + z * h``.
 
     Args:
-        weight_ih: ``(3H, F)``; weight_hh: ``(3H, H)``; bias_ih, bias_hh: ``(3H,)`` or ``None``.
+        weight_ih: ``(3H, F)`` input weights.
+        weight_hh: ``(3H, H)`` recurrent weights.
+        bias_ih: ``(3H,)`` or ``None``.
+        bias_hh: ``(3H,)`` or ``None`` (its ``n`` part sits inside the reset product when ``reset_after``).
         reset_after: apply the reset gate after the recurrent matmul
             (PyTorch, Keras' default) or before it (original GRU).
     """
@@ -313,7 +320,7 @@ class Stack(Cell):
         self.output_size = self.layers[-1].output_size
         self.offsets = np.cumsum([0] + [layer.dim for layer in self.layers]).tolist()
 
-    def map_arrays(self, fn: Callable[[Any], Any]) -> "Stack":
+    def map_arrays(self, fn: Callable[[Any], Any]) -> Stack:
         return Stack([layer.map_arrays(fn) for layer in self.layers])
 
     def arrays(self) -> dict[str, Any]:

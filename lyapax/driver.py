@@ -8,8 +8,9 @@ Between chunks the only host transfers are the ``(B, k)`` chunk sums and two
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 

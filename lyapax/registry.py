@@ -27,7 +27,7 @@ def _entry_points() -> dict[str, EntryPoint]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str) -> Backend:
     obj = _entry_points()[name].load()
     backend = obj() if isinstance(obj, type) else obj

@@ -116,7 +116,8 @@ class StepSpec:
 
     Attributes:
         kind: ``"fn"`` (a plain function; with params it is called ``f(params, h, x)``),
-            ``"nnx"`` (params: nnx states merged into the graph definition), ``"linen"``
+            ``"nnx"`` (params: nnx states merged into the graph definition), ``"nnx_stack"``
+            (the same, stepping each nnx.RNN layer's cell in turn), ``"linen"``
             (``module.apply(params, h, x)``) or ``"eqx"`` (``eqx.combine(params, static)``).
         static: the function, nnx GraphDef, unbound linen module or equinox static part.
         layout: the state's ``(treedef, per-leaf shapes)``.
@@ -141,6 +142,21 @@ class StepSpec:
 
             module = nnx.merge(static, *params)
             return lambda h, x: module(h, x)
+        if self.kind == "nnx_stack":
+            from flax import nnx
+
+            from .models import nnx_rnn_stack_layers
+
+            layers = nnx_rnn_stack_layers(nnx.merge(static, *params))
+
+            def stack_step(h: Any, x: Any) -> list:
+                new, inp = [], x
+                for rnn, carry in zip(layers, h):
+                    carry, inp = rnn.cell(carry, inp)
+                    new.append(carry)
+                return new
+
+            return stack_step
         if self.kind == "linen":
             return lambda h, x: static.apply(params, h, x)
         if self.kind == "eqx":

@@ -1,1 +1,23 @@
-"""placeholder"""
+"""lyapax's PyTorch backend, registered as ``torch`` in the ``lyapax.backends`` entry-point group.
+
+Importing this package does not import torch: the registry asks
+:class:`TorchBackend` about a model only once the user has imported torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .adapter import TorchBackend
+
+__all__ = ["TorchBackend", "step_function"]
+
+
+def step_function(module: Any) -> Any:
+    """A standard PyTorch layer or cell as a step function ``f(h, x) -> h_next`` (autodiff path).
+
+    See :func:`lyapax_torch.models.step_function`.
+    """
+    from .models import step_function as _step_function
+
+    return _step_function(module)

@@ -8,7 +8,8 @@ import json
 import math
 import os
 import tempfile
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "write_json", "read_json", "write_csv"]
 

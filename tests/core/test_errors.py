@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_cell
 
 import lyapax
 from lyapax import cells
 from lyapax.errors import BackendNotFoundError, InputError, ModelTypeError, NumericalError
+from lyapax.testing import random_cell as make_cell
 
 
 @pytest.fixture

@@ -5,11 +5,13 @@ from __future__ import annotations
 import array_api_compat.numpy as xp
 import numpy as np
 import pytest
-from conftest import KINDS, make_cell, trajectory
 
 import lyapax
 from lyapax import cells
 from lyapax.algorithm import orthonormal_basis
+from lyapax.testing import CELL_KINDS as KINDS
+from lyapax.testing import random_cell as make_cell
+from lyapax.testing import trajectory
 
 
 def finite_difference_jacobian(cell, h, x, eps=1e-6):

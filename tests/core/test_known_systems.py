@@ -78,8 +78,8 @@ def test_logistic_map_r4_is_ln2():
 @pytest.mark.parametrize("c", [0.5, 1.0, 1.3])
 def test_scaled_orthogonal_linear_cell_all_exponents_log_c(c):
     rng = np.random.default_rng(0)
-    O, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    orth, _ = np.linalg.qr(rng.normal(size=(8, 8)))
     x = rng.normal(size=(3, 300, 2))
-    cell = cells.Elman(rng.normal(size=(8, 2)) * 1e-3, c * O, nonlinearity="linear")
+    cell = cells.Elman(rng.normal(size=(8, 2)) * 1e-3, c * orth, nonlinearity="linear")
     s = lyapax.spectrum(cell, x)
     np.testing.assert_allclose(s.per_sequence, np.log(c), atol=1e-12)

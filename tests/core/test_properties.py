@@ -21,14 +21,14 @@ def networks(draw):
     gain = draw(st.floats(0.2, 4.0))
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
-    from conftest import make_cell
+    from lyapax.testing import random_cell as make_cell
 
     cell = make_cell(kind, H, F, rng, gain=gain, bias=draw(st.booleans()))
     B, T = draw(st.integers(1, 3)), draw(st.integers(5, 40))
     return cell, rng.normal(size=(B, T, F))
 
 
-@settings(max_examples=30, deadline=None)
+@settings()
 @given(networks())
 def test_sum_rule_property(net):
     cell, x = net
@@ -41,7 +41,7 @@ def test_sum_rule_property(net):
     np.testing.assert_allclose(s.per_sequence.sum(1), logdet / x.shape[1], rtol=1e-9, atol=1e-9)
 
 
-@settings(max_examples=30, deadline=None)
+@settings()
 @given(networks(), st.integers(1, 4))
 def test_ortho_every_and_history_do_not_change_the_result(net, p):
     cell, x = net
@@ -54,7 +54,7 @@ def test_ortho_every_and_history_do_not_change_the_result(net, p):
     np.testing.assert_allclose(b.history[-1], a.exponents, rtol=0, atol=tol)
 
 
-@settings(max_examples=30, deadline=None)
+@settings()
 @given(st.integers(1, 6), st.floats(0.3, 3.0), st.integers(0, 2**31 - 1))
 def test_permuting_hidden_units_leaves_the_spectrum(H, gain, seed):
     from lyapax.algorithm import orthonormal_basis

@@ -1,0 +1,157 @@
+"""The sweep: train every network of a study, one JSON file each, resumably.
+
+Layout of the output folder::
+
+    study.json            the study's settings
+    networks/<id>.json    one file per trained network (configs, losses, spectra)
+    networks.csv          one row per network: hyperparameters, final loss, early/final features
+    analysis.json         correlations with bootstrap CIs, cross-validated regressions
+    figures/*.png         spectra coloured by final loss, early feature vs final loss
+    report.md             the measured numbers in words
+
+Every file is written atomically; a network whose file exists with the same
+settings is skipped, so re-running the same command resumes an interrupted
+study (and only refreshes the analysis when everything is done).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from .storage import read_json, write_json
+from .tasks import CharCorpus, grammar_text, make_corpus, read_text
+from .train import NetworkConfig, TrainConfig, train_network
+
+__all__ = ["StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "load_corpus", "networks_of", "run_networks"]
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A hyperparameter study: the grid, the task and the analysis settings.
+
+    ``early_epoch`` is the epoch whose spectrum serves as the early readout
+    (epoch 0 is the initialisation). Features use the top ``top`` exponents
+    for their mean and count exponents above ``threshold`` (nats/step).
+    """
+
+    archs: tuple[str, ...] = ("lstm", "gru")
+    init_scales: tuple[float, ...] = (0.05, 0.3, 1.0, 2.0, 4.0)
+    lrs: tuple[float, ...] = (0.001, 0.006, 0.036)
+    hidden: int = 64
+    replicates: int = 1
+    seed: int = 0
+    text: str | None = None
+    max_chars: int | None = None
+    grammar_chars: int = 200_000
+    train: TrainConfig = field(default_factory=TrainConfig)
+    early_epoch: int = 1
+    top: int = 4
+    threshold: float = -0.1
+    bootstrap: int = 2000
+    folds: int = 5
+    ridge: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["archs"], d["init_scales"], d["lrs"] = list(self.archs), list(self.init_scales), list(self.lrs)
+        return d
+
+
+#: ``lyapax readout --quick``: 30 small networks on the embedded grammar task, a few minutes on 2 CPU cores.
+QUICK = StudyConfig(train=TrainConfig(epochs=5, batches_per_epoch=60))
+#: ``lyapax readout`` on the embedded task: a denser grid, two seeds, longer training.
+DEFAULT = StudyConfig(
+    init_scales=(0.03, 0.1, 0.3, 0.6, 1.0, 1.5, 2.0, 3.0),
+    lrs=(0.001, 0.003, 0.01, 0.03),
+    replicates=2,
+    train=TrainConfig(epochs=8, batches_per_epoch=100),
+)
+#: ``lyapax readout --text PATH``: character LM on a text file (the paper's setting), larger networks.
+TEXT_DEFAULT = StudyConfig(
+    init_scales=(0.04, 0.12, 0.35, 0.7, 1.4, 2.8),
+    lrs=(0.001, 0.003, 0.01, 0.03),
+    hidden=128,
+    train=TrainConfig(epochs=10, batches_per_epoch=100, seq_len=100),
+)
+
+
+def load_corpus(cfg: StudyConfig) -> CharCorpus:
+    """The study's corpus: the text file if given, else the embedded grammar text."""
+    if cfg.text is not None:
+        return make_corpus(read_text(cfg.text, cfg.max_chars), os.path.basename(cfg.text))
+    return make_corpus(grammar_text(cfg.grammar_chars, seed=cfg.seed), f"grammar(seed={cfg.seed})")
+
+
+def networks_of(cfg: StudyConfig) -> list[NetworkConfig]:
+    """Every network of the grid (archs x init scales x learning rates x replicates)."""
+    return [
+        NetworkConfig(arch=a, init_scale=float(p), lr=float(lr), hidden=cfg.hidden, seed=cfg.seed * 1000 + r)
+        for a, p, lr, r in itertools.product(cfg.archs, cfg.init_scales, cfg.lrs, range(cfg.replicates))
+    ]
+
+
+def _done(path: str, train: TrainConfig, corpus: CharCorpus) -> bool:
+    if not os.path.exists(path):
+        return False
+    try:
+        rec = read_json(path)
+    except (OSError, ValueError):
+        return False
+    return rec.get("train") == asdict(train) and rec.get("corpus", {}).get("name") == corpus.name
+
+
+def run_networks(
+    cfg: StudyConfig,
+    out: str,
+    *,
+    monitor_factory: Callable[..., Any] | None = None,
+    progress: bool = True,
+    log: Callable[[str], Any] = print,
+) -> list[dict[str, Any]]:
+    """Train the networks not yet in ``out/networks`` and return every network's record."""
+    corpus = load_corpus(cfg)
+    nets = networks_of(cfg)
+    folder = os.path.join(out, "networks")
+    os.makedirs(folder, exist_ok=True)
+    write_json(os.path.join(out, "study.json"), {"study": cfg.to_dict(), "corpus": {
+        "name": corpus.name, "vocab_size": corpus.vocab_size,
+        "train_chars": int(corpus.train.size), "val_chars": int(corpus.val.size)}})
+    todo = [n for n in nets if not _done(os.path.join(folder, n.id + ".json"), cfg.train, corpus)]
+    if len(todo) < len(nets):
+        log(f"resuming: {len(nets) - len(todo)} of {len(nets)} networks already done in {folder}")
+    bar = None
+    if progress and todo:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            log('(no progress bar: pip install "lyapax[progress]")')
+        else:
+            bar = tqdm(total=len(todo) * cfg.train.epochs * cfg.train.batches_per_epoch, unit="batch",
+                       desc="readout", dynamic_ncols=True)
+    t0 = time.perf_counter()
+    try:
+        for i, net in enumerate(todo):
+            if bar is not None:
+                bar.set_postfix_str(f"{i + 1}/{len(todo)} {net.id}")
+            rec = train_network(net, cfg.train, corpus, monitor_factory=monitor_factory,
+                                on_batch=None if bar is None else (lambda: bar.update(1)))
+            write_json(os.path.join(folder, net.id + ".json"), rec)
+    finally:
+        if bar is not None:
+            bar.close()
+    if todo:
+        log(f"trained {len(todo)} networks in {time.perf_counter() - t0:.1f} s")
+    return [read_json(os.path.join(folder, n.id + ".json")) for n in nets]
+
+
+def with_overrides(cfg: StudyConfig, **kw: Any) -> StudyConfig:
+    """``cfg`` with study fields and :class:`TrainConfig` fields (by name) replaced; ``None`` values ignored."""
+    train_fields = set(TrainConfig.__dataclass_fields__)
+    train_kw = {k: v for k, v in kw.items() if k in train_fields and v is not None}
+    study_kw = {k: v for k, v in kw.items() if k not in train_fields and v is not None}
+    return replace(cfg, train=replace(cfg.train, **train_kw), **study_kw)

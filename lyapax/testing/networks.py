@@ -1,0 +1,68 @@
+"""Random canonical networks (numpy, float64) for tests of lyapax and of backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import cells
+
+__all__ = ["CELL_KINDS", "random_cell", "trajectory"]
+
+#: Kinds :func:`random_cell` builds: Elman (tanh, relu, linear), LSTM (with and
+#: without projection), GRU (reset after / before the recurrent matmul) and a
+#: three-layer LSTM/GRU/Elman stack.
+CELL_KINDS = ("tanh", "relu", "linear", "lstm", "lstm_proj", "gru", "gru_before", "stack")
+
+
+def random_cell(
+    kind: str, hidden: int, features: int, rng: np.random.Generator, gain: float = 1.5, bias: bool = True
+) -> cells.Cell:
+    """A canonical cell with random float64 weights.
+
+    Recurrent weights are ``N(0, gain^2 / fan_in)`` (``gain`` from ordered ~0.5 to
+    chaotic ~3), input weights ``N(0, 1 / features)``, biases ``N(0, 0.3^2)``.
+    """
+
+    def w(rows: int, cols: int, scale: float) -> np.ndarray:
+        return rng.normal(0.0, scale / np.sqrt(cols), size=(rows, cols))
+
+    def b(n: int) -> np.ndarray | None:
+        return rng.normal(0.0, 0.3, size=n) if bias else None
+
+    H, F = hidden, features
+    if kind in ("tanh", "relu", "linear"):
+        return cells.Elman(w(H, F, 1.0), w(H, H, gain), b(H), b(H), nonlinearity=kind)
+    if kind == "lstm":
+        return cells.LSTM(w(4 * H, F, 1.0), w(4 * H, H, gain), b(4 * H), b(4 * H))
+    if kind == "lstm_proj":
+        P = max(1, H // 2)
+        return cells.LSTM(w(4 * H, F, 1.0), w(4 * H, P, gain), b(4 * H), b(4 * H), weight_hr=w(P, H, 1.0))
+    if kind in ("gru", "gru_before"):
+        return cells.GRU(w(3 * H, F, 1.0), w(3 * H, H, gain), b(3 * H), b(3 * H), reset_after=kind == "gru")
+    if kind == "stack":
+        return cells.Stack(
+            [
+                cells.LSTM(w(4 * H, F, 1.0), w(4 * H, H, gain), b(4 * H), b(4 * H)),
+                cells.GRU(w(3 * H, H, 1.0), w(3 * H, H, gain), b(3 * H), b(3 * H)),
+                cells.Elman(w(H, H, 1.0), w(H, H, gain), b(H), b(H)),
+            ]
+        )
+    raise ValueError(f"kind: expected one of {CELL_KINDS}, got {kind!r}.")
+
+
+def trajectory(cell: Any, x: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
+    """States ``h_0 .. h_{T-1}`` of a numpy cell driven by ``x (B, T, F)``: ``(T, B, d)``.
+
+    These are the points at which each step's Jacobian is taken.
+    """
+    import array_api_compat.numpy as xp
+
+    B, T, _ = x.shape
+    h = np.zeros((B, cell.dim)) if h0 is None else np.asarray(h0, dtype=np.float64)
+    out = []
+    for t in range(T):
+        out.append(h)
+        h = cell.step(xp, h, x[:, t])
+    return np.stack(out)
