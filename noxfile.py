@@ -27,6 +27,7 @@ def _install(session: nox.Session, extras: str) -> None:
 def tests_numpy(session: nox.Session) -> None:
     """Core and numpy path, with no framework installed."""
     _install(session, "test,plot,progress")
+    session.install("--no-deps", "./tests/toy_backend")  # a third-party plugin, registered via entry points
     session.run(
         "python", "-c",
         "import importlib.util as u, sys; bad=[m for m in ('torch','jax','tensorflow') if u.find_spec(m)]; sys.exit(bad and f'unexpected frameworks: {bad}')",

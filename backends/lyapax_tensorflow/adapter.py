@@ -185,7 +185,9 @@ class TensorFlowBackend(Backend):
                 "function f(h, x) on tf tensors to the tensorflow backend (its Jacobian comes from autodiff)."
             )
         keras_model = None
-        if _is_keras_object(model):
+        if _is_keras_object(model) or (
+            isinstance(model, (list, tuple)) and model and all(_is_keras_object(m) for m in model)
+        ):
             from . import models
 
             keras_model = models.from_keras(model)

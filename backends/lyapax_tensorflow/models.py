@@ -16,7 +16,8 @@ Dropout and recurrent dropout are ignored (the step is the inference-time
 map, ``training=False``). Recognised containers: ``keras.layers.RNN``
 (and its subclasses ``SimpleRNN``/``LSTM``/``GRU``) around a standard cell or
 ``StackedRNNCells``, the cells themselves, and a ``keras.Sequential`` of
-recurrent layers (the full stacked state, bottom layer first).
+recurrent layers (the full stacked state, bottom layer first); with
+``backend="tensorflow"``, also a plain list of recurrent layers (a stack).
 
 Recurrent layers and cells Keras ships but lyapax has no analytic cell for
 (custom ``RNN`` cells with integer state sizes) are handled by forward-mode
@@ -117,24 +118,26 @@ def recurrent_cells(model: Any) -> tuple[list, bool]:
             "model: a Bidirectional layer is not a causal dynamical system; pass its forward_layer or "
             "backward_layer (each is an ordinary recurrent layer)."
         )
-    if isinstance(model, keras.Sequential):
-        layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if isinstance(model, (keras.Sequential, list, tuple)):
+        what = "Sequential" if isinstance(model, keras.Sequential) else "list of layers"
+        layers = model.layers if isinstance(model, keras.Sequential) else list(model)
+        layers = [layer for layer in layers if not isinstance(layer, keras.layers.InputLayer)]
         if not layers:
-            raise InputError("model: the Sequential has no layers.")
+            raise InputError(f"model: the {what} has no layers.")
         out = []
         reverse = False
         for i, layer in enumerate(layers):
             if isinstance(layer, keras.layers.Bidirectional) or not isinstance(layer, keras.layers.RNN):
                 raise ModelTypeError(
-                    f"model: layer {i} ({layer.name}, {type(layer).__name__}) of the Sequential is not a recurrent "
-                    "layer. lyapax takes a Sequential made only of recurrent layers (an Input in front is fine); for "
+                    f"model: layer {i} ({getattr(layer, 'name', '?')}, {type(layer).__name__}) of the {what} is not a "
+                    "recurrent layer. lyapax takes a Sequential (or a list of layers) made only of recurrent layers (an Input in front is fine); for "
                     "a model with other layers, pass its recurrent layer, or a Sequential of just its recurrent "
                     "layers, and feed that layer's inputs."
                 )
             if getattr(layer, "go_backwards", False):
                 if i:
                     raise InputError(
-                        f"model: layer {i} ({layer.name}) of the Sequential has go_backwards=True; only the first "
+                        f"model: layer {i} ({layer.name}) of the {what} has go_backwards=True; only the first "
                         "layer may read its inputs backwards (a later one would not be a step-by-step stack)."
                     )
                 reverse = True

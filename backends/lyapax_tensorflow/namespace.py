@@ -14,7 +14,7 @@ batch of matrices), ``matrix_transpose``, ``linalg.qr`` (reduced),
 ``linalg.diagonal``, ``log``, ``abs``, ``sign``, ``exp``, ``tanh``, ``where``
 (Python scalars allowed in either branch), ``ones_like``, ``zeros_like``,
 ``concat``, ``all``, ``any``, ``isfinite``, ``isnan``, ``eye``, ``take``,
-``asarray``, ``stack``, ``sum``, ``reshape``. Dtypes: ``float32``,
+``sort``, ``asarray``, ``stack``, ``sum``, ``reshape``. Dtypes: ``float32``,
 ``float64``, ``int64``, ``bool``.
 """
 
@@ -45,6 +45,7 @@ __all__ = [
     "ones_like",
     "reshape",
     "sign",
+    "sort",
     "stack",
     "sum",
     "take",
@@ -175,6 +176,11 @@ def eye(n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: tf.DTyp
         return tf.eye(n_rows, n_cols, dtype=dtype)
     with tf.device(device):
         return tf.eye(n_rows, n_cols, dtype=dtype)
+
+
+def sort(x: Array, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Array:
+    """Sorted along ``axis`` (differentiable: the gradient flows to the elements it moved)."""
+    return tf.sort(x, axis=axis, direction="DESCENDING" if descending else "ASCENDING")
 
 
 def take(x: Array, indices: Array, /, *, axis: int | None = None) -> Array:

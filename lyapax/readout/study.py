@@ -155,3 +155,41 @@ def with_overrides(cfg: StudyConfig, **kw: Any) -> StudyConfig:
     train_kw = {k: v for k, v in kw.items() if k in train_fields and v is not None}
     study_kw = {k: v for k, v in kw.items() if k not in train_fields and v is not None}
     return replace(cfg, train=replace(cfg.train, **train_kw), **study_kw)
+
+
+def run_study(
+    cfg: StudyConfig,
+    out: str,
+    *,
+    monitor_factory: Callable[..., Any] | None = None,
+    progress: bool = True,
+    figures: bool = True,
+    log: Callable[[str], Any] = print,
+) -> dict[str, Any]:
+    """Train (or resume) every network of ``cfg`` into ``out``, then write the CSV, analysis, figures and report.
+
+    Returns the analysis dict (also in ``out/analysis.json``).
+    """
+    from .analysis import ROW_COLUMNS, analyse, network_rows
+    from .report import make_figures, write_report
+    from .storage import write_csv
+
+    t0 = time.perf_counter()
+    records = run_networks(cfg, out, monitor_factory=monitor_factory, progress=progress, log=log)
+    wall = time.perf_counter() - t0
+    rows = network_rows(records, early_epoch=cfg.early_epoch, top=cfg.top, threshold=cfg.threshold)
+    write_csv(os.path.join(out, "networks.csv"), rows, list(ROW_COLUMNS))
+    analysis = analyse(rows, folds=cfg.folds, alpha=cfg.ridge, n_boot=cfg.bootstrap, seed=cfg.seed)
+    analysis["wall_seconds_this_run"] = wall
+    analysis["training_seconds_total"] = float(sum(r.get("seconds") or 0.0 for r in records))
+    write_json(os.path.join(out, "analysis.json"), analysis)
+    written: list[str] = []
+    if figures:
+        try:
+            written = make_figures(records, rows, analysis, os.path.join(out, "figures"), early_epoch=cfg.early_epoch)
+        except ImportError as exc:
+            log(f"no figures: {exc}")
+    study = read_json(os.path.join(out, "study.json"))
+    write_report(os.path.join(out, "report.md"), study["study"], rows, analysis, written,
+                 wall_seconds=analysis["training_seconds_total"], corpus=study["corpus"])
+    return analysis

@@ -8,12 +8,34 @@ import numpy as np
 
 from .. import cells
 
-__all__ = ["CELL_KINDS", "random_cell", "trajectory"]
+__all__ = ["CELL_KINDS", "LAYER_KINDS", "random_cell", "random_network", "trajectory"]
 
 #: Kinds :func:`random_cell` builds: Elman (tanh, relu, linear), LSTM (with and
 #: without projection), GRU (reset after / before the recurrent matmul) and a
 #: three-layer LSTM/GRU/Elman stack.
 CELL_KINDS = ("tanh", "relu", "linear", "lstm", "lstm_proj", "gru", "gru_before", "stack")
+
+
+#: Kinds that frameworks have as standard layers (stackable into homogeneous multi-layer networks).
+LAYER_KINDS = ("tanh", "relu", "lstm", "gru", "gru_before")
+
+
+def random_network(
+    kind: str,
+    hidden: int,
+    features: int,
+    rng: np.random.Generator,
+    *,
+    layers: int = 1,
+    gain: float = 1.5,
+    bias: bool = True,
+) -> cells.Cell:
+    """``layers`` cells of one kind stacked (like ``torch.nn.LSTM(num_layers=...)``); one cell if ``layers == 1``."""
+    first = random_cell(kind, hidden, features, rng, gain=gain, bias=bias)
+    if layers == 1:
+        return first
+    rest = [random_cell(kind, hidden, first.output_size, rng, gain=gain, bias=bias) for _ in range(layers - 1)]
+    return cells.Stack([first, *rest])
 
 
 def random_cell(

@@ -1,0 +1,174 @@
+"""Spectra during PyTorch training: a plain-loop helper and a PyTorch Lightning callback.
+
+Both are thin wrappers around :class:`lyapax.Monitor`, which holds the probe
+batch, computes the spectrum with :func:`lyapax.spectrum` (never changing the
+model) and keeps the record. Importing this module imports neither torch nor
+Lightning; the Lightning base class is resolved when ``SpectrumCallback`` is
+first used (``pip install lightning``).
+
+Plain loop::
+
+    monitor = lyapax.Monitor(probe, every=100, k=16, select=lambda m: m.rnn)
+    handle = attach(monitor, model, optimizer)   # after every optimizer.step()
+    ...train as usual...
+    handle.remove()
+
+Lightning::
+
+    trainer = L.Trainer(callbacks=[SpectrumCallback(probe, every=1, k=16, select=lambda m: m.rnn)])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from lyapax.monitor import Monitor
+
+__all__ = ["attach", "probe_batch", "SpectrumCallback", "SpectrumCallbackMixin"]
+
+
+def probe_batch(data: Any, *, batch: int = 8, steps: int | None = 100, transform: Callable[[Any], Any] | None = None) -> Any:
+    """A fixed probe batch ``(batch, steps, features)`` from a tensor or an iterable of batches (e.g. a DataLoader).
+
+    Takes the first ``batch`` sequences (concatenating loader batches as
+    needed), cuts them to ``steps`` time steps (``None``: keep all) and
+    detaches and clones them, so later training never changes the probe.
+    ``transform`` maps each loader item to the batch-first input tensor
+    (default: the item itself, or its first element for ``(inputs, targets)`` pairs).
+    """
+    import torch
+
+    def as_inputs(item: Any) -> Any:
+        if transform is not None:
+            return transform(item)
+        return item[0] if isinstance(item, (tuple, list)) else item
+
+    if isinstance(data, torch.Tensor):
+        x = data
+    else:
+        parts, have = [], 0
+        for item in data:
+            t = as_inputs(item)
+            parts.append(t)
+            have += int(t.shape[0])
+            if have >= batch:
+                break
+        if not parts:
+            raise ValueError("data: the iterable yielded no batches.")
+        x = torch.cat(parts, dim=0)
+    if x.dim() != 3:
+        raise ValueError(f"data: expected batch-first sequences (batch, time, features), got shape {tuple(x.shape)}.")
+    if x.shape[0] < batch:
+        raise ValueError(f"batch: asked for {batch} probe sequences, the data holds only {x.shape[0]}.")
+    if steps is not None and x.shape[1] < steps:
+        raise ValueError(f"steps: asked for {steps} time steps, the sequences have {x.shape[1]}.")
+    x = x[:batch] if steps is None else x[:batch, :steps]
+    return x.detach().clone()
+
+
+class _StepHook:
+    """Handle returned by :func:`attach`; ``remove()`` detaches the monitor."""
+
+    def __init__(self, monitor: Monitor, model: Any, optimizer: Any, start: int) -> None:
+        self.monitor, self.model, self.step = monitor, model, start
+        self._handle = optimizer.register_step_post_hook(self._after_step)
+
+    def _after_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self.step += 1
+        self.monitor.update(self.model, step=self.step)
+
+    def remove(self) -> None:
+        self._handle.remove()
+
+
+def attach(monitor: Monitor, model: Any, optimizer: Any, *, start: int = 0) -> _StepHook:
+    """Call ``monitor.update(model, step)`` after every ``optimizer.step()`` (steps counted from ``start + 1``).
+
+    Uses ``torch.optim.Optimizer.register_step_post_hook``, so the training
+    loop itself stays unchanged; with ``Monitor(every=N)`` the spectrum is
+    computed every N optimizer steps. Returns a handle with ``remove()``.
+    For per-epoch monitoring, simply call ``monitor(model, step=epoch)`` at the
+    end of each epoch instead.
+    """
+    if not hasattr(optimizer, "register_step_post_hook"):
+        raise TypeError(f"optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}.")
+    return _StepHook(monitor, model, optimizer, start)
+
+
+class SpectrumCallbackMixin:
+    """The logic of :class:`SpectrumCallback`, independent of the Lightning version.
+
+    Args:
+        probe: batch-first probe sequences (a tensor; moved to the module's device).
+        every: compute every ``every`` epochs (``interval="epoch"``) or
+            optimizer steps (``interval="step"``).
+        interval: ``"epoch"`` (at the end of each training epoch) or ``"step"``.
+        log: also log ``lyapax/max_exponent``, ``lyapax/kaplan_yorke_dimension``
+            and ``lyapax/entropy`` through ``pl_module.log`` (to the trainer's logger).
+        **monitor_kwargs: :class:`lyapax.Monitor` arguments (``k``, ``warmup``,
+            ``select``, ``backend``, ``dtype`` ...).
+
+    The record is :attr:`monitor` (a :class:`lyapax.Monitor`). Only global rank 0 computes.
+    """
+
+    def __init__(self, probe: Any, *, every: int = 1, interval: str = "epoch", log: bool = True, **monitor_kwargs: Any):
+        super().__init__()
+        if interval not in ("epoch", "step"):
+            raise ValueError(f"interval: expected 'epoch' or 'step', got {interval!r}.")
+        self.interval = interval
+        self.log_metrics = bool(log)
+        self.monitor = Monitor(probe, every=every, **monitor_kwargs)
+
+    def _run(self, trainer: Any, pl_module: Any, step: int) -> None:
+        if getattr(trainer, "global_rank", 0) != 0 or not self.monitor.due(step):
+            return
+        probe = self.monitor.probe
+        device = getattr(pl_module, "device", None)
+        if device is not None and getattr(probe, "device", device) != device:
+            self.monitor.probe = probe.to(device)
+        spec = self.monitor.update(pl_module, step=step)
+        if spec is not None and self.log_metrics and hasattr(pl_module, "log"):
+            rec = self.monitor.records[-1]
+            for name in ("max_exponent", "kaplan_yorke_dimension", "entropy"):
+                pl_module.log(f"lyapax/{name}", float(getattr(rec, name)), on_step=self.interval == "step",
+                              on_epoch=self.interval == "epoch", rank_zero_only=True)
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.interval == "epoch":
+            self._run(trainer, pl_module, int(trainer.current_epoch))
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.interval == "step":
+            self._run(trainer, pl_module, int(trainer.global_step))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"records": [r.to_dict() for r in self.monitor.records]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.monitor.records = Monitor.load_records(state_dict)
+
+
+def _lightning_callback_class() -> type:
+    try:
+        from lightning.pytorch.callbacks import Callback
+    except ImportError:
+        try:
+            from pytorch_lightning.callbacks import Callback
+        except ImportError as exc:
+            raise ImportError(
+                "SpectrumCallback needs PyTorch Lightning: pip install lightning "
+                "(or use lyapax.Monitor / lyapax_torch.callbacks.attach in a plain loop)"
+            ) from exc
+    return type("SpectrumCallback", (SpectrumCallbackMixin, Callback), {"__module__": __name__,
+                                                                         "__doc__": SpectrumCallbackMixin.__doc__})
+
+
+_CACHE: dict[str, type] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SpectrumCallback":
+        if name not in _CACHE:
+            _CACHE[name] = _lightning_callback_class()
+        return _CACHE[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,169 @@
+"""Benchmark cases for the PyTorch backend (timed side by side by ``benchmarks/run.py``).
+
+Keys ``"RNN"``, ``"GRU"``, ``"LSTM"``: lyapax's torch backend, full spectrum,
+float32. Keys ``"paper-RNN"``, ``"paper-GRU"``, ``"paper-LSTM"``: a
+straightforward re-implementation of the approach published with Vogt et al.
+("On Lyapunov Exponents for RNNs", arXiv 2006.14123; their ``calc_LEs_an`` /
+``oneStepVarQR`` / ``*_jac`` code): per step, the dense Jacobian built from
+``diag_embed`` matrices and batched matmuls, the layer's own forward for the
+next state, ``Z = J Q``, ``torch.linalg.qr`` of the full ``(B, d, d)`` matrix,
+sign fixing with ``diag_embed`` matmuls, all ``diag(R)`` stored, Python loop.
+
+Two deliberate differences from the published code, so that both sides compute
+the same numbers (checked in ``tests/torch/test_benchmark_cases.py``):
+``Z = J @ Q`` instead of ``J^T @ Q``, and for the LSTM the Jacobian of the full
+state ``(h, c)`` (``2H x 2H``, what lyapax computes) instead of ``dh'/dh`` only.
+Both choices cost the same as the published ones.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+import lyapax
+
+__all__ = ["cases", "paper_spectrum"]
+
+
+# -- the paper's helpers: every elementwise factor becomes a (B, n, n) diagonal matrix ----------
+
+
+def _sig(y):
+    return torch.sigmoid(y)
+
+
+def _d_sigmoid(y):
+    return torch.diag_embed(torch.sigmoid(y))
+
+
+def _d_sigmoid_p(y):
+    s = torch.sigmoid(y)
+    return torch.diag_embed(s * (1 - s))
+
+
+def _d_tanh(y):
+    return torch.diag_embed(torch.tanh(y))
+
+
+def _d_sech2(y):
+    return torch.diag_embed(1 / torch.cosh(y) ** 2)
+
+
+def _rnn_jac(m: nn.RNN, h, x):
+    W, U = m.weight_ih_l0, m.weight_hh_l0
+    y = x @ W.T + h @ U.T + m.bias_ih_l0 + m.bias_hh_l0
+    return _d_sech2(y) @ U
+
+
+def _gru_jac(m: nn.GRU, h, x):
+    H = m.hidden_size
+    W, U = m.weight_ih_l0, m.weight_hh_l0
+    r_x, z_x, n_x = slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H)
+    y1 = x @ W.T + m.bias_ih_l0
+    y2 = h @ U.T + m.bias_hh_l0
+    y = y1 + y2
+    n_t = torch.tanh(y1[:, n_x] + _sig(y[:, r_x]) * y2[:, n_x])
+    a_h = -_d_sigmoid_p(y[:, z_x]) @ torch.diag_embed(n_t) @ U[z_x]
+    b0 = torch.diag_embed(1 - _sig(y[:, z_x]))
+    b1 = _d_sech2(y1[:, n_x] + _sig(y[:, r_x]) * y2[:, n_x])
+    b2_h = _d_sigmoid_p(y[:, r_x]) @ torch.diag_embed(y2[:, n_x]) @ U[r_x]
+    b3_h = _d_sigmoid(y[:, r_x]) @ U[n_x]
+    b_h = b0 @ (b1 @ (b2_h + b3_h))
+    c_h = _d_sigmoid_p(y[:, z_x]) @ torch.diag_embed(h) @ U[z_x] + _d_sigmoid(y[:, z_x])
+    return a_h + b_h + c_h
+
+
+def _lstm_jac(m: nn.LSTM, h, c, x):
+    H = m.hidden_size
+    W, U = m.weight_ih_l0, m.weight_hh_l0
+    i_x, f_x, g_x, o_x = (slice(j * H, (j + 1) * H) for j in range(4))
+    y = x @ W.T + h @ U.T + m.bias_ih_l0 + m.bias_hh_l0
+    sp, sg, th, se = _d_sigmoid_p(y), _d_sigmoid(y), _d_tanh(y), _d_sech2(y)  # (B, 4H, 4H) each
+    c_out = _sig(y[:, f_x]) * c + _sig(y[:, i_x]) * torch.tanh(y[:, g_x])
+    a1_h = (sp[:, f_x, f_x] @ torch.diag_embed(c)) @ U[f_x]
+    a2_h = (sp[:, i_x, i_x] @ th[:, g_x, g_x]) @ U[i_x]
+    a3_h = (sg[:, i_x, i_x] @ se[:, g_x, g_x]) @ U[g_x]
+    dc_dh = a1_h + a2_h + a3_h
+    dc_dc = sg[:, f_x, f_x]
+    b_h = (sp[:, o_x, o_x] @ torch.diag_embed(torch.tanh(c_out))) @ U[o_x]
+    c_h = sg[:, o_x, o_x] @ _d_sech2(c_out)
+    dh_dh = c_h @ dc_dh + b_h
+    dh_dc = c_h @ dc_dc
+    return torch.cat([torch.cat([dh_dh, dh_dc], dim=2), torch.cat([dc_dh, dc_dc], dim=2)], dim=1)
+
+
+def _one_step_var_qr(J, Q):
+    Z = torch.matmul(J, Q)
+    q, r = torch.linalg.qr(Z, "reduced")
+    s = torch.diag_embed(torch.sign(torch.diagonal(r, dim1=1, dim2=2)))
+    return torch.matmul(q, s), torch.diagonal(torch.matmul(s, r), dim1=1, dim2=2)
+
+
+@torch.no_grad()
+def paper_spectrum(model: nn.Module, inputs: torch.Tensor, Q0: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-sequence spectra ``(B, d)`` (nats/step, QR order) the paper's way; ``inputs (B, T, F)``.
+
+    Single-layer ``nn.RNN`` (tanh), ``nn.GRU`` or ``nn.LSTM`` with biases; zero initial state.
+    """
+    B, T, _ = inputs.shape
+    H = model.hidden_size
+    lstm = isinstance(model, nn.LSTM)
+    d = 2 * H if lstm else H
+    dev, dt = inputs.device, inputs.dtype
+    h = torch.zeros(1, B, H, device=dev, dtype=dt)
+    c = torch.zeros(1, B, H, device=dev, dtype=dt)
+    Q = torch.eye(d, device=dev, dtype=dt).repeat(B, 1, 1) if Q0 is None else Q0.clone()
+    rvals = torch.zeros(B, T, d, device=dev, dtype=dt)
+    x_tm = inputs.transpose(0, 1)
+    for t in range(T):
+        xt = x_tm[t]
+        if lstm:
+            J = _lstm_jac(model, h[0], c[0], xt)
+        elif isinstance(model, nn.GRU):
+            J = _gru_jac(model, h[0], xt)
+        else:
+            J = _rnn_jac(model, h[0], xt)
+        Q, r = _one_step_var_qr(J, Q)
+        seq = xt[:, None] if model.batch_first else xt[None]
+        if lstm:
+            _, (h, c) = model(seq, (h, c))
+        else:
+            _, h = model(seq, h)
+        rvals[:, t, :] = r
+    return torch.sum(torch.log(rvals), dim=1) / T
+
+
+def _build(kind: str, hidden: int, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    cls = {"RNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}[kind]
+    model = cls(hidden, hidden, batch_first=True)
+    with torch.no_grad():  # weights of order-one gain: a network in an interesting regime
+        for name, p in model.named_parameters():
+            if name.startswith("weight"):
+                p.normal_(0.0, 1.5 / hidden**0.5)
+    return model.eval()
+
+
+def cases(hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0) -> dict[str, Callable[[], object]]:
+    """Zero-argument callables computing the full float32 spectrum of each model (inputs built once)."""
+    out: dict[str, Callable[[], object]] = {}
+    gen = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(batch, steps, hidden, generator=gen)
+    for kind in ("RNN", "GRU", "LSTM"):
+        model = _build(kind, hidden, seed)
+        out[kind] = lambda model=model: lyapax.spectrum(model, x)
+        out[f"paper-{kind}"] = lambda model=model: paper_spectrum(model, x)
+    return out
+
+
+if __name__ == "__main__":  # a quick look: python benchmarks/cases_torch.py
+    import time
+
+    for name, fn in cases().items():
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        print(f"{name:12s} {time.perf_counter() - t0:8.3f} s")

@@ -1,0 +1,82 @@
+"""Side-by-side benchmark of the backends (and of the paper's approach), printed as ratios.
+
+Usage::
+
+    python benchmarks/run.py                      # every installed backend, hidden 128, batch 16, 200 steps
+    python benchmarks/run.py --backends torch jax --repeats 5 --hidden 64
+
+Each ``benchmarks/cases_<backend>.py`` exposes ``cases(hidden, batch, steps, seed)``
+returning zero-argument callables keyed by model ("RNN", "GRU", "LSTM"; the torch
+file also has the paper's approach as "paper-RNN", ...). Every callable computes a
+full spectrum in float32 and is called once before timing (compilation, caches).
+Times are the median of ``--repeats`` runs, measured in one process, one after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BACKENDS = ("torch", "jax", "tensorflow")
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up: compilation, caches
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", nargs="+", default=["RNN", "GRU", "LSTM"])
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(HERE))
+
+    results: dict[tuple[str, str], float] = {}
+    for backend in args.backends:
+        try:
+            module = importlib.import_module(f"cases_{backend}")
+        except ImportError as exc:
+            print(f"# {backend}: skipped ({exc})")
+            continue
+        for name, fn in module.cases(args.hidden, args.batch, args.steps).items():
+            model = name.split("-")[-1]
+            if model not in args.models:
+                continue
+            label = backend if "-" not in name else name.split("-")[0]
+            results[(label, model)] = median_time(fn, args.repeats)
+            print(f"# {label:10s} {model:5s} {results[(label, model)]:8.3f} s", flush=True)
+
+    labels = sorted({label for label, _ in results}, key=lambda s: (s != "torch", s))
+    print(
+        f"\nfull spectrum, float32, hidden {args.hidden}, batch {args.batch}, {args.steps} steps; "
+        f"median of {args.repeats}; {platform.processor() or platform.machine()}, python {platform.python_version()}"
+    )
+    print("seconds (ratio to the torch backend; >1 is slower)")
+    print(f"{'':10s}" + "".join(f"{m:>18s}" for m in args.models))
+    for label in labels:
+        row = f"{label:10s}"
+        for m in args.models:
+            t, ref = results.get((label, m)), results.get(("torch", m))
+            row += f"{'-':>18s}" if t is None else f"{t:9.3f} ({t / ref:5.2f}x)" if ref else f"{t:18.3f}"
+        print(row)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

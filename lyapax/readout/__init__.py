@@ -1,0 +1,21 @@
+"""The readout experiment: does the Lyapunov spectrum measured early in training predict the final loss?
+
+Run it with ``lyapax readout`` (needs ``pip install "lyapax[torch]"``; figures need
+``lyapax[plot]``, the progress bar ``lyapax[progress]``). Modules:
+
+- :mod:`~lyapax.readout.tasks`: embedded grammar text and text files as character corpora (numpy);
+- :mod:`~lyapax.readout.train`: one network trained with PyTorch (imported lazily), spectra by a
+  :class:`lyapax.Monitor` after every epoch;
+- :mod:`~lyapax.readout.study`: the sweep over architecture, init scale and learning rate (resumable);
+- :mod:`~lyapax.readout.features`: spectrum features; :mod:`~lyapax.readout.stats`: Spearman,
+  bootstrap, permutation test, ridge regression with k-fold CV (numpy only);
+- :mod:`~lyapax.readout.analysis`, :mod:`~lyapax.readout.report`: numbers, figures, markdown;
+- :mod:`~lyapax.readout.cli`: the command line (``main(argv) -> exit code``).
+
+Importing this package imports neither PyTorch nor matplotlib.
+"""
+
+from .features import FEATURES, spectrum_features
+from .study import DEFAULT, QUICK, TEXT_DEFAULT, StudyConfig, run_study
+
+__all__ = ["FEATURES", "spectrum_features", "StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "run_study"]

@@ -1,0 +1,205 @@
+"""The conformance suite every backend runs against itself.
+
+A backend package ``lyapax_<name>`` registered under the ``lyapax.backends``
+entry points provides a module ``<package>.testing`` with:
+
+- ``KINDS``: the kinds of :data:`lyapax.testing.LAYER_KINDS` its framework has as
+  standard layers (homogeneous stacks of them included);
+- ``native_model(cell, dtype)``: the framework's own model holding the weights of
+  a canonical :mod:`lyapax.cells` cell (or homogeneous :class:`~lyapax.cells.Stack`);
+- ``native_array(a, dtype)``: a numpy array as the framework's array;
+- ``native_step(model, h, x, dtype)``: one step of the framework's own forward pass
+  from the flat canonical state ``h (B, d)`` and input ``x (B, F)`` (numpy),
+  returning the next flat canonical state as numpy;
+- ``linear_step(A, U, dtype)``: a step function ``f(h, x) = h A^T + x U^T`` written
+  with the framework's ops (it exercises the autodiff path).
+
+Then a test module of the backend subclasses :class:`BackendConformance`::
+
+    from lyapax.testing.conformance import BackendConformance
+
+    class TestConformance(BackendConformance):
+        backend = "torch"
+
+Every property is checked against the numpy reference path.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import ClassVar
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from .. import registry
+from ..api import spectrum
+from ..errors import InputError, NumericalError
+from .strategies import Case, cases
+
+__all__ = ["BackendConformance", "float32_tolerance", "float64_tolerance", "testing_module"]
+
+
+def testing_module(backend: str) -> ModuleType:
+    """The ``testing`` module of the package that defines backend ``backend``."""
+    package = type(registry.get_backend(backend)).__module__.split(".")[0]
+    return importlib.import_module(f"{package}.testing")
+
+
+def float64_tolerance(reference) -> float:
+    """1e-9 absolute while round-off cannot be amplified past it (``max(λ1, 0) · T <= 12``);
+    beyond the predictability horizon of a chaotic network, trajectories that differ in the
+    last bit part ways and only a coarse 0.25 is meaningful."""
+    horizon = max(float(reference.per_sequence[:, 0].max()), 0.0) * (reference.steps + reference.warmup)
+    return 1e-9 if horizon <= 12 else 0.25
+
+
+def float32_tolerance(reference) -> np.ndarray:
+    """Float32 vs float64 reference, per exponent: ``2e-4 + 2e-6 · T + 2e-4 · |λ|`` in the
+    predictable regime (round-off in each log|R_ii| is ~1e-7 relative and accumulates at worst
+    linearly in T; saturated units lose digits in ``1 - tanh²``, more so the more contracting),
+    0.25 beyond the predictability horizon."""
+    if float64_tolerance(reference) > 1e-9:
+        return np.full_like(reference.per_sequence, 0.25)
+    return 2e-4 + 2e-6 * (reference.steps + reference.warmup) + 2e-4 * np.abs(reference.per_sequence)
+
+
+def _spectrum_or_error(fn):
+    try:
+        return fn(), None
+    except NumericalError as exc:
+        return None, exc
+
+
+class BackendConformance:
+    """Properties every backend must have; subclass it with ``backend = "<name>"``."""
+
+    backend: ClassVar[str] = ""
+
+    @property
+    def t(self) -> ModuleType:
+        return testing_module(self.backend)
+
+    def _native(self, case: Case, dtype: str = "float64") -> dict:
+        return {
+            "model": self.t.native_model(case.cell, dtype),
+            "inputs": self.t.native_array(case.inputs, dtype),
+        }
+
+    def _kinds(self) -> st.SearchStrategy[Case]:
+        return cases(kinds=self.t.KINDS)
+
+    def test_registered_and_installed(self):
+        assert self.backend in registry.backends()
+        assert registry.get_backend(self.backend).name == self.backend
+
+    @settings()
+    @given(data=st.data())
+    def test_matches_numpy_reference_float64(self, data):
+        case = data.draw(self._kinds())
+        ref, ref_err = _spectrum_or_error(case.reference)
+        native = self._native(case)
+        got, got_err = _spectrum_or_error(
+            lambda: spectrum(native["model"], native["inputs"], backend=self.backend, dtype="float64", **case.options)
+        )
+        if ref_err is not None:  # e.g. dead relu units: both must report it
+            assert got_err is not None and got_err.kind == ref_err.kind, (ref_err, got)
+            return
+        assert got_err is None, got_err
+        assert got.backend == self.backend and got.per_sequence.shape == ref.per_sequence.shape
+        np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=float64_tolerance(ref))
+
+    @settings()
+    @given(data=st.data())
+    def test_one_step_state_matches_reference(self, data):
+        import array_api_compat.numpy as xp
+
+        case = data.draw(self._kinds())
+        rng = np.random.default_rng(case.seed)
+        h = rng.normal(scale=0.5, size=(case.inputs.shape[0], case.cell.dim))
+        model = self.t.native_model(case.cell, "float64")
+        got = self.t.native_step(model, h, case.inputs[:, 0], "float64")
+        np.testing.assert_allclose(got, case.cell.step(xp, h, case.inputs[:, 0]), rtol=0, atol=1e-12)
+
+    @settings()
+    @given(data=st.data())
+    def test_float32_within_documented_tolerance(self, data):
+        case = data.draw(self._kinds())
+        ref, ref_err = _spectrum_or_error(case.reference)
+        if ref_err is not None:
+            return
+        native = self._native(case, "float32")
+        got, err = _spectrum_or_error(
+            lambda: spectrum(native["model"], native["inputs"], backend=self.backend, dtype="float32", **case.options)
+        )
+        # float32 may round a saturated unit's slope to an exact zero, and overflows
+        # (1e38) long before float64 (1e308) on a diverging network
+        assert err is None or err.kind == "zero" or ref.max_exponent > 0, err
+        if got is not None:
+            assert got.dtype == "float32"
+            assert np.all(np.abs(got.per_sequence - ref.per_sequence) <= float32_tolerance(ref)), (
+                got.per_sequence, ref.per_sequence)
+
+    @settings()
+    @given(data=st.data())
+    def test_prefix_property_and_ortho_every(self, data):
+        case = data.draw(self._kinds().filter(lambda c: c.kind != "relu"))
+        native = self._native(case)
+        opts = {**case.options, "k": case.cell.dim, "ortho_every": 1}
+        full = spectrum(native["model"], native["inputs"], backend=self.backend, dtype="float64", **opts)
+        part = spectrum(native["model"], native["inputs"], backend=self.backend, dtype="float64",
+                        **{**opts, "k": case.k, "ortho_every": case.ortho_every})
+        spread = float(full.per_sequence[:, 0].max() - full.per_sequence[:, -1].min())
+        tol = 1e-9 + 1e-15 * np.exp(case.ortho_every * spread)
+        # the leading k basis columns evolve independently of the others, so the k-run's exponents are
+        # exponents of the full run (at finite T the sorted order may interleave nearly tied ones)
+        distance = np.abs(part.per_sequence[:, :, None] - full.per_sequence[:, None, :]).min(axis=2)
+        assert distance.max() <= tol, (part.per_sequence, full.per_sequence)
+
+    @pytest.mark.parametrize("c", [0.6, 1.0, 1.25])
+    def test_scaled_orthogonal_linear_map_gives_log_c(self, c):
+        rng = np.random.default_rng(0)
+        orth, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+        f = self.t.linear_step(c * orth, rng.normal(size=(5, 2)) * 0.1, "float64")
+        x = self.t.native_array(rng.normal(size=(3, 60, 2)), "float64")
+        h0 = self.t.native_array(np.zeros((3, 5)), "float64")
+        s = spectrum(f, x, h0=h0, backend=self.backend, dtype="float64")
+        np.testing.assert_allclose(s.per_sequence, np.log(c), atol=1e-10)
+
+    def test_bad_inputs_give_clear_errors(self):
+        rng = np.random.default_rng(1)
+        cell = random_cell_for(self.t.KINDS[0], rng)
+        model = self.t.native_model(cell, "float64")
+        x = rng.normal(size=(2, 10, cell.input_size))
+        with pytest.raises(InputError, match="inputs"):
+            spectrum(model, self.t.native_array(x[:, :, :1] if cell.input_size > 1 else np.concatenate([x, x], 2),
+                                                "float64"), backend=self.backend)
+        with pytest.raises(InputError, match="inputs"):
+            spectrum(model, self.t.native_array(x[0], "float64"), backend=self.backend)
+        bad = x.copy()
+        bad[1, 3, 0] = np.nan
+        with pytest.raises(InputError, match="NaN"):
+            spectrum(model, self.t.native_array(bad, "float64"), backend=self.backend)
+        with pytest.raises(InputError, match="k:"):
+            spectrum(model, self.t.native_array(x, "float64"), backend=self.backend, k=cell.dim + 1)
+        with pytest.raises(InputError, match="warmup"):
+            spectrum(model, self.t.native_array(x, "float64"), backend=self.backend, warmup=10)
+        with pytest.raises(InputError, match="dtype"):
+            spectrum(model, self.t.native_array(x, "float64"), backend=self.backend, dtype="float16")
+
+    def test_inputs_are_not_changed(self):
+        rng = np.random.default_rng(2)
+        cell = random_cell_for(self.t.KINDS[0], rng)
+        x = rng.normal(size=(2, 12, cell.input_size))
+        native = self.t.native_array(x, "float64")
+        spectrum(self.t.native_model(cell, "float64"), native, backend=self.backend, warmup=2)
+        np.testing.assert_array_equal(np.asarray(native), x)
+
+
+def random_cell_for(kind: str, rng: np.random.Generator):
+    from .networks import random_cell
+
+    return random_cell(kind, 3, 2, rng, gain=1.0)
