@@ -304,8 +304,12 @@ class Monitor:
 
     # -- plots -----------------------------------------------------------------------
 
-    def plot_trajectories(self, ax: Any = None, *, indices: Iterable[int] | None = None, errorbars: bool = False) -> Any:
+    def plot_trajectories(
+        self, ax: Any = None, *, indices: Iterable[int] | None = None, errorbars: bool = False, step_name: str = "step"
+    ) -> Any:
         """Exponents against training step (one line per exponent; ``indices`` 1-based, default all).
+
+        ``step_name`` names the counter on the x axis (e.g. ``"epoch"``).
 
         Returns the matplotlib axes (needs ``lyapax[plot]``).
         """
@@ -325,14 +329,18 @@ class Monitor:
             if errorbars and np.all(np.isfinite(se[:, i - 1])):
                 ax.fill_between(steps, ex[:, i - 1] - se[:, i - 1], ex[:, i - 1] + se[:, i - 1], color=color, alpha=0.2)
         ax.axhline(0.0, color="0.6", lw=0.8)
-        ax.set_xlabel("training step")
+        ax.set_xlabel(f"training {step_name}")
         ax.set_ylabel("Lyapunov exponent (nats/step)")
         if len(idx) <= 8:
             ax.legend(fontsize=7, frameon=False)
         return ax
 
-    def plot_spectra(self, ax: Any = None, *, steps: Iterable[int] | None = None, errorbars: bool = True) -> Any:
+    def plot_spectra(
+        self, ax: Any = None, *, steps: Iterable[int] | None = None, errorbars: bool = True, step_name: str = "step"
+    ) -> Any:
         """Spectra (index vs exponent) at the chosen ``steps`` (default: up to 6 spread over training).
+
+        ``step_name`` names the counter in the legend (e.g. ``"epoch"``).
 
         Returns the matplotlib axes (needs ``lyapax[plot]``).
         """
@@ -357,7 +365,7 @@ class Monitor:
             idx = np.arange(1, r.exponents.size + 1)
             yerr = r.stderr if errorbars and np.all(np.isfinite(r.stderr)) else None
             ax.errorbar(idx, r.exponents, yerr=yerr, color=color, marker=".", ms=4, lw=1, capsize=2,
-                        label=f"step {r.step}")
+                        label=f"{step_name} {r.step}")
         ax.axhline(0.0, color="0.6", lw=0.8)
         ax.set_xlabel("index i")
         ax.set_ylabel("Lyapunov exponent λ_i (nats/step)")

@@ -107,6 +107,26 @@ def _float_dtype(tree: Any) -> str | None:
     return None
 
 
+def _model_arrays(model: Any) -> Any:
+    """The model's parameter arrays, read without converting anything (to find its dtype)."""
+    kind = classify(model)
+    if kind == "cell":
+        return model.arrays()
+    if kind == "linen":
+        if isinstance(model, tuple):
+            return model[1]
+        return model.variables if model.scope is not None else None
+    if kind == "nnx":
+        from flax import nnx
+
+        return nnx.state(model, nnx.Param)
+    if kind == "eqx":
+        import equinox as eqx
+
+        return eqx.filter(model, eqx.is_array)
+    return None
+
+
 def _nnx_template(module: Any) -> Callable[[int, int | None], Any] | None:
     if not hasattr(module, "initialize_carry"):
         return None
@@ -485,15 +505,14 @@ class JaxBackend(Backend):
                 "inputs, k=..., warmup=...) inside jax.grad / nnx.grad / eqx.filter_grad: it returns the "
                 "(batch, k) exponents as a differentiable jax array (see docs/backends/jax.md)."
             )
-        r = resolve(model)
-        default = _float_dtype(r.cell.arrays() if r.cell is not None else r.params)
+        default = _float_dtype(_model_arrays(model))
         if default is None and _is_jax_array(inputs) and np.issubdtype(np.dtype(inputs.dtype), np.floating):
             default = np.dtype(inputs.dtype).name
         name = normalize_dtype(dtype) or default or "float32"
         scope = x64(name == "float64")
         scope.__enter__()
         try:
-            problem = self._prepare(r, inputs, steps, h0, name, device)
+            problem = self._prepare(resolve(model), inputs, steps, h0, name, device)
         except BaseException:
             scope.__exit__(*sys.exc_info())
             raise

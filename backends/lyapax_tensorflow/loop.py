@@ -4,14 +4,17 @@ The body is the core's own pure functions, :func:`lyapax.algorithm.tangent_inter
 (``ortho_every`` steps then one QR) and :func:`lyapax.algorithm.track_trouble`,
 traced with this package's namespace; the intervals of a chunk are a
 ``tf.while_loop`` and a last partial interval gets its own QR, exactly as
-:func:`lyapax.algorithm.run_chunk` does. Nothing leaves the device inside a chunk.
+:func:`lyapax.algorithm.run_chunk` does (the same operations in the same order;
+only the partial interval's step count is a run-time value, so its steps are
+the cell's ``step_tangent`` in a loop followed by a one-step ``tangent_interval``). Nothing leaves the device inside a chunk.
 
 Retracing: the weights of an analytic cell are arguments of the compiled
-function, not constants captured in it, and the step counter is a tensor, so
-a second call with the same shapes and dtypes (another model of the same
-architecture, the same model after a training epoch) reuses the trace.
-Compiled functions are cached by (cell structure, chunk length,
-``ortho_every``); tf.function itself keys them by shapes and dtypes.
+function, not constants captured in it; the step counter and the number of
+steps are tensors (the time axis of the inputs is left unknown to the trace).
+So one trace serves every chunk of a computation, and a second call with the
+same shapes and dtypes (another model of the same architecture, the same model
+after a training epoch, other sequence lengths) reuses it. Compiled functions
+are cached by (cell structure, ``ortho_every``, argument shapes and dtypes).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Callable
 
+import contextlib
 import logging
 
 import tensorflow as tf
@@ -54,37 +58,59 @@ def _rebuild(template: Cell) -> Callable[[tuple], Cell]:
     return rebuild
 
 
-def _compile(rebuild: Callable[[tuple], Any], length: int, ortho_every: int) -> Any:
-    n_full, rem = divmod(length, ortho_every)
+def _interval(dyn: Any, xs: Any, start: Any, t0: Any, n: int, state: tuple) -> tuple:
+    """``n`` steps then one QR (the core's tangent_interval), trouble tracking, the running sum."""
+    h, Q, first_zero, first_nonfinite, total = state
+    seg = None if xs is None else xs[t0 : t0 + n]
+    h, Q, log_r = algorithm.tangent_interval(xp, dyn, h, Q, seg, n)
+    first_zero, first_nonfinite = algorithm.track_trouble(xp, h, log_r, first_zero, first_nonfinite, start + t0 + (n - 1))
+    return h, Q, first_zero, first_nonfinite, total + log_r
 
-    def interval(dyn, xs, start, t0, n, h, Q, first_zero, first_nonfinite, total):
-        seg = None if xs is None else xs[t0 : t0 + n]
-        h, Q, log_r = algorithm.tangent_interval(xp, dyn, h, Q, seg, n)
-        first_zero, first_nonfinite = algorithm.track_trouble(
-            xp, h, log_r, first_zero, first_nonfinite, start + t0 + (n - 1)
-        )
-        return h, Q, first_zero, first_nonfinite, total + log_r
 
-    @tf.function(autograph=False)
-    def run(weights, carry, xs, start):
+def _compile(rebuild: Callable[[tuple], Any], ortho_every: int, signature: list) -> Any:
+    """A chunk of any length: whole intervals of ``ortho_every`` steps in a ``tf.while_loop``, then
+    (``tf.cond``) a last partial interval of ``rem`` steps with its own QR.
+
+    The number of steps is a run-time value (the time axis of ``xs`` is unknown
+    to the trace, or ``steps`` is a tensor), so every chunk reuses one trace.
+    """
+
+    @tf.function(autograph=False, input_signature=signature)
+    def run(weights, carry, xs_or_steps, start):
         dyn = rebuild(weights)
+        xs = None if xs_or_steps.shape.rank == 0 else xs_or_steps
+        steps = xs_or_steps if xs is None else tf.cast(tf.shape(xs)[0], tf.int64)
+        n_full, rem = steps // ortho_every, steps % ortho_every
         h, Q, first_zero, first_nonfinite = carry
         state = (h, Q, first_zero, first_nonfinite, tf.zeros_like(Q[:, 0, :]))
-        if n_full == 1:
-            state = interval(dyn, xs, start, 0, ortho_every, *state)
-        elif n_full > 1:
 
-            def body(i, *state):
-                return (i + 1, *interval(dyn, xs, start, i * ortho_every, ortho_every, *state))
+        def body(i, *state):
+            return (i + 1, *_interval(dyn, xs, start, i * ortho_every, ortho_every, state))
 
-            out = tf.while_loop(lambda i, *_: i < n_full, body, (tf.constant(0, tf.int64), *state))
-            state = tuple(out[1:])
-        if rem:
-            state = interval(dyn, xs, start, n_full * ortho_every, rem, *state)
-        h, Q, first_zero, first_nonfinite, total = state
-        return (h, Q, first_zero, first_nonfinite), total
+        state = tf.while_loop(lambda i, *_: i < n_full, body, (tf.constant(0, tf.int64), *state))[1:]
+        if ortho_every == 1:
+            return tuple(state[:4]), state[4]
+
+        def tail():
+            # rem - 1 tangent steps, then the last one with the QR: tangent_interval(rem) unrolled at run time
+            h, Q, first_zero, first_nonfinite, total = state
+            t0 = n_full * ortho_every
+
+            def step(j, h, Q):
+                h, Q = dyn.step_tangent(xp, h, None if xs is None else xs[t0 + j], Q)
+                return j + 1, h, Q
+
+            _, h, Q = tf.while_loop(lambda j, *_: j < rem - 1, step, (tf.constant(0, tf.int64), h, Q))
+            return _interval(dyn, xs, start, t0 + rem - 1, 1, (h, Q, first_zero, first_nonfinite, total))
+
+        state = tf.cond(rem > 0, tail, lambda: tuple(state))
+        return tuple(state[:4]), state[4]
 
     return run
+
+
+def _spec(t: Any) -> tf.TensorSpec:
+    return tf.TensorSpec(t.shape, t.dtype)
 
 
 def _cached(key: tuple, make: Callable[[], Any]) -> Any:
@@ -102,7 +128,7 @@ class _RetracingNoteFilter(logging.Filter):
     """Hides TensorFlow's "triggered tf.function retracing" note for this module's own functions.
 
     TensorFlow counts traces by the Python function's code, so our distinct
-    compiled functions (one per structure, chunk length and ``ortho_every``)
+    compiled functions (one per structure, ``ortho_every`` and argument shapes)
     look to it like one function retraced.
     """
 
@@ -139,12 +165,20 @@ def make_runner(dynamics: Any, device: str | None) -> Callable[..., Any]:
         rebuild = lambda _weights: dynamics  # noqa: E731
 
     def runner(carry, xs, start, length, ortho_every):
-        fn = _cached((structure, int(length), int(ortho_every)), lambda: _compile(rebuild, int(length), int(ortho_every)))
-        step = tf.constant(int(start), dtype=tf.int64)
-        if device is None:
-            return _call(fn, weights, tuple(carry), xs, step)
-        with tf.device(device):
-            return _call(fn, weights, tuple(carry), xs, step)
+        length, ortho_every, start = int(length), int(ortho_every), int(start)
+        carry = tuple(carry)
+        with tf.device(device) if device else contextlib.nullcontext():
+            signature = [tf.nest.map_structure(_spec, weights), tf.nest.map_structure(_spec, carry)]
+            if xs is None:
+                signature.append(tf.TensorSpec([], tf.int64))
+            else:
+                signature.append(tf.TensorSpec([None, *xs.shape[1:]], xs.dtype))
+            signature.append(tf.TensorSpec([], tf.int64))
+            shapes = repr(signature)
+            fn = _cached((structure, ortho_every, shapes), lambda: _compile(rebuild, ortho_every, signature))
+            chunk = tf.constant(length, tf.int64) if xs is None else xs
+            carry, total = _call(fn, weights, carry, chunk, tf.constant(start, tf.int64))
+        return carry, total
 
     return runner
 

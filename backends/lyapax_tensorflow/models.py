@@ -124,16 +124,17 @@ def recurrent_cells(model: Any) -> tuple[list, bool]:
         layers = [layer for layer in layers if not isinstance(layer, keras.layers.InputLayer)]
         if not layers:
             raise InputError(f"model: the {what} has no layers.")
-        out = []
-        reverse = False
         for i, layer in enumerate(layers):
             if isinstance(layer, keras.layers.Bidirectional) or not isinstance(layer, keras.layers.RNN):
                 raise ModelTypeError(
-                    f"model: layer {i} ({getattr(layer, 'name', '?')}, {type(layer).__name__}) of the {what} is not a "
-                    "recurrent layer. lyapax takes a Sequential (or a list of layers) made only of recurrent layers (an Input in front is fine); for "
-                    "a model with other layers, pass its recurrent layer, or a Sequential of just its recurrent "
-                    "layers, and feed that layer's inputs."
+                    f"model: layer {i} ({getattr(layer, 'name', '?')}, {type(layer).__name__}) of the {what} is not "
+                    "a recurrent layer. lyapax takes a Sequential (or a list of layers) made only of recurrent "
+                    "layers (an Input in front is fine); for a model with other layers, pass its recurrent layer, "
+                    "or a Sequential of just its recurrent layers, and feed that layer's inputs."
                 )
+        out = []
+        reverse = False
+        for i, layer in enumerate(layers):
             if getattr(layer, "go_backwards", False):
                 if i:
                     raise InputError(

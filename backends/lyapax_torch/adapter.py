@@ -394,13 +394,21 @@ class TorchBackend(Backend):
         """Run one step to turn a wrong signature, shape, dtype or device into a clear error."""
         try:
             with torch.no_grad():
-                dynamics.step(None, state, x0)
+                q = torch.zeros(state.shape + (1,), dtype=state.dtype, device=state.device)
+                q[:, 0, 0] = 1.0
+                dynamics.step_tangent(None, state, x0, q)  # one JVP column: also checks torch.func support
         except InputError:
             raise
         except Exception as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             hint = ""
-            if "device" in msg.lower():
+            if "random" in msg.lower():
+                hint = (
+                    " The step draws random numbers (dropout in training mode?): the spectrum is that of the "
+                    "deterministic map. Call model.eval() before, or pass the nn.Module itself as f(h, x) "
+                    "(lyapax switches its dropout off for the call and restores the training flags)."
+                )
+            elif "device" in msg.lower():
                 hint = (
                     " The function's own tensors seem to be on another device than the computation "
                     f"({state.device}): pass device= matching them, or move them."

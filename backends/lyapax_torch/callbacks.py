@@ -20,18 +20,19 @@ Lightning::
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lyapax.monitor import Monitor
 
-__all__ = ["attach", "probe_batch", "SpectrumCallback", "SpectrumCallbackMixin"]
+__all__ = ["attach", "probe_batch", "SpectrumCallback", "SpectrumCallbackMixin"]  # noqa: F822 (lazy, see __getattr__)
 
 
 def probe_batch(data: Any, *, batch: int = 8, steps: int | None = 100, transform: Callable[[Any], Any] | None = None) -> Any:
-    """A fixed probe batch ``(batch, steps, features)`` from a tensor or an iterable of batches (e.g. a DataLoader).
+    """A fixed probe batch ``(batch, steps, features)`` from a tensor, a DataLoader or a Dataset.
 
     Takes the first ``batch`` sequences (concatenating loader batches as
-    needed), cuts them to ``steps`` time steps (``None``: keep all) and
+    needed; a Dataset's single sequences are stacked), cuts them to ``steps`` time steps (``None``: keep all) and
     detaches and clones them, so later training never changes the probe.
     ``transform`` maps each loader item to the batch-first input tensor
     (default: the item itself, or its first element for ``(inputs, targets)`` pairs).
@@ -49,6 +50,8 @@ def probe_batch(data: Any, *, batch: int = 8, steps: int | None = 100, transform
         parts, have = [], 0
         for item in data:
             t = as_inputs(item)
+            if t.dim() == 2:  # a Dataset yields single sequences (time, features)
+                t = t.unsqueeze(0)
             parts.append(t)
             have += int(t.shape[0])
             if have >= batch:

@@ -1,9 +1,18 @@
 """The chunk runner the torch backend gives the driver (``Problem.run_chunk``).
 
 It runs the core's own :func:`lyapax.algorithm.run_chunk` (the algorithm is
-written once, in the core) with the torch namespace, under
-``torch.no_grad()`` unless the spectrum must be differentiable, so no autograd
-graph is built or kept.
+written once, in the core) with the torch namespace. No autograd graph is built
+or kept unless the spectrum must be differentiable: analytic cells run under
+``torch.inference_mode()``, step functions under ``torch.no_grad()`` (their
+forward-mode JVPs need the autograd dispatch that inference mode turns off).
+
+Measured alternatives (CPU, float32, hidden 128, batch 16, full spectrum): the
+QR of the ``(B, d, d)`` basis is about 80% of a step for nn.RNN and two thirds
+for nn.LSTM, and LAPACK's Householder QR is already what ``torch.linalg.qr``
+calls; forming Q from ``geqrf`` with a GEMM-based (UT-transform) formula was
+slower single-threaded, and ``inference_mode`` vs ``no_grad`` or the
+array-api-compat wrappers change a step by less than the run-to-run noise. So
+the plain loop stays; ``ortho_every > 1`` is the lever that amortises the QR.
 """
 
 from __future__ import annotations
@@ -19,10 +28,14 @@ def make_runner(xp: Any, dynamics: Any, differentiable: bool) -> Callable[..., A
     """A runner with the signature of :func:`lyapax.algorithm.run_chunk` less ``xp`` and ``dynamics``."""
     import torch
 
+    from lyapax.cells import Cell
+
+    quiet = torch.inference_mode if isinstance(dynamics, Cell) else torch.no_grad
+
     def runner(carry: Any, xs: Any, start: int, length: int, ortho_every: int) -> Any:
         if differentiable:
             return run_chunk(xp, dynamics, carry, xs, start, length, ortho_every)
-        with torch.no_grad():
+        with quiet():
             return run_chunk(xp, dynamics, carry, xs, start, length, ortho_every)
 
     return runner

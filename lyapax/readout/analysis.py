@@ -13,7 +13,7 @@ from .stats import bootstrap_ci, cross_val_predict, permutation_pvalue, r2_score
 __all__ = ["network_rows", "analyse", "ROW_COLUMNS"]
 
 ROW_COLUMNS = (
-    ["id", "arch", "init_scale", "lr", "hidden", "seed", "final_val_loss", "best_val_loss", "diverged", "early_epoch"]
+    ["id", "arch", "init_scale", "lr", "hidden", "seed", "final_val_loss", "best_val_loss", "diverged", "skipped_steps", "early_epoch"]
     + [f"early_{f}" for f in FEATURES]
     + [f"final_{f}" for f in FEATURES]
     + ["early_kaplan_yorke_dimension", "final_kaplan_yorke_dimension", "seconds", "spectrum_seconds"]
@@ -43,6 +43,7 @@ def network_rows(records: list[dict[str, Any]], *, early_epoch: int, top: int, t
             "final_val_loss": rec["final_val_loss"],
             "best_val_loss": min(v for v in rec["val_loss"] if v is not None),
             "diverged": bool(rec["diverged"]),
+            "skipped_steps": rec.get("skipped_steps"),  # None in records written before the counter existed
             "early_epoch": early_epoch,
             "seconds": rec.get("seconds"),
             "spectrum_seconds": rec.get("spectrum_seconds"),
@@ -87,6 +88,8 @@ def analyse(rows: list[dict[str, Any]], *, folds: int = 5, alpha: float = 1.0, n
     y_all = np.array([r["final_val_loss"] for r in rows], dtype=np.float64)
     archs = sorted({r["arch"] for r in rows})
     out: dict[str, Any] = {"n_networks": len(rows), "n_diverged": int(sum(r["diverged"] for r in rows)),
+                           "n_with_skipped_steps": None if any(r["skipped_steps"] is None for r in rows)
+                           else int(sum(r["skipped_steps"] > 0 for r in rows)),
                            "correlations": {}, "regression": {}}
     groups = {"all": list(range(len(rows)))} | {a: [i for i, r in enumerate(rows) if r["arch"] == a] for a in archs}
     for group, idx in groups.items():

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["main", "build_parser"]
 
@@ -51,13 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--archs", type=_archs, help="comma-separated: lstm,gru")
     grid.add_argument("--init-scales", type=_floats, metavar="P,P,...", help="U(-p, p) init scales")
     grid.add_argument("--lrs", type=_floats, metavar="LR,LR,...", help="Adam learning rates")
-    grid.add_argument("--hidden", type=int, help="hidden units")
-    grid.add_argument("--replicates", type=int, help="seeds per grid point")
+    grid.add_argument("--hidden", type=int, help="hidden units (64; --text: 128)")
+    grid.add_argument("--replicates", type=int, help="seeds per grid point (quick 1, default 2, --text 1)")
     tr = p.add_argument_group("training")
-    tr.add_argument("--epochs", type=int)
-    tr.add_argument("--batches-per-epoch", type=int)
-    tr.add_argument("--batch", type=int, help="sequences per batch")
-    tr.add_argument("--seq-len", type=int, help="characters per training window")
+    tr.add_argument("--epochs", type=int, help="training epochs (quick 5, default 8, --text 10)")
+    tr.add_argument("--batches-per-epoch", type=int, help="batches per epoch (quick 60, default 100, --text 60)")
+    tr.add_argument("--batch", type=int, help="sequences per batch (32)")
+    tr.add_argument("--seq-len", type=int, help="characters per training window (50; --text: 100)")
     tr.add_argument("--threads", type=int, help="torch threads (default 1)")
     sp = p.add_argument_group("spectrum and analysis")
     sp.add_argument("--backend", help="spectrum backend (default: chosen from the model, i.e. torch)")

@@ -54,7 +54,8 @@ def make_figures(records: list[dict[str, Any]], rows: list[dict[str, Any]], anal
     archs = sorted({r["arch"] for r in rows})
 
     # 1. spectra coloured by final loss, early and final, one row per architecture
-    fig, axes = plt.subplots(len(archs), 2, figsize=(10, 3.4 * len(archs)), squeeze=False, sharey="row")
+    fig, axes = plt.subplots(len(archs), 2, figsize=(10, 3.4 * len(archs)), squeeze=False, sharey="row",
+                             layout="constrained")
     for ai, arch in enumerate(archs):
         for ci, (epoch, title) in enumerate(((early_epoch, f"early (epoch {early_epoch})"), (None, "end of training"))):
             ax = axes[ai, ci]
@@ -99,7 +100,8 @@ def make_figures(records: list[dict[str, Any]], rows: list[dict[str, Any]], anal
     written.append("early_features_vs_loss.png")
 
     # 3. max exponent over training, coloured by final loss
-    fig, axes = plt.subplots(1, len(archs), figsize=(5 * len(archs), 3.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(archs), figsize=(5 * len(archs), 3.4), squeeze=False, sharey=True,
+                             layout="constrained")
     for ai, arch in enumerate(archs):
         ax = axes[0, ai]
         for i in np.argsort(-loss):
@@ -142,7 +144,7 @@ def make_figures(records: list[dict[str, Any]], rows: list[dict[str, Any]], anal
     # 5. the loss landscape over the grid
     scales = sorted({r["init_scale"] for r in rows})
     lrs = sorted({r["lr"] for r in rows})
-    fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.6), squeeze=False, layout="constrained")
     for ai, arch in enumerate(archs):
         grid = np.full((len(lrs), len(scales)), np.nan)
         for r in rows:
@@ -192,7 +194,8 @@ def write_report(path: str, study: dict[str, Any], rows: list[dict[str, Any]], a
         f"Networks: {analysis['n_networks']} ({', '.join(a.upper() for a in s['archs'])}; hidden {s['hidden']}; "
         f"init U(-p, p) with p in {s['init_scales']}; Adam learning rate in {s['lrs']}; {s['replicates']} seed(s) each; "
         f"{t['epochs']} epochs of {t['batches_per_epoch']} batches of {t['batch']} x {t['seq_len']} characters). "
-        f"Diverged (NaN loss): {analysis['n_diverged']}.",
+        f"Diverged (NaN loss): {analysis['n_diverged']}. Networks with skipped updates (gradient norm "
+        f"overflowed to Inf, exploding gradients): {analysis.get('n_with_skipped_steps') if analysis.get('n_with_skipped_steps') is not None else 'not recorded'}.",
         f"Spectrum: top {t['k']} exponents of the recurrent layer (for the LSTM the state is (h, c)), driven by "
         f"{t['probe_batch']} validation sequences of {t['probe_steps']} characters, {t['warmup']} warm-up steps; "
         f"nats per step (per character). Early readout = epoch {s['early_epoch']} "

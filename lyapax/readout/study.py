@@ -73,10 +73,10 @@ DEFAULT = StudyConfig(
 )
 #: ``lyapax readout --text PATH``: character LM on a text file (the paper's setting), larger networks.
 TEXT_DEFAULT = StudyConfig(
-    init_scales=(0.04, 0.12, 0.35, 0.7, 1.4, 2.8),
-    lrs=(0.001, 0.003, 0.01, 0.03),
+    init_scales=(0.04, 0.2, 0.7, 2.8),
+    lrs=(0.002, 0.008, 0.03),
     hidden=128,
-    train=TrainConfig(epochs=10, batches_per_epoch=100, seq_len=100),
+    train=TrainConfig(epochs=10, batches_per_epoch=60, seq_len=100),
 )
 
 

@@ -135,7 +135,9 @@ def train_network(
     epoch (epoch 0: at initialisation) and whether training diverged. A network
     whose loss became NaN/Inf is marked ``diverged``; its later losses are
     recorded as ``log(vocab_size)`` (the loss of a uniform guess) and its later
-    spectra as missing.
+    spectra as missing. A batch whose gradient norm overflows (Inf/NaN: exploding
+    gradients, typical of chaotic networks) is skipped, not applied; the count is
+    recorded as ``skipped_steps``.
 
     ``monitor_factory(cfg, probe_ids, vocab_size)`` builds the spectrum monitor
     (default: :class:`lyapax.Monitor` on the recurrent layer with a one-hot
@@ -177,6 +179,7 @@ def train_network(
         val_losses = [val_loss()]
         spectra = [spectrum(0)]
         diverged = False
+        skipped = 0
         for epoch in range(1, cfg.epochs + 1):
             total, count = 0.0, 0
             for _ in range(cfg.batches_per_epoch):
@@ -191,9 +194,11 @@ def train_network(
                     else:
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
-                        if cfg.clip > 0:
-                            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-                        opt.step()
+                        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip if cfg.clip > 0 else float("inf"))
+                        if torch.isfinite(norm):
+                            opt.step()
+                        else:  # exploding gradients overflowed float32: skip the update, count it
+                            skipped += 1
                         total += float(loss.detach())
                         count += 1
                 if on_batch is not None:
@@ -215,6 +220,7 @@ def train_network(
             "val_loss": val_losses,
             "final_val_loss": val_losses[-1],
             "diverged": diverged,
+            "skipped_steps": skipped,
             "spectra": spectra,
             "spectrum_seconds": monitor.overhead_seconds,
             "seconds": time.perf_counter() - t_start,

@@ -1,0 +1,115 @@
+"""A tiny end-to-end readout study with PyTorch: files written, deterministic, resumable, CLI."""
+
+import csv
+import json
+import sys
+
+import torch
+
+from lyapax.readout import cli
+from lyapax.readout.study import StudyConfig, networks_of, run_study
+from lyapax.readout.train import TrainConfig, build_model, require_torch
+
+TINY = StudyConfig(
+    archs=("lstm", "gru"),
+    init_scales=(0.1, 1.0, 3.0),
+    lrs=(0.003, 0.03),
+    hidden=8,
+    grammar_chars=6000,
+    train=TrainConfig(epochs=2, batches_per_epoch=3, batch=4, seq_len=20, val_windows=4, val_len=30,
+                      probe_batch=3, probe_steps=30, warmup=5, k=4),
+    bootstrap=50,
+    folds=3,
+)
+
+TIMING_KEYS = {"seconds", "spectrum_seconds"}
+
+
+def _strip_timing(obj):
+    if isinstance(obj, dict):
+        return {k: _strip_timing(v) for k, v in obj.items() if k not in TIMING_KEYS}
+    if isinstance(obj, list):
+        return [_strip_timing(v) for v in obj]
+    return obj
+
+
+def _load(folder, name):
+    return json.loads((folder / "networks" / f"{name}.json").read_text())
+
+
+def test_tiny_study_writes_files_and_is_deterministic(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    res_a = run_study(TINY, str(a), progress=False, log=lambda s: None)
+    res_b = run_study(TINY, str(b), progress=False, log=lambda s: None)
+    ids = [n.id for n in networks_of(TINY)]
+    assert len(ids) == 12
+    for name in ids:
+        rec_a, rec_b = _load(a, name), _load(b, name)
+        assert _strip_timing(rec_a) == _strip_timing(rec_b)
+        assert [s["epoch"] for s in rec_a["spectra"]] == [0, 1, 2]
+        assert len(rec_a["val_loss"]) == 3 and rec_a["final_val_loss"] == rec_a["val_loss"][-1]
+        good = [s for s in rec_a["spectra"] if "exponents" in s]
+        assert all(len(s["exponents"]) == 4 and s["backend"] == "torch" for s in good)
+    with open(a / "networks.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["id"] for r in rows] == ids
+    assert {"early_max_exponent", "final_slope", "final_val_loss", "init_scale", "lr"} <= set(rows[0])
+    for name in ("report.md", "analysis.json", "study.json"):
+        assert (a / name).stat().st_size > 0
+    for fig in ("spectra_by_loss.png", "early_features_vs_loss.png", "max_exponent_during_training.png",
+                "loss_grid.png", "regression_cv.png"):
+        assert (a / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (a / "report.md").read_text()
+    assert "Spearman" in report and "out-of-fold R²" in report
+    ca, cb = res_a["correlations"]["all"], res_b["correlations"]["all"]
+    assert ca == cb
+    assert ca["early_max_exponent"]["n"] >= 10
+    assert not list(a.rglob(".tmp-*"))
+
+
+def test_resume_skips_done_networks(tmp_path):
+    out = tmp_path / "r"
+    small = StudyConfig(**{**TINY.__dict__, "archs": ("gru",), "init_scales": (0.5,), "lrs": (0.01, 0.02)})
+    run_study(small, str(out), progress=False, figures=False, log=lambda s: None)
+    first = (out / "networks" / f"{networks_of(small)[0].id}.json").stat().st_mtime_ns
+    logs = []
+    run_study(small, str(out), progress=False, figures=False, log=logs.append)
+    assert any("resuming: 2 of 2" in m for m in logs)
+    assert (out / "networks" / f"{networks_of(small)[0].id}.json").stat().st_mtime_ns == first
+
+
+def test_uniform_init_and_model_shape():
+    model = build_model("lstm", vocab_size=5, hidden=6, init_scale=0.2, seed=1)
+    for p in model.rnn.parameters():
+        top = float(p.detach().abs().max())
+        assert 0.1 < top <= 0.2
+    again = build_model("lstm", vocab_size=5, hidden=6, init_scale=0.2, seed=1)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), again.parameters()))
+    assert model(torch.zeros(2, 7, dtype=torch.long)).shape == (2, 7, 5)
+
+
+def test_cli_tiny_run(tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = cli.main(["--out", str(out), "--quick", "--archs", "gru", "--init-scales", "0.1,2", "--lrs", "0.01,0.05",
+                   "--hidden", "6", "--epochs", "2", "--batches-per-epoch", "2", "--batch", "4", "--seq-len", "16",
+                   "--k", "3", "--probe-batch", "2", "--probe-steps", "25", "--warmup", "5", "--bootstrap", "20",
+                   "--no-progress", "--no-figures"])
+    assert rc == 0
+    assert len(list((out / "networks").glob("*.json"))) == 4
+    assert "Spearman" in capsys.readouterr().out
+
+
+def test_cli_rejects_bad_arguments(tmp_path, capsys):
+    assert cli.main(["--out", str(tmp_path), "--epochs", "2", "--early-epoch", "2", "--no-progress"]) == 2
+    assert "--early-epoch" in capsys.readouterr().err
+    assert cli.main(["--text", str(tmp_path / "missing.txt"), "--out", str(tmp_path)]) == 2
+
+
+def test_missing_torch_gives_install_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    try:
+        require_torch()
+    except ImportError as exc:
+        assert 'pip install "lyapax[torch]"' in str(exc)
+    else:
+        raise AssertionError("require_torch did not raise without torch")

@@ -1,0 +1,71 @@
+"""SpectrumCallback inside a tiny model.fit."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import lyapax
+from lyapax_tensorflow import SpectrumCallback, loop
+
+
+def _data(rng, n=16, T=12, F=2):
+    x = rng.normal(size=(n, T, F)).astype("float32")
+    return x, x[:, -1, :1] * 0.5
+
+
+def test_callback_records_spectra_into_history(rng):
+    model = keras.Sequential([keras.Input((12, 2)), keras.layers.Dense(3), keras.layers.GRU(4, return_sequences=True),
+                              keras.layers.SimpleRNN(3), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _data(rng)
+    probe = x[:3]
+    cb = SpectrumCallback(probe, every=2, k=3)
+    history = model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[cb])
+    h = history.history
+    assert len(h["lyap_max"]) == 4 and len(h["loss"]) == 4
+    assert math.isnan(h["lyap_max"][0]) and math.isnan(h["lyap_max"][2])
+    assert np.isfinite(h["lyap_max"][1]) and np.isfinite(h["lyap_max"][3])
+    assert cb.epochs == [1, 3] and len(cb.spectra) == 2 and cb.exponents.shape == (2, 3)
+    # the last probe equals the spectrum of the trained stack (Dense in front applied to the probe)
+    stack = [model.layers[1], model.layers[2]]
+    direct = lyapax.spectrum(stack, model.layers[0](probe), k=3, backend="tensorflow")
+    np.testing.assert_allclose(cb.spectra[-1].exponents, direct.exponents, atol=1e-6)
+    assert h["lyap_max"][3] == pytest.approx(direct.max_exponent, abs=1e-6)
+    assert h["lyap_sum"][3] == pytest.approx(direct.exponents.sum(), abs=1e-5)
+    assert h["lyap_kaplan_yorke"][3] == pytest.approx(direct.kaplan_yorke_dimension, abs=1e-5)
+    assert cb.spectra[0].state_dim == 4 + 3
+    assert np.abs(cb.spectra[0].exponents - cb.spectra[1].exponents).max() > 0  # weights moved
+
+
+def test_callback_traces_once_and_accepts_a_chosen_layer(rng):
+    inp = keras.Input((12, 2))
+    lstm = keras.layers.LSTM(3, name="core")
+    model = keras.Model(inp, keras.layers.Dense(1)(lstm(inp)))
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _data(rng)
+    cb = SpectrumCallback(x[:2], layers=lstm, prefix="le_")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[cb])
+    count = loop.tracing_count()
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[cb])
+    assert loop.tracing_count() == count  # later epochs reuse the compiled chunk function
+    assert len(history.history["le_max"]) == 3 and all(np.isfinite(history.history["le_max"]))
+    assert cb.spectra[-1].k == 6
+    default = SpectrumCallback(x[:2])
+    default.set_model(model)
+    np.testing.assert_allclose(default.compute().exponents, lyapax.spectrum(lstm, x[:2]).exponents, atol=1e-7)
+
+
+def test_callback_argument_errors():
+    with pytest.raises(lyapax.InputError, match="probe_inputs"):
+        SpectrumCallback(np.zeros((3, 2)))
+    with pytest.raises(lyapax.InputError, match="every"):
+        SpectrumCallback(np.zeros((1, 3, 2)), every=0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    cb = SpectrumCallback(np.zeros((1, 3, 2)))
+    cb.set_model(model)
+    with pytest.raises(lyapax.InputError, match="no recurrent layer"):
+        cb.compute()

@@ -1,0 +1,12 @@
+"""The shared backend conformance suite, run against the TensorFlow backend."""
+
+from __future__ import annotations
+
+import keras  # noqa: F401  (the framework is imported, as a user would)
+import tensorflow  # noqa: F401
+
+from lyapax.testing.conformance import BackendConformance
+
+
+class TestTensorFlowConformance(BackendConformance):
+    backend = "tensorflow"

@@ -1,0 +1,143 @@
+"""The compiled chunk runner: no retracing, chunking, devices, dtypes, and gradients through it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tf_reference import numpy_cell
+
+import lyapax
+from lyapax.driver import Options, iterate
+from lyapax_tensorflow import TensorFlowBackend, loop
+
+
+def _gru(units=3, features=2, dtype="float64"):
+    layer = keras.layers.GRU(units, dtype=dtype, bias_initializer="random_normal")
+    layer.build((None, None, features))
+    return layer
+
+
+def test_second_call_with_the_same_shapes_does_not_retrace(rng):
+    x = rng.normal(size=(2, 37, 2))
+    first = lyapax.spectrum(_gru(), x, ortho_every=2, warmup=5)
+    count = loop.tracing_count()
+    other = _gru()  # same architecture, other weights: still the same trace
+    second = lyapax.spectrum(other, x, ortho_every=2, warmup=5)
+    again = lyapax.spectrum(other, tf.constant(x), ortho_every=2, warmup=5)
+    assert loop.tracing_count() == count
+    assert np.abs(first.exponents - second.exponents).max() > 1e-6
+    np.testing.assert_array_equal(second.per_sequence, again.per_sequence)
+
+
+def test_chunking_and_history_do_not_change_results(rng):
+    layer = _gru()
+    x = rng.normal(size=(2, 45, 2))
+    ref = lyapax.spectrum(numpy_cell(layer), x, warmup=4, ortho_every=3)
+    for chunk in (6, 9, 1000):
+        problem = TensorFlowBackend().prepare(layer, x, steps=None, h0=None, dtype=None, device=None,
+                                              differentiable=False)
+        got = iterate(problem, Options(chunk=chunk, warmup=4, ortho_every=3), "tensorflow")
+        np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=1e-9)
+    hist = lyapax.spectrum(layer, x, warmup=4, ortho_every=3, history=12)
+    np.testing.assert_array_equal(hist.history_steps, [12, 24, 36, 41])
+    np.testing.assert_allclose(hist.history[-1], ref.exponents, atol=1e-9)
+
+
+def test_device_placement_follows_device_argument_and_inputs(rng):
+    layer = _gru()
+    x = tf.constant(rng.normal(size=(2, 10, 2)))
+    problem = TensorFlowBackend().prepare(layer, x, steps=None, h0=None, dtype=None, device="cpu",
+                                          differentiable=False)
+    assert problem.device == "/device:CPU:0"
+    assert problem.inputs.device.endswith("CPU:0") and problem.h0.device.endswith("CPU:0")
+    assert problem.asarray(np.zeros(2)).device.endswith("CPU:0")
+    with tf.device("CPU:0"):
+        y = tf.identity(x)
+    problem = TensorFlowBackend().prepare(layer, y, steps=None, h0=None, dtype=None, device=None,
+                                          differentiable=False)
+    assert problem.device == y.device
+    assert lyapax.spectrum(layer, y, device="CPU:0").exponents.shape == (3,)
+
+
+def test_autonomous_map_without_inputs():
+    A = tf.constant(np.diag([0.9, 0.5]))
+    s = lyapax.spectrum(lambda h, x: tf.matmul(h, A), steps=20, h0=tf.ones((1, 2), tf.float64))
+    np.testing.assert_allclose(s.exponents, np.log([0.9, 0.5]), atol=1e-12)
+
+
+def test_importing_the_backend_does_not_import_tensorflow():
+    code = ("import sys, lyapax, lyapax_tensorflow; from lyapax import registry; registry.backends(); "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def _chaotic_rnn(dtype="float64"):
+    init = keras.initializers.RandomNormal(0.0, 3.0 / np.sqrt(8), seed=3)
+    layer = keras.layers.SimpleRNN(8, recurrent_initializer=init, dtype=dtype)
+    layer.build((None, None, 2))
+    return layer
+
+
+def test_gradient_step_lowers_the_top_exponent(rng):
+    layer = _chaotic_rnn()
+    x = tf.constant(rng.normal(size=(3, 80, 2)) * 0.3)
+    tops = []
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            s = lyapax.spectrum(layer, x, k=2, warmup=10, differentiable=True)
+            loss = tf.reduce_mean(s.raw[:, 0])
+        grads = tape.gradient(loss, layer.trainable_variables)
+        assert isinstance(s.raw, tf.Tensor) and s.raw.shape == (3, 2)
+        np.testing.assert_allclose(s.raw.numpy(), s.per_sequence, atol=1e-12)
+        assert all(g is not None and np.any(g.numpy() != 0) for g in grads[:2])
+        tops.append(s.max_exponent)
+        for v, g in zip(layer.trainable_variables, grads):
+            v.assign_sub(0.05 * g)
+    assert tops[0] > 0, tops  # chaotic to start with
+    assert tops[2] < tops[1] < tops[0], tops
+
+
+def test_gradient_matches_finite_differences(rng):
+    layer = _chaotic_rnn()
+    x = tf.constant(rng.normal(size=(2, 30, 2)) * 0.3)
+    kernel = layer.cell.recurrent_kernel
+    direction = rng.normal(size=kernel.shape)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(lyapax.spectrum(layer, x, k=3, differentiable=True).raw)
+    grad = tape.gradient(loss, kernel).numpy()
+    base = kernel.numpy()
+    eps = 1e-6
+    values = []
+    for sign in (1, -1):
+        kernel.assign(base + sign * eps * direction)
+        values.append(lyapax.spectrum(layer, x, k=3).per_sequence.sum())
+    kernel.assign(base)
+    np.testing.assert_allclose((values[0] - values[1]) / (2 * eps), np.sum(grad * direction), rtol=1e-5)
+
+
+def test_gradients_through_a_step_function(rng):
+    w = tf.Variable(rng.normal(size=(3, 3)) * 0.9)
+    x = tf.constant(rng.normal(size=(2, 20, 3)))
+    with tf.GradientTape() as tape:
+        s = lyapax.spectrum(lambda h, x: tf.tanh(tf.matmul(h, w) + x), x, h0=tf.zeros((2, 3), tf.float64),
+                            differentiable=True)
+        loss = tf.reduce_sum(s.raw)
+    g = tape.gradient(loss, w)
+    assert g is not None and np.all(np.isfinite(g.numpy())) and np.any(g.numpy() != 0)
+
+
+def test_float32_and_float64_of_the_same_layer(rng):
+    layer = _gru(4, dtype="float32")
+    x = rng.normal(size=(2, 60, 2))
+    f32 = lyapax.spectrum(layer, x)
+    f64 = lyapax.spectrum(layer, x, dtype="float64")
+    assert (f32.dtype, f64.dtype) == ("float32", "float64")
+    np.testing.assert_allclose(f32.per_sequence, f64.per_sequence, atol=2e-3)
+    with pytest.raises(lyapax.InputError, match="dtype"):
+        lyapax.spectrum(layer, x, dtype="bfloat16")

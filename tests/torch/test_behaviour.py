@@ -1,0 +1,221 @@
+"""The user's model is left alone; bad inputs and device combinations give clear errors; registry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import lyapax
+import lyapax_torch
+from lyapax.errors import InputError, ModelTypeError
+from lyapax_torch.adapter import resolve_device
+
+F, H, B, T = 3, 4, 2, 15
+
+
+def _snapshot(m: nn.Module):
+    return (
+        {k: v.clone() for k, v in m.state_dict().items()},
+        [(n, mod.training) for n, mod in m.named_modules()],
+        [(n, p.requires_grad, p.grad) for n, p in m.named_parameters()],
+        torch.get_rng_state().clone(),
+    )
+
+
+def _assert_same(a, b):
+    assert a[0].keys() == b[0].keys() and all(torch.equal(a[0][k], b[0][k]) for k in a[0])
+    assert a[1] == b[1]
+    assert [(n, r, g is None) for n, r, g in a[2]] == [(n, r, g is None) for n, r, g in b[2]]
+    assert torch.equal(a[3], b[3])
+
+
+class DropoutStep(nn.Module):
+    """A step function with dropout: must run as in eval mode and leave flags and RNG as they were."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(F, H)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, h, x):
+        return self.cell(self.drop(x), h)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "step-module", "step-function"])
+def test_model_unchanged(kind, gen):
+    torch.manual_seed(0)
+    if kind == "lstm":
+        model = nn.LSTM(F, H, num_layers=2, dropout=0.5).train()
+        call = dict()
+    elif kind == "step-module":
+        model = DropoutStep().train()
+        call = dict(h0=torch.zeros(B, H))
+    else:
+        model = DropoutStep().train()
+        call = dict(h0=torch.zeros(B, H))
+    x = torch.randn(B, T, F, generator=gen)
+    x_before = x.clone()
+    model.cell.weight_hh.requires_grad_(False) if kind != "lstm" else model.weight_hh_l1.requires_grad_(False)
+    before = _snapshot(model)
+    if kind == "step-function":
+        # a plain function cannot be switched to eval mode: random dropout is a clear error
+        with pytest.raises(InputError, match=r"draws random numbers .* model.eval\(\)"):
+            lyapax.spectrum(lambda h, xt: model(h, xt), x, **call)
+        _assert_same(before, _snapshot(model))
+        return
+    s1 = lyapax.spectrum(model, x, **call)
+    s2 = lyapax.spectrum(model, x, **call)
+    _assert_same(before, _snapshot(model))
+    assert torch.equal(x, x_before)
+    # dropout was off: deterministic, and equal to eval mode
+    np.testing.assert_array_equal(s1.per_sequence, s2.per_sequence)
+    model.eval()
+    s3 = lyapax.spectrum(model, x, **call)
+    np.testing.assert_allclose(s1.per_sequence, s3.per_sequence, rtol=0, atol=1e-6)
+
+
+def test_h0_not_modified(gen):
+    m = nn.LSTM(F, H)
+    h0 = (torch.randn(1, B, H, generator=gen), torch.randn(1, B, H, generator=gen))
+    copies = tuple(t.clone() for t in h0)
+    lyapax.spectrum(m, torch.randn(B, T, F, generator=gen), h0=h0)
+    assert all(torch.equal(a, b) for a, b in zip(h0, copies))
+
+
+def test_wrong_feature_size(gen):
+    with pytest.raises(InputError, match=r"inputs: the model expects 3 features per step, got 5"):
+        lyapax.spectrum(nn.GRU(F, H), torch.randn(B, T, 5))
+
+
+def test_bidirectional_rejected():
+    with pytest.raises(ModelTypeError, match="bidirectional=True"):
+        lyapax.spectrum(nn.LSTM(F, H, bidirectional=True), torch.randn(B, T, F))
+
+
+def test_nan_inputs(gen):
+    x = torch.randn(B, T, F, generator=gen)
+    x[1, 4, 2] = float("nan")
+    with pytest.raises(InputError, match=r"inputs: contains NaN or Inf \(first at sequence 1, step 4, feature 2\)"):
+        lyapax.spectrum(nn.RNN(F, H), x)
+
+
+def test_nan_weights():
+    m = nn.GRU(F, H)
+    with torch.no_grad():
+        m.weight_hh_l0[0, 0] = float("inf")
+    with pytest.raises(InputError, match="weight_hh contains NaN or Inf"):
+        lyapax.spectrum(m, torch.randn(B, T, F))
+
+
+def test_integer_inputs_hint():
+    with pytest.raises(InputError, match="embed them first"):
+        lyapax.spectrum(nn.GRU(F, H), torch.randint(0, 5, (B, T, F)))
+
+
+@pytest.mark.parametrize(
+    "h0, match",
+    [
+        (torch.zeros(1, B, H), "nn.LSTM takes its initial state as a tuple"),
+        ((torch.zeros(1, B, H), torch.zeros(1, 3, H)), r"c0 .* of shape \(1, 2, 4\), got \(1, 3, 4\)"),
+        ((torch.zeros(B, H), torch.zeros(B, H)), "unbatched state|of shape"),
+    ],
+)
+def test_bad_h0_for_lstm(h0, match):
+    with pytest.raises(InputError, match=match):
+        lyapax.spectrum(nn.LSTM(F, H), torch.randn(B, T, F), h0=h0)
+
+
+def test_bad_h0_for_cells_and_gru():
+    with pytest.raises(InputError, match=r"unbatched state .* add the batch axis"):
+        lyapax.spectrum(nn.GRUCell(F, H), torch.randn(B, T, F), h0=torch.zeros(H))
+    with pytest.raises(InputError, match="takes a single tensor"):
+        lyapax.spectrum(nn.GRU(F, H), torch.randn(B, T, F), h0=(torch.zeros(1, B, H),))
+    with pytest.raises(InputError, match=r"tuple \(h, c\)"):
+        lyapax.spectrum(nn.LSTMCell(F, H), torch.randn(B, T, F), h0=torch.zeros(B, H))
+
+
+def test_step_function_errors(gen):
+    cell = nn.GRUCell(F, H)
+    x = torch.randn(B, T, F, generator=gen)
+    with pytest.raises(InputError, match="needs an initial state"):
+        lyapax.spectrum(lambda h, xt: cell(xt, h), x)
+    with pytest.raises(InputError, match="batch axis .* has 3 rows but inputs has 2"):
+        lyapax.spectrum(lambda h, xt: cell(xt, h), x, h0=torch.zeros(3, H))
+    with pytest.raises(InputError, match="returned a state of structure"):
+        lyapax.spectrum(lambda h, xt: (cell(xt, h), h), x, h0=torch.zeros(B, H))
+    with pytest.raises(InputError, match="calling the step function"):
+        lyapax.spectrum(lambda h, xt: cell(h, xt), x, h0=torch.zeros(B, H))  # arguments swapped
+    with pytest.raises(InputError, match="pass dtype= matching"):  # float32 closure, float64 requested
+        lyapax.spectrum(lambda h, xt: cell(xt, h), x, h0=torch.zeros(B, H), dtype="float64")
+
+
+def test_overridden_forward_subclass_rejected():
+    class Mine(nn.GRU):
+        def forward(self, x, h=None):
+            return super().forward(x, h)
+
+    with pytest.raises(ModelTypeError, match="overrides forward"):
+        lyapax.spectrum(Mine(F, H), torch.randn(B, T, F))
+
+
+# -- devices (no GPU needed: the selection logic and the errors) ---------------------------------
+
+
+def test_device_cuda_unavailable_is_a_clear_error():
+    assert not torch.cuda.is_available()  # this suite runs on CPU machines
+    with pytest.raises(InputError, match="device: cannot compute on 'cuda'"):
+        lyapax.spectrum(nn.GRU(F, H), torch.randn(B, T, F), device="cuda")
+
+
+def test_device_invalid_and_meta():
+    with pytest.raises(InputError, match="is not a torch device"):
+        lyapax.spectrum(nn.GRU(F, H), torch.randn(B, T, F), device="gpu-please")
+    with pytest.raises(InputError, match="meta tensors hold no data"):
+        lyapax.spectrum(nn.GRU(F, H), torch.randn(B, T, F), device="meta")
+    with pytest.raises(InputError, match="on the meta device"):
+        lyapax.spectrum(nn.GRU(F, H, device="meta"), torch.randn(B, T, F))
+
+
+def test_device_selection_rules():
+    cpu, cuda0, cuda1 = torch.device("cpu"), torch.device("cuda", 0), torch.device("cuda", 1)
+    assert resolve_device(None, [cpu, cpu], [cuda0]) == cpu  # the model's device wins over the data's
+    assert resolve_device(None, [], [cuda0, cuda0]) == cuda0  # no parameters: follow the tensors
+    assert resolve_device(None, [], []) == cpu
+    assert resolve_device("cpu", [cuda0], []) == cpu  # explicit device= wins (weights are copied)
+    with pytest.raises(InputError, match="several devices"):
+        resolve_device(None, [cuda0, cuda1], [])
+    with pytest.raises(InputError, match="different devices"):
+        resolve_device(None, [], [cpu, cuda0])
+
+
+def test_explicit_cpu_device_and_numpy_inputs(gen):
+    m = nn.GRU(F, H)
+    x = torch.randn(B, T, F, generator=gen)
+    a = lyapax.spectrum(m, x, device="cpu")
+    b = lyapax.spectrum(m, x.numpy(), device=torch.device("cpu"))
+    np.testing.assert_array_equal(a.per_sequence, b.per_sequence)
+
+
+# -- registry -----------------------------------------------------------------------------------
+
+
+def test_registry_selection(gen):
+    x = torch.randn(B, T, F, generator=gen)
+    cell = nn.GRUCell(F, H)
+    assert lyapax.spectrum(cell, x).backend == "torch"
+    assert lyapax.spectrum(lambda h, xt: cell(xt, h), x, h0=torch.zeros(B, H)).backend == "torch"
+    be = lyapax_torch.TorchBackend()
+    assert be.name == "torch" and be.extra == "torch" and be.differentiable
+    assert be.recognises_model(cell) and not be.recognises_model(lambda h, x: h)
+    assert be.recognises_array(x) and not be.recognises_array(x.numpy())
+    assert not be.recognises_model(lyapax.cells.Elman(np.zeros((H, F)), np.zeros((H, H))))
+
+
+def test_import_does_not_import_torch():
+    code = "import sys, lyapax, lyapax_torch; lyapax_torch.TorchBackend(); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
