@@ -8,7 +8,7 @@ The first call of each compiles; the runner calls every callable once before tim
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -18,7 +18,7 @@ Both choices cost the same as the published ones.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -9,6 +9,7 @@ from . import cells, errors
 from .api import spectrum
 from .cells import Map
 from .errors import BackendNotFoundError, InputError, LyapaxError, ModelTypeError, NumericalError
+from .monitor import Monitor, MonitorRecord
 from .registry import backends
 from .results import Spectrum
 
@@ -16,6 +17,8 @@ __all__ = [
     "spectrum",
     "Spectrum",
     "Map",
+    "Monitor",
+    "MonitorRecord",
     "cells",
     "backends",
     "errors",

@@ -65,10 +65,11 @@ def orthonormal_basis(d: int, k: int, seed: int | None = 0, basis: Any = None) -
     sign-fixed QR (the span is what matters).
     """
     if basis is None:
+        # The first k columns of Q depend only on the first k columns of the draw (Householder
+        # QR works column by column), so QR of a (d, k) slice costs O(d k^2), not O(d^3).
         rng = np.random.default_rng(seed)
-        q, r = np.linalg.qr(rng.standard_normal((d, d)))
-        q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
-        return np.ascontiguousarray(q[:, :k])
+        q, r = np.linalg.qr(rng.standard_normal((d, d))[:, :k])
+        return np.ascontiguousarray(q * np.where(np.diag(r) < 0, -1.0, 1.0))
     b = np.asarray(basis, dtype=np.float64)
     if b.ndim != 2 or b.shape != (d, k):
         raise InputError(

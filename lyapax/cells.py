@@ -36,6 +36,21 @@ def _sigmoid(xp: Any, z: Any) -> Any:
     return 1.0 / (1.0 + xp.exp(-z))
 
 
+# Slopes from the pre-activation, not as 1 - tanh² or σ(1 - σ) of the output: those cancel
+# catastrophically for saturated units (in float32 tanh(9) rounds to 1 and the slope to 0),
+# which is exactly where RNN exponents become very negative.
+def _sigmoid_slope(xp: Any, z: Any) -> Any:
+    """σ'(z) = e^{-|z|} / (1 + e^{-|z|})², accurate for saturated units."""
+    e = xp.exp(-xp.abs(z))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+def _tanh_slope(xp: Any, z: Any) -> Any:
+    """tanh'(z) = sech²(z) = 4 e^{-2|z|} / (1 + e^{-2|z|})², accurate for saturated units."""
+    e = xp.exp(-2.0 * xp.abs(z))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
 def _affine(xp: Any, W: Any, v: Any, b: Any | None = None) -> Any:
     """``v @ W.T + b`` for a batch of vectors ``v (B, n)``."""
     out = xp.matmul(v, xp.matrix_transpose(W))
@@ -133,7 +148,7 @@ class Elman(Cell):
             pre = pre + self.bias_ih
         if self.nonlinearity == "tanh":
             h_next = xp.tanh(pre)
-            slope = 1.0 - h_next * h_next
+            slope = _tanh_slope(xp, pre)
         elif self.nonlinearity == "relu":
             h_next = xp.where(pre > 0, pre, xp.zeros_like(pre))
             slope = xp.where(pre > 0, xp.ones_like(pre), xp.zeros_like(pre))
@@ -209,12 +224,12 @@ class LSTM(Cell):
         dinp = self._input_tangent(xp, self.weight_ih, dx)
         if dinp is not None:
             dg = dg + dinp
-        di = (i * (1.0 - i))[..., None] * dg[:, :H]
-        df = (f * (1.0 - f))[..., None] * dg[:, H : 2 * H]
-        dgg = (1.0 - g * g)[..., None] * dg[:, 2 * H : 3 * H]
-        do = (o * (1.0 - o))[..., None] * dg[:, 3 * H :]
+        di = _sigmoid_slope(xp, gates[:, :H])[..., None] * dg[:, :H]
+        df = _sigmoid_slope(xp, gates[:, H : 2 * H])[..., None] * dg[:, H : 2 * H]
+        dgg = _tanh_slope(xp, gates[:, 2 * H : 3 * H])[..., None] * dg[:, 2 * H : 3 * H]
+        do = _sigmoid_slope(xp, gates[:, 3 * H :])[..., None] * dg[:, 3 * H :]
         dc_next = c[..., None] * df + f[..., None] * dc + g[..., None] * di + i[..., None] * dgg
-        dout = tc[..., None] * do + (o * (1.0 - tc * tc))[..., None] * dc_next
+        dout = tc[..., None] * do + (o * _tanh_slope(xp, c_next))[..., None] * dc_next
         dh_next = dout if self.weight_hr is None else xp.matmul(self.weight_hr, dout)
         return state, xp.concat([dh_next, dc_next], axis=1)
 
@@ -279,15 +294,15 @@ class GRU(Cell):
         drz = xp.matmul(W_hh[: 2 * H], Q)
         if dinp is not None:
             drz = drz + dinp[:, : 2 * H]
-        dr = (r * (1.0 - r))[..., None] * drz[:, :H]
-        dz = (z * (1.0 - z))[..., None] * drz[:, H:]
+        dr = _sigmoid_slope(xp, rz[:, :H])[..., None] * drz[:, :H]
+        dz = _sigmoid_slope(xp, rz[:, H:])[..., None] * drz[:, H:]
         if self.reset_after:
             dpre_n = hn[..., None] * dr + r[..., None] * xp.matmul(W_hh[2 * H :], Q)
         else:
             dpre_n = xp.matmul(W_hh[2 * H :], h[..., None] * dr + r[..., None] * Q)
         if dinp is not None:
             dpre_n = dpre_n + dinp[:, 2 * H :]
-        dn = (1.0 - n * n)[..., None] * dpre_n
+        dn = _tanh_slope(xp, pre_n)[..., None] * dpre_n
         dh_next = (h - n)[..., None] * dz + (1.0 - z)[..., None] * dn + z[..., None] * Q
         return h_next, dh_next
 

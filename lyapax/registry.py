@@ -97,6 +97,12 @@ def _candidates() -> list[Backend]:
     return out
 
 
+def _cacheable(obj: Any) -> bool:
+    """Whether the type alone decides the backend: not for containers (a (module, variables)
+    tuple, a tuple of state arrays) nor for core cells, which go with their weights' type."""
+    return not isinstance(obj, (tuple, list, dict)) and not hasattr(obj, "arrays")
+
+
 def _match(kind: str, obj: Any) -> Backend | None:
     key = (kind, type(obj))
     if key in _by_type:
@@ -104,7 +110,7 @@ def _match(kind: str, obj: Any) -> Backend | None:
     for b in _candidates():
         ok = b.recognises_model(obj) if kind == "model" else b.recognises_array(obj)
         if ok:
-            if kind == "array" or not hasattr(obj, "arrays"):  # core cells depend on their weights' type
+            if _cacheable(obj):
                 _by_type[key] = b.name
             return b
     return None

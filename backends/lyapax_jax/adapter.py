@@ -23,8 +23,9 @@ duration of a computation (:func:`.namespace.x64`).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from lyapax.errors import InputError, ModelTypeError
 from lyapax.validation import check_h0_shape, check_inputs_shape, check_int, normalize_dtype
 
 from . import models
-from .loop import CellSpec, Runner, StepSpec, make_step_spec, run_traced
+from .loop import CellSpec, Runner, make_step_spec, run_traced
 from .namespace import namespace, x64
 from .tangent import Flattener
 
@@ -165,9 +166,40 @@ def _stack_template(layers: list) -> Callable[[int, int | None], Any]:
     return template
 
 
-def resolve(model: Any, params: Any = None) -> Resolved:
-    """Turn a user's model (and optional replacement parameters) into a :class:`Resolved`."""
+def _cast_model(model: Any, kind: str | None, dtype: Any) -> Any:
+    """A copy of the model with its floating parameters in ``dtype`` (the user's model is not touched)."""
+    if kind == "cell":
+        return model.map_arrays(lambda a: _cast_tree(a, dtype))
+    if kind == "linen":
+        if isinstance(model, tuple):
+            return (model[0], _cast_tree(model[1], dtype))
+        if model.scope is not None:
+            module, variables = model.unbind()
+            return (module, _cast_tree(variables, dtype))
+        return model
+    if kind == "nnx":
+        from flax import nnx
+
+        graphdef, p, rest = nnx.split(model, nnx.Param, ...)
+        return nnx.merge(graphdef, _cast_tree(p, dtype), rest)
+    if kind == "eqx":
+        import equinox as eqx
+
+        return eqx.combine(_cast_tree(eqx.filter(model, eqx.is_array), dtype), model)
+    return model
+
+
+def resolve(model: Any, params: Any = None, dtype: Any = None) -> Resolved:
+    """Turn a user's model (and optional replacement parameters) into a :class:`Resolved`.
+
+    With ``dtype``, the parameters are cast before any conversion arithmetic.
+    """
     kind = classify(model)
+    if dtype is not None and params is None:
+        r = resolve(_cast_model(model, kind, dtype))
+        if r.stack_check is not None:
+            r.stack_check = model  # checked in the model's own dtype
+        return r
     if kind == "cell":
         cell = CellSpec(model).build(params) if params is not None else model
         return Resolved(name=type(model).__name__, cell=cell, carry_to_state=lambda h: h)
@@ -496,7 +528,6 @@ class JaxBackend(Backend):
         return False
 
     def prepare(self, model, inputs, *, steps, h0, dtype, device, differentiable) -> Problem:
-        import jax
 
         if differentiable:
             raise InputError(
@@ -512,7 +543,7 @@ class JaxBackend(Backend):
         scope = x64(name == "float64")
         scope.__enter__()
         try:
-            problem = self._prepare(resolve(model), inputs, steps, h0, name, device)
+            problem = self._prepare(resolve(model, dtype=name), inputs, steps, h0, name, device)
         except BaseException:
             scope.__exit__(*sys.exc_info())
             raise

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lyapax.algorithm import qr_positive, tangent_interval, track_trouble
 from lyapax.cells import Cell, Stack

@@ -27,8 +27,9 @@ Conventions of the libraries (checked against their source):
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from lyapax.cells import GRU, LSTM, Cell, Elman, Stack
 from lyapax.errors import InputError

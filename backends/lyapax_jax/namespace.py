@@ -11,7 +11,8 @@ a context manager in JAX >= 0.7) around one computation only.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["namespace", "x64", "x64_enabled"]
 

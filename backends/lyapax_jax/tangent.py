@@ -13,7 +13,8 @@ once, not ``k`` times.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class Flattener:
         self.dim = int(sum(self.sizes))
 
     @classmethod
-    def of(cls, tree: Any) -> "Flattener":
+    def of(cls, tree: Any) -> Flattener:
         import jax
 
         leaves, treedef = jax.tree_util.tree_flatten(tree)
@@ -130,7 +131,8 @@ class AutodiffDynamics:
 
     def _step_flat(self, h: Any, x: Any) -> Any:
         out = self.fn(self.flat.unflatten(h), x)
-        return self.flat.flatten(resolve_output(out, self.flat, self.mode))
+        # a step computing in another dtype (e.g. a flax module built with dtype=float32) keeps the state's
+        return self.flat.flatten(resolve_output(out, self.flat, self.mode)).astype(h.dtype)
 
     def step(self, xp: Any, h: Any, x: Any | None) -> Any:
         return self._step_flat(h, x)

@@ -109,6 +109,17 @@ def exp(x: Array, /) -> Array:
 
 
 def tanh(x: Array, /) -> Array:
+    """Hyperbolic tangent; float32 is computed in float64 and rounded.
+
+    TensorFlow's float32 ``tanh`` (Eigen's fast rational approximation) is off
+    by up to ~5 ulp and returns exactly +-1 from ``|x| > 7.9``, where the true
+    float32 value is still below 1. The cells' slopes ``1 - tanh(x)**2`` would
+    then be 0 (a singular tangent map) or lose digits, which costs accuracy in
+    the contracting exponents. The round trip costs two casts of a ``(B, H)``
+    array per step, nothing next to the tangent map's matmuls.
+    """
+    if x.dtype == tf.float32:
+        return tf.cast(tf.math.tanh(tf.cast(x, tf.float64)), tf.float32)
     return tf.math.tanh(x)
 
 

@@ -17,7 +17,8 @@ the plain loop stays; ``ortho_every > 1`` is the lever that amortises the QR.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lyapax.algorithm import run_chunk
 

@@ -23,7 +23,8 @@ is that of the deterministic map.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lyapax.cells import GRU, LSTM, Cell, Elman, Stack
 from lyapax.errors import InputError, ModelTypeError
@@ -173,7 +174,6 @@ def flatten_h0(module: Any, h0: Any, batch: int) -> Any:
 
 def unflatten_state(module: Any, state: Any) -> Any:
     """The core's ``(B, d)`` state in the module's own format (inverse of :func:`flatten_h0`)."""
-    import torch
     import torch.nn as nn
 
     cls = _base_standard(module)

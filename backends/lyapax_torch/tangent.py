@@ -12,8 +12,9 @@ shape ``(B, ...)`` with the batch first; it is flattened to the core's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from lyapax.errors import InputError
 
@@ -47,7 +48,7 @@ class StateSpec:
         return shapes[0] if self.tree is None else f"{self.kind.__name__} of {', '.join(shapes)}"
 
     @staticmethod
-    def of(state: Any, what: str = "h0") -> tuple["StateSpec", list[Any]]:
+    def of(state: Any, what: str = "h0") -> tuple[StateSpec, list[Any]]:
         """The spec of ``state`` and its leaves (tensors with the batch first)."""
         import torch
 

@@ -50,21 +50,30 @@ def testing_module(backend: str) -> ModuleType:
 
 
 def float64_tolerance(reference) -> float:
-    """1e-9 absolute while round-off cannot be amplified past it (``max(λ1, 0) · T <= 12``);
-    beyond the predictability horizon of a chaotic network, trajectories that differ in the
-    last bit part ways and only a coarse 0.25 is meaningful."""
-    horizon = max(float(reference.per_sequence[:, 0].max()), 0.0) * (reference.steps + reference.warmup)
-    return 1e-9 if horizon <= 12 else 0.25
+    """``1e-9 + 1e-13 · exp(p · (λ1 - λk))`` absolute while round-off cannot be amplified past
+    it (``max(λ1, 0) · T <= 12``; the second term is the conditioning of a product of
+    ``p = ortho_every`` maps, as paid by the QR). Beyond the predictability horizon of a chaotic
+    network, trajectories that differ in the last bit part ways and only a coarse 0.25 is meaningful."""
+    ps = reference.per_sequence
+    horizon = max(float(ps[:, 0].max()), 0.0) * (reference.steps + reference.warmup)
+    if horizon > 12:
+        return 0.25
+    spread = float(ps[:, 0].max() - ps[:, -1].min())
+    return 1e-9 + 1e-13 * np.exp(min(reference.ortho_every * spread, 50.0))
 
 
 def float32_tolerance(reference) -> np.ndarray:
-    """Float32 vs float64 reference, per exponent: ``2e-4 + 2e-6 · T + 2e-4 · |λ|`` in the
-    predictable regime (round-off in each log|R_ii| is ~1e-7 relative and accumulates at worst
-    linearly in T; saturated units lose digits in ``1 - tanh²``, more so the more contracting),
-    0.25 beyond the predictability horizon."""
-    if float64_tolerance(reference) > 1e-9:
+    """Float32 vs float64 reference, per exponent, in the predictable regime:
+    ``2e-4 + 2e-6 · T + 2e-4 · |λ| + 1.2e-7 · exp(p · (λ1 - λk))``. Round-off in each
+    log|R_ii| is ~1e-7 relative and accumulates at worst linearly in T; the product of
+    ``p = ortho_every`` maps has condition number ~exp(p · spread), which the QR pays in
+    float32's epsilon. Beyond the predictability horizon of a chaotic network: 0.25."""
+    if float64_tolerance(reference) >= 0.25:
         return np.full_like(reference.per_sequence, 0.25)
-    return 2e-4 + 2e-6 * (reference.steps + reference.warmup) + 2e-4 * np.abs(reference.per_sequence)
+    ps = reference.per_sequence
+    spread = float(ps[:, 0].max() - ps[:, -1].min())
+    conditioning = 1.2e-7 * np.exp(min(reference.ortho_every * spread, 50.0))
+    return 2e-4 + 2e-6 * (reference.steps + reference.warmup) + 2e-4 * np.abs(ps) + conditioning
 
 
 def _spectrum_or_error(fn):
@@ -89,8 +98,11 @@ class BackendConformance:
             "inputs": self.t.native_array(case.inputs, dtype),
         }
 
-    def _kinds(self) -> st.SearchStrategy[Case]:
-        return cases(kinds=self.t.KINDS)
+    def _kinds(self, smooth: bool = True) -> st.SearchStrategy[Case]:
+        # relu spectra are discontinuous in the state: round-off that flips a unit's sign near 0
+        # changes the Jacobian, so spectra of relu networks are compared in test_relu_* instead
+        kinds = [k for k in self.t.KINDS if not (smooth and k == "relu")]
+        return cases(kinds=kinds)
 
     def test_registered_and_installed(self):
         assert self.backend in registry.backends()
@@ -117,7 +129,7 @@ class BackendConformance:
     def test_one_step_state_matches_reference(self, data):
         import array_api_compat.numpy as xp
 
-        case = data.draw(self._kinds())
+        case = data.draw(self._kinds(smooth=False))
         rng = np.random.default_rng(case.seed)
         h = rng.normal(scale=0.5, size=(case.inputs.shape[0], case.cell.dim))
         model = self.t.native_model(case.cell, "float64")
@@ -146,18 +158,34 @@ class BackendConformance:
     @settings()
     @given(data=st.data())
     def test_prefix_property_and_ortho_every(self, data):
-        case = data.draw(self._kinds().filter(lambda c: c.kind != "relu"))
+        case = data.draw(self._kinds())
         native = self._native(case)
         opts = {**case.options, "k": case.cell.dim, "ortho_every": 1}
         full = spectrum(native["model"], native["inputs"], backend=self.backend, dtype="float64", **opts)
         part = spectrum(native["model"], native["inputs"], backend=self.backend, dtype="float64",
                         **{**opts, "k": case.k, "ortho_every": case.ortho_every})
         spread = float(full.per_sequence[:, 0].max() - full.per_sequence[:, -1].min())
-        tol = 1e-9 + 1e-15 * np.exp(case.ortho_every * spread)
+        tol = 1e-9 + 1e-13 * np.exp(case.ortho_every * spread)  # worst steps contract more than the mean
         # the leading k basis columns evolve independently of the others, so the k-run's exponents are
         # exponents of the full run (at finite T the sorted order may interleave nearly tied ones)
         distance = np.abs(part.per_sequence[:, :, None] - full.per_sequence[:, None, :]).min(axis=2)
         assert distance.max() <= tol, (part.per_sequence, full.per_sequence)
+
+    @pytest.mark.parametrize("layers", [1, 2])
+    def test_relu_matches_numpy_reference(self, layers):
+        if "relu" not in self.t.KINDS:
+            pytest.skip(f"{self.backend} has no standard relu layer")  # pragma: no cover
+        from .networks import random_network
+
+        rng = np.random.default_rng(layers)
+        cell = random_network("relu", 4, 2, rng, layers=layers, gain=0.8)
+        # positive weights, biases and inputs keep every unit active, away from relu's kink at 0
+        cell = cell.map_arrays(lambda a: np.abs(a) + 1.0 if a.ndim == 1 else 0.5 * np.abs(a))
+        x = rng.uniform(0.0, 0.5, size=(2, 60, 2))
+        ref = spectrum(cell, x, backend="numpy", warmup=5)
+        native = self.t.native_model(cell, "float64")
+        got = spectrum(native, self.t.native_array(x, "float64"), backend=self.backend, dtype="float64", warmup=5)
+        np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=1e-9)
 
     @pytest.mark.parametrize("c", [0.6, 1.0, 1.25])
     def test_scaled_orthogonal_linear_map_gives_log_c(self, c):

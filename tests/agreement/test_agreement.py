@@ -21,7 +21,11 @@ from lyapax.testing.conformance import float32_tolerance, float64_tolerance, tes
 from lyapax.testing.strategies import cases
 
 BACKENDS = ("torch", "jax", "tensorflow")
-COMMON = tuple(k for k in lyapax.testing.LAYER_KINDS if all(k in testing_module(b).KINDS for b in BACKENDS))
+# relu spectra are discontinuous in the state (see lyapax.testing.conformance); the
+# conformance suite of each backend compares relu networks on a well-posed case
+COMMON = tuple(
+    k for k in lyapax.testing.LAYER_KINDS if k != "relu" and all(k in testing_module(b).KINDS for b in BACKENDS)
+)
 
 
 def test_all_backends_installed_and_common_kinds():

@@ -69,11 +69,11 @@ def test_nnx_gru_and_simple_match_reference(x):
     _close(ad.per_sequence, reference(_nnx_gru_weights(gru), x), 1e-10)
     for residual in (False, True):
         with jax.enable_x64(True):
-            simple = nnx.SimpleCell(F, H, residual=residual, param_dtype=jnp.float64, rngs=nnx.Rngs(2))
+            simple = nnx.SimpleCell(F, H, residual=residual, dtype=jnp.float64, param_dtype=jnp.float64, rngs=nnx.Rngs(2))
         got = lyapax.spectrum(simple, x, dtype="float64").per_sequence
         _close(got, reference(_nnx_simple_weights(simple), x))
         ad = lyapax.spectrum(
-        lambda h, xx: simple(h, xx)[0], x, h0=jnp.zeros((B, H)), dtype="float64", backend="jax")
+        lambda h, xx, simple=simple: simple(h, xx)[0], x, h0=jnp.zeros((B, H)), dtype="float64", backend="jax")
         _close(ad.per_sequence, got, 1e-10)
 
 
@@ -91,7 +91,7 @@ def test_nnx_rnn_wrapper_and_h0_carry(x):
     h = np.random.default_rng(0).standard_normal((B, H)) * 0.3
     c = np.random.default_rng(1).standard_normal((B, H)) * 0.3
     ref = reference(_nnx_lstm_weights(cell), x, h0=np.concatenate([h, c], axis=1))
-    got = lyapax.spectrum(rnn, x, h0=(jnp.asarray(c), jnp.asarray(h)), dtype="float64")
+    got = lyapax.spectrum(rnn, x, h0=(c, h), dtype="float64")
     _close(got.per_sequence, ref)
 
 

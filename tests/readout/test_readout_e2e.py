@@ -113,3 +113,19 @@ def test_missing_torch_gives_install_hint(monkeypatch):
         assert 'pip install "lyapax[torch]"' in str(exc)
     else:
         raise AssertionError("require_torch did not raise without torch")
+
+
+def test_exploding_gradients_are_skipped_and_counted():
+    from lyapax.readout.tasks import grammar_text, make_corpus
+    from lyapax.readout.train import NetworkConfig, train_network
+
+    corpus = make_corpus(grammar_text(6000, seed=0), "g")
+    cfg = TrainConfig(epochs=1, batches_per_epoch=2, batch=4, seq_len=200, val_windows=2, val_len=30,
+                      probe_batch=2, probe_steps=30, warmup=5, k=2)
+    # U(-4, 4) with 32 units is strongly chaotic: over 200 steps the gradient norm overflows float32
+    wild = train_network(NetworkConfig("lstm", 4.0, 0.01, 32, 0), cfg, corpus)
+    assert wild["skipped_steps"] == 2 and not wild["diverged"]
+    assert wild["val_loss"][1] == wild["val_loss"][0]  # no update was applied
+    assert wild["spectra"][0]["max_exponent"] > 0
+    tame = train_network(NetworkConfig("lstm", 0.1, 0.01, 32, 0), cfg, corpus)
+    assert tame["skipped_steps"] == 0 and tame["val_loss"][1] < tame["val_loss"][0]

@@ -105,3 +105,12 @@ def test_step_function_returning_the_wrong_structure(rng):
         lyapax.spectrum(lambda h, x: h[0], x, h0=[tf.zeros((1, 2), tf.float64), tf.zeros((1, 2), tf.float64)])
     with pytest.raises(InputError, match=r"expected \(batch, 2\)"):
         lyapax.spectrum(lambda h, x: tf.concat([h, h], 1), x, h0=tf.zeros((1, 2), tf.float64))
+
+
+def test_dead_relu_units_are_reported_not_returned_as_numbers(rng):
+    layer = keras.layers.SimpleRNN(3, activation="relu", dtype="float64",
+                                   bias_initializer=keras.initializers.Constant(-10.0))
+    layer.build((None, None, 2))
+    with pytest.raises(lyapax.NumericalError, match="exact zero on diag") as info:
+        lyapax.spectrum(layer, rng.normal(size=(2, 10, 2)) * 0.1)
+    assert info.value.kind == "zero" and info.value.sequences == [0, 1] and info.value.steps == [0, 0]

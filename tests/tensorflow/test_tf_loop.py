@@ -66,7 +66,7 @@ def test_device_placement_follows_device_argument_and_inputs(rng):
 
 def test_autonomous_map_without_inputs():
     A = tf.constant(np.diag([0.9, 0.5]))
-    s = lyapax.spectrum(lambda h, x: tf.matmul(h, A), steps=20, h0=tf.ones((1, 2), tf.float64))
+    s = lyapax.spectrum(lambda h, x: tf.matmul(h, A), steps=20, h0=tf.ones((1, 2), tf.float64), basis=np.eye(2))
     np.testing.assert_allclose(s.exponents, np.log([0.9, 0.5]), atol=1e-12)
 
 
@@ -77,34 +77,41 @@ def test_importing_the_backend_does_not_import_tensorflow():
     assert out.stdout.split() == ["False", "False"]
 
 
-def _chaotic_rnn(dtype="float64"):
-    init = keras.initializers.RandomNormal(0.0, 3.0 / np.sqrt(8), seed=3)
-    layer = keras.layers.SimpleRNN(8, recurrent_initializer=init, dtype=dtype)
+def _chaotic_rnn(units=16, gain=3.0, seed=0):
+    init = keras.initializers.RandomNormal(0.0, gain / np.sqrt(units), seed=seed)
+    layer = keras.layers.SimpleRNN(units, recurrent_initializer=init, dtype="float64")
     layer.build((None, None, 2))
     return layer
 
 
 def test_gradient_step_lowers_the_top_exponent(rng):
+    """Steps along -grad, each sized for a first-order decrease of 0.005 nats/step.
+
+    (In a chaotic network the gradient is large and the landscape rough, so
+    steps must be small; the decrease then matches the first-order prediction.)
+    """
     layer = _chaotic_rnn()
-    x = tf.constant(rng.normal(size=(3, 80, 2)) * 0.3)
+    x = tf.constant(rng.normal(size=(2, 40, 2)) * 0.3)
     tops = []
     for _ in range(3):
         with tf.GradientTape() as tape:
-            s = lyapax.spectrum(layer, x, k=2, warmup=10, differentiable=True)
+            s = lyapax.spectrum(layer, x, k=2, differentiable=True)
             loss = tf.reduce_mean(s.raw[:, 0])
         grads = tape.gradient(loss, layer.trainable_variables)
-        assert isinstance(s.raw, tf.Tensor) and s.raw.shape == (3, 2)
+        assert isinstance(s.raw, tf.Tensor) and s.raw.shape == (2, 2)
         np.testing.assert_allclose(s.raw.numpy(), s.per_sequence, atol=1e-12)
-        assert all(g is not None and np.any(g.numpy() != 0) for g in grads[:2])
+        assert all(g is not None and np.any(g.numpy() != 0) for g in grads)
         tops.append(s.max_exponent)
+        norm2 = float(tf.linalg.global_norm(grads)) ** 2
         for v, g in zip(layer.trainable_variables, grads):
-            v.assign_sub(0.05 * g)
-    assert tops[0] > 0, tops  # chaotic to start with
-    assert tops[2] < tops[1] < tops[0], tops
+            v.assign_sub(0.005 / norm2 * g)
+    assert tops[0] > 0.1, tops  # chaotic to start with
+    steps = np.diff(tops)
+    assert np.all(steps < -0.002) and np.all(steps > -0.02), tops
 
 
 def test_gradient_matches_finite_differences(rng):
-    layer = _chaotic_rnn()
+    layer = _chaotic_rnn(8, 1.5)
     x = tf.constant(rng.normal(size=(2, 30, 2)) * 0.3)
     kernel = layer.cell.recurrent_kernel
     direction = rng.normal(size=kernel.shape)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import lyapax_torch
 import numpy as np
 import pytest
 import torch
+from lyapax_torch.adapter import resolve_device
 from torch import nn
 
 import lyapax
-import lyapax_torch
 from lyapax.errors import InputError, ModelTypeError
-from lyapax_torch.adapter import resolve_device
 
 F, H, B, T = 3, 4, 2, 15
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import lyapax_torch
 import numpy as np
 import torch
 from torch import nn
 
 import lyapax
-import lyapax_torch
 
 F, H, B, T = 3, 4, 3, 40
 
@@ -34,7 +34,7 @@ def test_sum_rule_equals_mean_log_det_jacobian(gen):
         for t in range(T):
             xt = x[:, t]
             for b in range(B):  # one Jacobian per sequence, independently of lyapax
-                J = torch.func.jacfwd(lambda s: step(s[None], xt[b : b + 1])[0])(h[b])
+                J = torch.func.jacfwd(lambda s, xb=xt[b : b + 1]: step(s[None], xb)[0])(h[b])
                 logdet[b] += torch.linalg.slogdet(J).logabsdet
             h = step(h, xt)
     np.testing.assert_allclose(sp.per_sequence.sum(axis=1), (logdet / T).numpy(), rtol=0, atol=1e-10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lyapax_torch
 import numpy as np
 import pytest
 import torch
@@ -9,7 +10,6 @@ from conftest import numpy_reference, random_h0
 from torch import nn
 
 import lyapax
-import lyapax_torch
 
 F, H, B, T = 3, 4, 3, 30
 

@@ -1,0 +1,188 @@
+"""Behaviour of the JAX backend: sum rule, prefix property, compilation, x64 scope,
+errors, untouched models, progress, devices and the differentiable functional API."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import lyapax_jax
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+from jax_helpers import B, F, H
+from lyapax_jax import loop
+
+import lyapax
+
+
+def _gru64(seed=0):
+    with jax.enable_x64(True):
+        return nnx.GRUCell(F, H, param_dtype=jnp.float64, rngs=nnx.Rngs(seed))
+
+
+def test_sum_rule_against_jacfwd(x):
+    """Sum of all exponents = mean log|det J_t| over the visited states (J from jax.jacfwd)."""
+    cell = _gru64()
+    s = lyapax.spectrum(cell, x, warmup=3)
+    with jax.enable_x64(True):
+        step = lambda h, xt: cell(h, xt)[0]  # noqa: E731
+        h = jnp.zeros((B, H))
+        logdets = []
+        for t in range(x.shape[1]):
+            xt = jnp.asarray(x[:, t])
+            J = jax.vmap(jax.jacfwd(lambda hh, xx: step(hh[None], xx[None])[0]))(h, xt)
+            if t >= 3:
+                logdets.append(np.linalg.slogdet(np.asarray(J))[1])
+            h = step(h, xt)
+    np.testing.assert_allclose(s.per_sequence.sum(axis=1), np.mean(logdets, axis=0), rtol=0, atol=1e-10)
+
+
+def test_prefix_property(x):
+    cell = _gru64(1)
+    full = lyapax.spectrum(cell, x, ortho_every=2)
+    two = lyapax.spectrum(cell, x, k=2, ortho_every=2)
+    np.testing.assert_allclose(two.exponents, full.exponents[:2], rtol=0, atol=1e-10)
+
+
+def test_no_recompilation_for_same_shapes():
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((2, 600, F)).astype(np.float32)  # 3 chunks: 256, 256, 88
+    lyapax.spectrum(nnx.LSTMCell(F, H, rngs=nnx.Rngs(0)), xs)
+    before = loop.trace_count()
+    other = nnx.LSTMCell(F, H, rngs=nnx.Rngs(1))  # new weights, same shapes
+    s = lyapax.spectrum(other, xs + 1.0)
+    assert loop.trace_count() == before
+    assert np.all(np.isfinite(s.exponents))
+
+
+def test_float32_default_and_x64_scoped(x):
+    cell = nnx.GRUCell(F, H, rngs=nnx.Rngs(0))
+    s32 = lyapax.spectrum(cell, x)
+    assert s32.dtype == "float32"
+    s64 = lyapax.spectrum(cell, x, dtype="float64")
+    assert s64.dtype == "float64"
+    assert not jax.config.read("jax_enable_x64")
+    assert jnp.ones(2).dtype == jnp.float32
+    np.testing.assert_allclose(s32.exponents, s64.exponents, atol=1e-4)
+
+
+def test_model_parameters_rng_and_inputs_unchanged(x):
+    model = nnx.RNN(nnx.LSTMCell(F, H, rngs=nnx.Rngs(0)))
+
+    def snapshot():
+        leaves = jax.tree_util.tree_leaves(nnx.state(model))
+        return [np.array(jax.random.key_data(a) if jnp.issubdtype(a.dtype, jax.dtypes.prng_key) else a) for a in leaves]
+
+    before = snapshot()
+    xj = jnp.asarray(x, dtype=jnp.float32)
+    x_before = np.array(xj)
+    lyapax.spectrum(model, xj, dtype="float64")
+    after = snapshot()
+    assert len(before) == len(after) and all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert nnx.state(model, nnx.Param)["cell"]["ii"]["kernel"][...].dtype == jnp.float32
+    np.testing.assert_array_equal(np.array(xj), x_before)
+    module = nn.GRUCell(features=H)
+    v = module.init(jax.random.key(0), jnp.zeros((B, H)), jnp.zeros((B, F)))
+    v_before = jax.tree_util.tree_map(np.array, v)
+    lyapax.spectrum((module, v), x, dtype="float64")
+    jax.tree_util.tree_map(np.testing.assert_array_equal, v_before, jax.tree_util.tree_map(np.array, v))
+
+
+def test_progress_bar_gives_same_result(x, capsys):
+    cell = _gru64(2)
+    quiet = lyapax.spectrum(cell, x)
+    loud = lyapax.spectrum(cell, x, progress=True)
+    np.testing.assert_array_equal(quiet.per_sequence, loud.per_sequence)
+    assert "lyapax" in capsys.readouterr().err
+
+
+def test_device_follows_inputs_and_argument(x):
+    cpu = jax.devices("cpu")[0]
+    xj = jax.device_put(jnp.asarray(x, dtype=jnp.float32), cpu)
+    cell = nnx.GRUCell(F, H, rngs=nnx.Rngs(0))
+    problem = lyapax_jax.JaxBackend().prepare(cell, xj, steps=None, h0=None, dtype=None, device=None, differentiable=False)
+    try:
+        assert problem.inputs.devices() == {cpu} and problem.h0.devices() == {cpu}
+        assert problem.device == str(cpu)
+    finally:
+        problem.close()
+    s = lyapax.spectrum(cell, x, device="cpu")
+    assert np.all(np.isfinite(s.exponents))
+    with pytest.raises(lyapax.InputError, match="device"):
+        lyapax.spectrum(cell, x, device="tpu:7")
+
+
+def test_bad_inputs_raise_clear_errors(x):
+    cell = nnx.GRUCell(F, H, rngs=nnx.Rngs(0))
+    with pytest.raises(lyapax.InputError, match="features"):
+        lyapax.spectrum(cell, np.zeros((B, 5, F + 1)))
+    with pytest.raises(lyapax.InputError, match="batch axis"):
+        lyapax.spectrum(cell, np.zeros((5, F)))
+    with pytest.raises(lyapax.InputError, match="NaN"):
+        lyapax.spectrum(cell, np.full((B, 5, F), np.nan))
+    with pytest.raises(lyapax.InputError, match="h0"):
+        lyapax.spectrum(lambda h, xx: jnp.tanh(h), x, backend="jax")  # a function needs h0
+    with pytest.raises(lyapax.InputError, match="h0"):
+        lyapax.spectrum(nnx.LSTMCell(F, H, rngs=nnx.Rngs(0)), x, h0=np.zeros((B, H)))  # not (c, h)
+    with pytest.raises(lyapax.InputError, match=r"\(module, variables\)"):
+        lyapax.spectrum(nn.GRUCell(features=H), x)
+    with pytest.raises(lyapax.InputError, match="reverse"):
+        lyapax.spectrum(nnx.RNN(nnx.GRUCell(F, H, rngs=nnx.Rngs(0)), reverse=True), x)
+    with pytest.raises(lyapax.InputError, match="lyapax_jax.exponents"):
+        lyapax.spectrum(cell, x, differentiable=True)
+    with pytest.raises(lyapax.ModelTypeError, match="jax arrays"):
+        lyapax.spectrum(lyapax.cells.Elman(np.ones((H, F)), np.eye(H)), x, backend="jax")
+    with pytest.raises(lyapax.InputError, match="structure of h"):
+        lyapax.spectrum(lambda h, xx: h[:, :2], x, h0=np.zeros((B, H)), backend="jax")
+    with pytest.raises(lyapax.NumericalError):
+        lyapax.spectrum(lambda h, xx: 1e30 * h * h + 1.0, x, h0=np.ones((B, H)), backend="jax")
+
+
+def test_backend_is_lazy_and_recognises_types():
+    be = lyapax_jax.JaxBackend()
+    assert be.name == "jax" and be.differentiable and be.extra == "jax"
+    assert be.recognises_model(nnx.GRUCell(F, H, rngs=nnx.Rngs(0)))
+    assert be.recognises_model((nn.GRUCell(features=H), {}))
+    assert not be.recognises_model(lambda h, x: h)
+    assert be.recognises_array(jnp.zeros(3)) and not be.recognises_array(np.zeros(3))
+
+
+def test_functional_api_matches_spectrum(x):
+    cell = _gru64(3)
+    s = lyapax.spectrum(cell, x, warmup=4, ortho_every=3, k=3)
+    with jax.enable_x64(True):
+        fn = jax.jit(lambda p: lyapax_jax.exponents(cell, p, x, warmup=4, ortho_every=3, k=3))
+        got = fn(nnx.state(cell, nnx.Param))
+    np.testing.assert_allclose(np.asarray(got), s.per_sequence, rtol=0, atol=1e-10)
+
+
+def test_gradient_step_lowers_top_exponent():
+    """A chaotic cell: an optax step on the top exponent (via the functional API) lowers it.
+
+    Gradients through a chaotic trajectory grow like exp(lambda_1 T): short sequences,
+    float64 and a small learning rate keep the step inside the region where they are informative.
+    """
+    rng = np.random.default_rng(0)
+    with jax.enable_x64(True):
+        xs = jnp.asarray(0.1 * rng.standard_normal((4, 20, F)))
+        cell = nnx.SimpleCell(F, 16, dtype=jnp.float64, param_dtype=jnp.float64, rngs=nnx.Rngs(0))
+        cell.dense_h.kernel[...] = jnp.asarray(3.0 * rng.standard_normal((16, 16)) / 4.0)  # gain 3: chaotic
+        _, params, _ = nnx.split(cell, nnx.Param, ...)
+
+        def top(p):
+            return lyapax_jax.exponents(cell, p, xs, k=1).mean()
+
+        before = float(top(params))
+        assert before > 0.1
+        opt = optax.sgd(1e-3)
+        grads = jax.grad(top)(params)
+        updates, _ = opt.update(grads, opt.init(params), params)
+        after = float(top(optax.apply_updates(params, updates)))
+        assert after < before - 0.1
+        # nnx.grad over the module itself gives the same gradient, and leaves the module untouched
+        kernel = np.array(cell.dense_h.kernel[...])
+        g = nnx.grad(lambda m: lyapax_jax.exponents(m, None, xs, k=1).mean())(cell)
+        np.testing.assert_allclose(np.asarray(g["dense_h"]["kernel"][...]), np.asarray(grads["dense_h"]["kernel"][...]), rtol=1e-8)
+        np.testing.assert_array_equal(np.asarray(cell.dense_h.kernel[...]), kernel)
