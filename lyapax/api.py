@@ -46,7 +46,10 @@ def spectrum(
         warmup: transient steps that move the state and re-orient the basis
             but are not counted.
         ortho_every: tangent maps applied between QR re-orthonormalisations
-            (a last partial interval is counted too).
+            (a last partial interval is counted too). Exact in exact arithmetic,
+            but the product of ``p`` maps has condition number about
+            ``exp(p * (λ1 - λk))``: with a wide spectrum, and in float32 above
+            all, keep it small if the most negative exponents matter.
         steps: number of steps for an autonomous map (``inputs=None``).
         h0: initial state in the model's own format (default: zeros).
         dtype: ``"float32"`` or ``"float64"`` (default: the backend's; float64 for numpy).

@@ -143,7 +143,7 @@ def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
     q0 = orthonormal_basis(d, k, opts.seed, opts.basis)
     carry = (
         problem.h0,
-        problem.asarray(np.ascontiguousarray(np.broadcast_to(q0, (B, d, k)))),
+        problem.asarray(np.broadcast_to(q0, (B, d, k)).copy()),
         problem.int_array(np.full(B, -1, dtype=np.int64)),
         problem.int_array(np.full(B, -1, dtype=np.int64)),
     )

@@ -169,6 +169,10 @@ def _nnx_cell(cell: Any) -> Standard | None:
         if not _lstm_gates_ok(cell):
             return None
         gc = _flax_gru(_val(cell.dense_i.kernel), _val(cell.dense_i.bias), _val(cell.dense_h.kernel), None, cell.hidden_features)
+        if getattr(cell.dense_h, "bias", None) is not None:
+            # a dense_h given a bias (e.g. to hold PyTorch's b_hn): r multiplies W_h h + b_h, which is bias_hh
+            gc = GRU(weight_ih=gc.weight_ih, weight_hh=gc.weight_hh, bias_ih=gc.bias_ih,
+                     bias_hh=_val(cell.dense_h.bias), reset_after=True)
         return Standard(gc, _h_carry, f"flax.nnx.{name}")
     return None
 

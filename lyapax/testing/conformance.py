@@ -32,7 +32,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .. import registry
@@ -41,6 +41,10 @@ from ..errors import InputError, NumericalError
 from .strategies import Case, cases
 
 __all__ = ["BackendConformance", "float32_tolerance", "float64_tolerance", "testing_module"]
+
+
+# Each backend's subclass runs the same test methods: different executors by design.
+_SHARED = [HealthCheck.differing_executors]
 
 
 def testing_module(backend: str) -> ModuleType:
@@ -108,7 +112,7 @@ class BackendConformance:
         assert self.backend in registry.backends()
         assert registry.get_backend(self.backend).name == self.backend
 
-    @settings()
+    @settings(suppress_health_check=_SHARED)
     @given(data=st.data())
     def test_matches_numpy_reference_float64(self, data):
         case = data.draw(self._kinds())
@@ -124,7 +128,7 @@ class BackendConformance:
         assert got.backend == self.backend and got.per_sequence.shape == ref.per_sequence.shape
         np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=float64_tolerance(ref))
 
-    @settings()
+    @settings(suppress_health_check=_SHARED)
     @given(data=st.data())
     def test_one_step_state_matches_reference(self, data):
         import array_api_compat.numpy as xp
@@ -136,16 +140,19 @@ class BackendConformance:
         got = self.t.native_step(model, h, case.inputs[:, 0], "float64")
         np.testing.assert_allclose(got, case.cell.step(xp, h, case.inputs[:, 0]), rtol=0, atol=1e-12)
 
-    @settings()
+    @settings(suppress_health_check=_SHARED)
     @given(data=st.data())
     def test_float32_within_documented_tolerance(self, data):
         case = data.draw(self._kinds())
-        ref, ref_err = _spectrum_or_error(case.reference)
+        # ortho_every = 1: in float32 a product of several maps of a wide spectrum is too
+        # ill-conditioned for its most negative exponents (documented), whatever the backend
+        opts = {**case.options, "ortho_every": 1}
+        ref, ref_err = _spectrum_or_error(lambda: case.reference(ortho_every=1))
         if ref_err is not None:
             return
         native = self._native(case, "float32")
         got, err = _spectrum_or_error(
-            lambda: spectrum(native["model"], native["inputs"], backend=self.backend, dtype="float32", **case.options)
+            lambda: spectrum(native["model"], native["inputs"], backend=self.backend, dtype="float32", **opts)
         )
         # float32 may round a saturated unit's slope to an exact zero, and overflows
         # (1e38) long before float64 (1e308) on a diverging network
@@ -155,7 +162,7 @@ class BackendConformance:
             assert np.all(np.abs(got.per_sequence - ref.per_sequence) <= float32_tolerance(ref)), (
                 got.per_sequence, ref.per_sequence)
 
-    @settings()
+    @settings(suppress_health_check=_SHARED)
     @given(data=st.data())
     def test_prefix_property_and_ortho_every(self, data):
         case = data.draw(self._kinds())

@@ -7,6 +7,8 @@ compared with the numpy reference, so all backends agree with each other.
 
 from __future__ import annotations
 
+import dataclasses
+
 import array_api_compat.numpy as xp
 import jax  # noqa: F401  (all frameworks imported: detection must still pick the right backend)
 import numpy as np
@@ -65,6 +67,7 @@ def test_spectra_agree_across_backends_float64(data):
 @given(data=st.data())
 def test_spectra_agree_across_backends_float32(data):
     case = data.draw(cases(kinds=COMMON))
+    case = dataclasses.replace(case, ortho_every=1)  # see BackendConformance.test_float32_within_documented_tolerance
     try:
         ref = case.reference()
     except NumericalError:

@@ -6,8 +6,8 @@ import lyapax_torch
 import numpy as np
 import pytest
 import torch
-from conftest import numpy_reference, random_h0
 from torch import nn
+from torch_helpers import numpy_reference, random_h0
 
 import lyapax
 
