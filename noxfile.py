@@ -19,6 +19,13 @@ PYTEST = ["pytest", "-q", "-p", "no:cacheprovider"]
 CHECK = "import lyapax, {module}; assert '{name}' in lyapax.backends(), lyapax.backends()"
 
 
+# The numpy session proves the core needs no framework: none may be installed there.
+NO_FRAMEWORK = (
+    "import importlib.util as u, sys; bad = [m for m in ('torch', 'jax', 'tensorflow') if u.find_spec(m)]; "
+    "sys.exit(f'unexpected frameworks: {bad}' if bad else 0)"
+)
+
+
 def _install(session: nox.Session, extras: str) -> None:
     session.install("-e", f".[{extras}]")
 
@@ -28,10 +35,7 @@ def tests_numpy(session: nox.Session) -> None:
     """Core and numpy path, with no framework installed."""
     _install(session, "test,plot,progress")
     session.install("--no-deps", "./tests/toy_backend")  # a third-party plugin, registered via entry points
-    session.run(
-        "python", "-c",
-        "import importlib.util as u, sys; bad=[m for m in ('torch','jax','tensorflow') if u.find_spec(m)]; sys.exit(bad and f'unexpected frameworks: {bad}')",
-    )
+    session.run("python", "-c", NO_FRAMEWORK)
     session.run(*PYTEST, "tests/core", "tests/monitor", *session.posargs)
 
 

@@ -10,12 +10,16 @@ returning zero-argument callables keyed by model ("RNN", "GRU", "LSTM"; the torc
 file also has the paper's approach as "paper-RNN", ...). Every callable computes a
 full spectrum in float32 and is called once before timing (compilation, caches).
 Times are the median of ``--repeats`` runs, measured in one process, one after the other.
+``--threads`` (default 1) caps every framework's thread pools before any is imported: on a
+shared or oversubscribed machine multithreaded BLAS makes small batched QRs erratic by 50-300x,
+and one thread per framework compares the implementations, not the schedulers.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
 import statistics
 import sys
@@ -24,6 +28,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BACKENDS = ("torch", "jax", "tensorflow")
+
+
+def limit_threads(n: int) -> None:
+    """Cap BLAS/OpenMP, XLA and TensorFlow thread pools (before the frameworks are imported)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ[var] = str(n)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+    if n == 1:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
 
 
 def median_time(fn, repeats: int) -> float:
@@ -44,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=["RNN", "GRU", "LSTM"])
+    parser.add_argument("--threads", type=int, default=1, help="threads per framework (default 1)")
     args = parser.parse_args(argv)
+    limit_threads(args.threads)
     sys.path.insert(0, str(HERE))
 
     results: dict[tuple[str, str], float] = {}
@@ -65,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = sorted({label for label, _ in results}, key=lambda s: (s != "torch", s))
     print(
         f"\nfull spectrum, float32, hidden {args.hidden}, batch {args.batch}, {args.steps} steps; "
-        f"median of {args.repeats}; {platform.processor() or platform.machine()}, python {platform.python_version()}"
+        f"median of {args.repeats}; {args.threads} thread(s); {platform.processor() or platform.machine()}, "
+        f"python {platform.python_version()}"
     )
     print("seconds (ratio to the torch backend; >1 is slower)")
     print(f"{'':10s}" + "".join(f"{m:>18s}" for m in args.models))
