@@ -12,7 +12,7 @@ Weights: as the torch cases, normal with standard deviation ``1.5 / sqrt(hidden)
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -92,8 +92,8 @@ def qr_positive(xp: Any, A: Any) -> tuple[Any, Any]:
     """
     Q, R = xp.linalg.qr(A)
     diag = xp.linalg.diagonal(R)
-    sign = xp.where(diag < 0, -xp.ones_like(diag), xp.ones_like(diag))
-    return Q * sign[..., None, :], xp.log(xp.abs(diag))
+    # sign(0) = 0 zeroes that column, but a zero on diag(R) is reported anyway (log 0 = -inf)
+    return Q * xp.sign(diag)[..., None, :], xp.log(xp.abs(diag))
 
 
 def tangent_interval(xp: Any, dynamics: Dynamics, h: Any, Q: Any, xs: Any | None, n: int) -> tuple[Any, Any, Any]:
@@ -127,6 +127,8 @@ def run_chunk(
     start: int,
     length: int,
     ortho_every: int,
+    *,
+    track: bool = True,
 ) -> tuple[Carry, Any]:
     """Iterate ``length`` steps starting at time step ``start``; QR every ``ortho_every`` steps.
 
@@ -134,6 +136,11 @@ def run_chunk(
     compiled one with the same signature and results. ``xs`` is time-major
     ``(length, B, F)`` or ``None``. A last partial interval gets its own QR.
     Returns the new carry and the sum of ``log|diag(R)|`` over the chunk ``(B, k)``.
+
+    With ``track=False`` the trouble flags are left as they were (a few elementwise
+    operations fewer per interval, which counts in an uncompiled loop); the driver
+    then finds a NaN/Inf or zero in the chunk's result and re-runs that chunk with
+    tracking to report where it happened.
     """
     h, Q, first_zero, first_nonfinite = carry
     total = None
@@ -142,6 +149,7 @@ def run_chunk(
         n = min(ortho_every, length - t)
         h, Q, log_r = tangent_interval(xp, dynamics, h, Q, None if xs is None else xs[t : t + n], n)
         t += n
-        first_zero, first_nonfinite = track_trouble(xp, h, log_r, first_zero, first_nonfinite, start + t - 1)
+        if track:
+            first_zero, first_nonfinite = track_trouble(xp, h, log_r, first_zero, first_nonfinite, start + t - 1)
         total = log_r if total is None else total + log_r
     return (h, Q, first_zero, first_nonfinite), total

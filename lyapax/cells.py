@@ -224,10 +224,10 @@ class LSTM(Cell):
         dinp = self._input_tangent(xp, self.weight_ih, dx)
         if dinp is not None:
             dg = dg + dinp
-        di = _sigmoid_slope(xp, gates[:, :H])[..., None] * dg[:, :H]
-        df = _sigmoid_slope(xp, gates[:, H : 2 * H])[..., None] * dg[:, H : 2 * H]
-        dgg = _tanh_slope(xp, gates[:, 2 * H : 3 * H])[..., None] * dg[:, 2 * H : 3 * H]
-        do = _sigmoid_slope(xp, gates[:, 3 * H :])[..., None] * dg[:, 3 * H :]
+        slopes = _sigmoid_slope(xp, gates)  # one pass over all 4H gates; the g block is tanh
+        slopes = xp.concat([slopes[:, : 2 * H], _tanh_slope(xp, gates[:, 2 * H : 3 * H]), slopes[:, 3 * H :]], axis=1)
+        dg = slopes[..., None] * dg
+        di, df, dgg, do = dg[:, :H], dg[:, H : 2 * H], dg[:, 2 * H : 3 * H], dg[:, 3 * H :]
         dc_next = c[..., None] * df + f[..., None] * dc + g[..., None] * di + i[..., None] * dgg
         dout = tc[..., None] * do + (o * _tanh_slope(xp, c_next))[..., None] * dc_next
         dh_next = dout if self.weight_hr is None else xp.matmul(self.weight_hr, dout)
@@ -294,8 +294,8 @@ class GRU(Cell):
         drz = xp.matmul(W_hh[: 2 * H], Q)
         if dinp is not None:
             drz = drz + dinp[:, : 2 * H]
-        dr = _sigmoid_slope(xp, rz[:, :H])[..., None] * drz[:, :H]
-        dz = _sigmoid_slope(xp, rz[:, H:])[..., None] * drz[:, H:]
+        drz = _sigmoid_slope(xp, rz)[..., None] * drz
+        dr, dz = drz[:, :H], drz[:, H:]
         if self.reset_after:
             dpre_n = hn[..., None] * dr + r[..., None] * xp.matmul(W_hh[2 * H :], Q)
         else:

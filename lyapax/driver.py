@@ -162,8 +162,15 @@ def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
     try:
         for start, length, is_counted in chunks(T, opts.warmup, opts.ortho_every, _chunk_length(opts, problem.chunk or DEFAULT_CHUNK)):
             xs = None if problem.inputs is None else problem.inputs[start : start + length]
+            before = carry
             carry, logsum = runner(carry, xs, start, length, opts.ortho_every)
-            _raise_trouble(problem.to_numpy(carry[2]), problem.to_numpy(carry[3]), opts.ortho_every)
+            flags = problem.to_numpy(carry[2]), problem.to_numpy(carry[3])
+            if max(flags[0].max(), flags[1].max()) < 0 and not (
+                _all_finite(problem, logsum) and _all_finite(problem, carry[0])
+            ):  # an untracked runner met trouble: locate it with the reference loop
+                located, _ = run_chunk(xp, dyn, before, xs, start, length, opts.ortho_every)
+                flags = problem.to_numpy(located[2]), problem.to_numpy(located[3])
+            _raise_trouble(*flags, opts.ortho_every)
             if is_counted:
                 total += problem.to_numpy(logsum).astype(np.float64)
                 counted += length

@@ -19,11 +19,11 @@ are cached by (cell structure, ``ortho_every``, argument shapes and dtypes).
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Any, Callable
-
 import contextlib
 import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
 
 import tensorflow as tf
 
@@ -34,7 +34,7 @@ from . import namespace as xp
 
 __all__ = ["make_runner", "tracing_count", "clear_cache"]
 
-_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
+_CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _CACHE_SIZE = 64
 
 

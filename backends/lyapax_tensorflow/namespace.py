@@ -20,7 +20,8 @@ batch of matrices), ``matrix_transpose``, ``linalg.qr`` (reduced),
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import tensorflow as tf
 

@@ -13,7 +13,8 @@ rows of its batch independently (as every recurrent cell does).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import tensorflow as tf
 

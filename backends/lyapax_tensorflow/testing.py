@@ -11,7 +11,8 @@ becomes a ``keras.Sequential`` of such layers.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

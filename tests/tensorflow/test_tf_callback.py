@@ -7,9 +7,9 @@ import math
 import keras
 import numpy as np
 import pytest
+from lyapax_tensorflow import SpectrumCallback, loop
 
 import lyapax
-from lyapax_tensorflow import SpectrumCallback, loop
 
 
 def _data(rng, n=16, T=12, F=2):

@@ -9,11 +9,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from lyapax_tensorflow import TensorFlowBackend, loop
 from tf_reference import numpy_cell
 
 import lyapax
 from lyapax.driver import Options, iterate
-from lyapax_tensorflow import TensorFlowBackend, loop
 
 
 def _gru(units=3, features=2, dtype="float64"):

@@ -6,10 +6,10 @@ import array_api_compat.numpy as npx
 import numpy as np
 import pytest
 import tensorflow as tf
+from lyapax_tensorflow import namespace as xp
 
 from lyapax import algorithm
 from lyapax.testing import CELL_KINDS, random_cell
-from lyapax_tensorflow import namespace as xp
 
 
 @pytest.fixture(params=["eager", "tf.function"])
