@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import keras
@@ -24,6 +25,7 @@ import numpy as np
 
 import lyapax
 from lyapax.errors import InputError
+from lyapax.monitor import MonitorRecord
 from lyapax.validation import check_int
 
 __all__ = ["SpectrumCallback"]
@@ -75,7 +77,9 @@ class SpectrumCallback(keras.callbacks.Callback):
 
     On the epochs it skips, these keys are NaN, so History's lists stay aligned with epochs.
     The full :class:`lyapax.Spectrum` of every probe is kept in :attr:`spectra`
-    (the epoch numbers, 0-based, in :attr:`epochs`).
+    (the epoch numbers, 0-based, in :attr:`epochs`), and a tidy record of each in
+    :attr:`monitor`, a :class:`lyapax.Monitor` like the one used with PyTorch and JAX
+    (``monitor.to_pandas()``, ``to_json()``, ``plot_trajectories()``, ``plot_spectra()``).
 
     Which layers: with ``layers=None``, for a ``keras.Sequential`` the first
     run of consecutive recurrent layers (one layer, or a stack whose full state
@@ -131,6 +135,7 @@ class SpectrumCallback(keras.callbacks.Callback):
         self.verbose = int(verbose)
         self.spectra: list[lyapax.Spectrum] = []
         self.epochs: list[int] = []
+        self.monitor = lyapax.Monitor(probe_inputs, every=self.every, k=self.k, backend="tensorflow")
 
     @property
     def exponents(self) -> np.ndarray:
@@ -167,9 +172,11 @@ class SpectrumCallback(keras.callbacks.Callback):
         if (epoch + 1) % self.every:
             self._write(logs, None)
             return
+        started = time.perf_counter()
         spectrum = self.compute()
         self.spectra.append(spectrum)
         self.epochs.append(int(epoch))
+        self.monitor.records.append(MonitorRecord.from_spectrum(epoch, spectrum, time.perf_counter() - started))
         self._write(logs, spectrum)
         if self.verbose:
             print(f"epoch {epoch + 1}: largest Lyapunov exponent {spectrum.max_exponent:.4f} nats/step")

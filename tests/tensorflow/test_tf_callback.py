@@ -30,6 +30,8 @@ def test_callback_records_spectra_into_history(rng):
     assert math.isnan(h["lyap_max"][0]) and math.isnan(h["lyap_max"][2])
     assert np.isfinite(h["lyap_max"][1]) and np.isfinite(h["lyap_max"][3])
     assert cb.epochs == [1, 3] and len(cb.spectra) == 2 and cb.exponents.shape == (2, 3)
+    np.testing.assert_array_equal(cb.monitor.steps, [1, 3])  # the same records as a lyapax.Monitor
+    np.testing.assert_array_equal(cb.monitor.exponents, cb.exponents)
     # the last probe equals the spectrum of the trained stack (Dense in front applied to the probe)
     stack = [model.layers[1], model.layers[2]]
     direct = lyapax.spectrum(stack, model.layers[0](probe), k=3, backend="tensorflow")
