@@ -13,7 +13,9 @@ from collections.abc import Callable
 import numpy as np
 
 
-def cases(hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0) -> dict[str, Callable[[], object]]:
+def cases(
+    hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0, **options: object
+) -> dict[str, Callable[[], object]]:
     import jax.numpy as jnp
     from flax import nnx
 
@@ -30,7 +32,7 @@ def cases(hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0) -
 
     def make(model: object) -> Callable[[], object]:
         def run() -> object:
-            return lyapax.spectrum(model, x, dtype="float32").exponents
+            return lyapax.spectrum(model, x, dtype="float32", **options).exponents
 
         return run
 

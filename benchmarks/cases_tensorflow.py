@@ -27,7 +27,9 @@ def _build(kind: str, hidden: int, seed: int):
     return layer
 
 
-def cases(hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0) -> dict[str, Callable[[], object]]:
+def cases(
+    hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0, **options: object
+) -> dict[str, Callable[[], object]]:
     """Zero-argument callables computing the full float32 spectrum of each Keras layer (inputs built once)."""
     import tensorflow as tf
 
@@ -37,7 +39,7 @@ def cases(hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0) -
     out: dict[str, Callable[[], object]] = {}
     for kind in ("RNN", "GRU", "LSTM"):
         layer = _build(kind, hidden, seed)
-        out[kind] = lambda layer=layer: lyapax.spectrum(layer, x, dtype="float32").exponents
+        out[kind] = lambda layer=layer: lyapax.spectrum(layer, x, dtype="float32", **options).exponents
     return out
 
 

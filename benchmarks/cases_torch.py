@@ -147,14 +147,16 @@ def _build(kind: str, hidden: int, seed: int) -> nn.Module:
     return model.eval()
 
 
-def cases(hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0) -> dict[str, Callable[[], object]]:
+def cases(
+    hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0, **options: object
+) -> dict[str, Callable[[], object]]:
     """Zero-argument callables computing the full float32 spectrum of each model (inputs built once)."""
     out: dict[str, Callable[[], object]] = {}
     gen = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(batch, steps, hidden, generator=gen)
     for kind in ("RNN", "GRU", "LSTM"):
         model = _build(kind, hidden, seed)
-        out[kind] = lambda model=model: lyapax.spectrum(model, x)
+        out[kind] = lambda model=model: lyapax.spectrum(model, x, **options)
         out[f"paper-{kind}"] = lambda model=model: paper_spectrum(model, x)
     return out
 

@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=["RNN", "GRU", "LSTM"])
     parser.add_argument("--threads", type=int, default=1, help="threads per framework (default 1)")
+    parser.add_argument("--ortho-every", type=int, default=1,
+                        help="lyapax's ortho_every (the paper's approach always re-orthonormalises every step)")
     args = parser.parse_args(argv)
     limit_threads(args.threads)
     sys.path.insert(0, str(HERE))
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:
             print(f"# {backend}: skipped ({exc})")
             continue
-        for name, fn in module.cases(args.hidden, args.batch, args.steps).items():
+        for name, fn in module.cases(args.hidden, args.batch, args.steps, ortho_every=args.ortho_every).items():
             model = name.split("-")[-1]
             if model not in args.models:
                 continue
