@@ -44,7 +44,7 @@ def tests_torch(session: nox.Session) -> None:
     """PyTorch backend, its conformance tests and the readout experiment."""
     _install(session, "torch,test,plot")
     session.run("python", "-c", CHECK.format(module="torch", name="torch"))
-    session.run(*PYTEST, "tests/torch", "tests/readout", *session.posargs)
+    session.run(*PYTEST, "tests/torch_backend", "tests/readout", *session.posargs)
 
 
 @nox.session(python=PYTHON, name="tests-jax")
@@ -53,7 +53,7 @@ def tests_jax(session: nox.Session) -> None:
     _install(session, "jax,test,plot")
     session.install("optax")
     session.run("python", "-c", CHECK.format(module="jax", name="jax"))
-    session.run(*PYTEST, "tests/jax", *session.posargs)
+    session.run(*PYTEST, "tests/jax_backend", *session.posargs)
 
 
 @nox.session(python=PYTHON, name="tests-tensorflow")
@@ -61,7 +61,7 @@ def tests_tensorflow(session: nox.Session) -> None:
     """TensorFlow/Keras backend and its conformance tests."""
     _install(session, "tensorflow,test,plot")
     session.run("python", "-c", CHECK.format(module="tensorflow", name="tensorflow"))
-    session.run(*PYTEST, "tests/tensorflow", *session.posargs)
+    session.run(*PYTEST, "tests/tensorflow_backend", *session.posargs)
 
 
 @nox.session(python=PYTHON)

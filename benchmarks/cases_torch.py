@@ -10,7 +10,7 @@ next state, ``Z = J Q``, ``torch.linalg.qr`` of the full ``(B, d, d)`` matrix,
 sign fixing with ``diag_embed`` matmuls, all ``diag(R)`` stored, Python loop.
 
 Two deliberate differences from the published code, so that both sides compute
-the same numbers (checked in ``tests/torch/test_benchmark_cases.py``):
+the same numbers (checked in ``tests/torch_backend/test_torch_benchmark_cases.py``):
 ``Z = J @ Q`` instead of ``J^T @ Q``, and for the LSTM the Jacobian of the full
 state ``(h, c)`` (``2H x 2H``, what lyapax computes) instead of ``dh'/dh`` only.
 Both choices cost the same as the published ones.

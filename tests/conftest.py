@@ -1,5 +1,8 @@
 """Test-wide settings: hypothesis profiles and a headless matplotlib.
 
+Test folders are named ``<framework>_backend`` (never ``torch``, ``jax``...): pytest puts
+``tests/`` on ``sys.path``, where a folder named like a framework would shadow it.
+
 Profiles (select with LYAPAX_HYPOTHESIS_PROFILE): ``ci`` (default:
 derandomized, few examples, fast) and ``nightly`` (random, many examples).
 """

@@ -565,13 +565,7 @@ class JaxBackend(Backend):
         put = lambda a: jax.device_put(a, dev)  # noqa: E731
         params = jax.tree_util.tree_map(put, built.params)
         xs = None if arr is None else put(jnp.swapaxes(jnp.asarray(arr, dtype=jdtype), 0, 1))
-        if h0_tree is None:
-            if built.zeros is None:
-                raise InputError(f"h0: {r.name} needs an initial state h0.")
-            state = built.zeros(batch or 1)
-        else:
-            state = built.to_state(h0_tree)
-        check_h0_shape(tuple(state.shape), batch, built.dim)
+        state = _initial_state(r, built, batch, h0_tree)
         state = put(state)
         _check_stack(r, built, None if arr is None else jnp.asarray(arr), state)
         dynamics = built.spec.build(params)
@@ -658,13 +652,7 @@ def exponents(
     steps = check_int("steps", steps, 1)
     h0_tree = None if h0 is None else jax.tree_util.tree_map(jnp.asarray, h0)
     built = _build(r, jdtype, batch, features, h0_tree, cast=False)
-    if h0_tree is None:
-        if built.zeros is None:
-            raise InputError(f"h0: {r.name} needs an initial state h0.")
-        state = built.zeros(batch or 1)
-    else:
-        state = built.to_state(h0_tree)
-    check_h0_shape(tuple(state.shape), batch, built.dim)
+    state = _initial_state(r, built, batch, h0_tree)
     d = built.dim
     kk = d if k is None else k
     if basis is not None and k is None:
@@ -686,3 +674,15 @@ def exponents(
     per_seq = total / (steps - warmup)
     order = jnp.argsort(-jax.lax.stop_gradient(per_seq).mean(axis=0), stable=True)
     return jnp.take(per_seq, order, axis=1)
+
+
+def _initial_state(r: Any, built: Any, batch: int | None, h0_tree: Any) -> Any:
+    """The flat ``(B, d)`` initial state: the model's zeros, or the user's ``h0`` in its own structure."""
+    if h0_tree is None:
+        if built.zeros is None:
+            raise InputError(f"h0: {r.name} needs an initial state h0.")
+        state = built.zeros(batch or 1)
+    else:
+        state = built.to_state(h0_tree)
+    check_h0_shape(tuple(state.shape), batch, built.dim)
+    return state
