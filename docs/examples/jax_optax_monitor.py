@@ -1,6 +1,6 @@
 """Track the Lyapunov spectrum of a JAX RNN trained with optax, with lyapax.Monitor.
 
-    python examples/jax_optax_monitor.py
+    python docs/examples/jax_optax_monitor.py
 
 A tanh RNN h' = tanh(W h + U x + b) learns to output a delayed copy of its input
 (a task that needs memory); every 20 steps the top 8 exponents (nats/step) of its

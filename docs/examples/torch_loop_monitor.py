@@ -1,6 +1,6 @@
 """Track the Lyapunov spectrum of a PyTorch LSTM during a plain training loop.
 
-    python examples/torch_loop_monitor.py
+    python docs/examples/torch_loop_monitor.py
 
 Per epoch: call the monitor at the end of the epoch. Per optimizer step: attach it
 to the optimizer (lyapax_torch.callbacks.attach). Exponents in nats/step.
