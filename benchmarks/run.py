@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     labels = sorted({label for label, _ in results}, key=lambda s: (s != "torch", s))
     print(
-        f"\nfull spectrum, float32, hidden {args.hidden}, batch {args.batch}, {args.steps} steps; "
-        f"median of {args.repeats}; {args.threads} thread(s); {platform.processor() or platform.machine()}, "
+        f"\nfull spectrum, float32, hidden {args.hidden}, batch {args.batch}, {args.steps} steps, "
+        f"ortho_every={args.ortho_every} for lyapax; median of {args.repeats}; {args.threads} thread(s); {platform.processor() or platform.machine()}, "
         f"python {platform.python_version()}"
     )
     print("seconds (ratio to the torch backend; >1 is slower)")
