@@ -40,8 +40,6 @@ class Problem:
         device: the compute device, in words (for reports).
         run_chunk: a faster runner with the signature and results of
             :func:`lyapax.algorithm.run_chunk` less its first two arguments, or ``None``.
-        wrap_raw: turns the per-sequence exponents ``(B, k)`` of ``xp`` into what
-            :attr:`lyapax.Spectrum.raw` holds in differentiable mode.
         close: called once the iteration ends (to restore anything the adapter changed).
         model_name: a short description of the model for reports.
         chunk: preferred steps per chunk (host sync and compile unit), or ``None``.
@@ -58,7 +56,6 @@ class Problem:
     dtype: str = "float64"
     device: str = "cpu"
     run_chunk: Callable[..., Any] | None = None
-    wrap_raw: Callable[[Any], Any] | None = None
     close: Callable[[], None] | None = None
     model_name: str = ""
     chunk: int | None = None

@@ -190,7 +190,6 @@ def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
     raw = None
     if opts.differentiable:
         raw = xp.sort(total_xp / counted, axis=1, descending=True)
-        raw = problem.wrap_raw(raw) if problem.wrap_raw is not None else raw
     return Spectrum(
         exponents=per_sequence.mean(axis=0),
         per_sequence=per_sequence,

@@ -147,3 +147,30 @@ def test_nothing_is_mutated(rng):
     np.testing.assert_array_equal(x, before[1])
     np.testing.assert_array_equal(h0, before[2])
     assert np.all(np.random.get_state()[1] == state[1])
+
+
+def test_trouble_met_by_an_untracked_runner_is_located_by_the_driver(rng):
+    """Backends may run chunks without per-interval tracking (track=False): the driver then
+    re-runs the failing chunk with tracking and still names the sequence and the step."""
+    from lyapax.algorithm import run_chunk
+    from lyapax.driver import Options, iterate
+    from lyapax.numpy_backend import NumpyBackend
+
+    d = 3
+    cell = cells.Elman(np.ones((d, 1)), 10.0 * np.eye(d), nonlinearity="linear")
+    x = np.zeros((2, 400, 1))
+    x[1] = 1.0
+    problem = NumpyBackend().prepare(cell, x, steps=None, h0=None, dtype=None, device=None, differentiable=False)
+    calls = []
+
+    def untracked(carry, xs, start, length, ortho_every):
+        calls.append(start)
+        with np.errstate(all="ignore"):
+            return run_chunk(problem.xp, problem.dynamics, carry, xs, start, length, ortho_every, track=False)
+
+    problem.run_chunk = untracked
+    with pytest.raises(NumericalError, match=r"NaN/Inf in sequence\(s\) \[1\]") as info:
+        with np.errstate(all="ignore"):
+            iterate(problem, Options(chunk=100), "numpy")
+    assert info.value.sequences == [1] and 300 < info.value.steps[0] < 320
+    assert calls == [0, 100, 200, 300]  # the failing chunk was the fourth

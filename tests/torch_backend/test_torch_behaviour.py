@@ -219,3 +219,23 @@ def test_registry_selection(gen):
 def test_import_does_not_import_torch():
     code = "import sys, lyapax, lyapax_torch; lyapax_torch.TorchBackend(); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_dead_relu_units_are_reported_with_sequence_and_step():
+    """The torch runner skips per-interval tracking; trouble is still located exactly."""
+    import lyapax
+
+    rnn = torch.nn.RNN(1, 4, nonlinearity="relu", batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        rnn.bias_hh_l0.fill_(-1.0)
+        rnn.bias_ih_l0.zero_()
+        rnn.weight_ih_l0.fill_(1.0)
+        rnn.weight_hh_l0.copy_(0.5 * torch.eye(4))
+    x = torch.zeros(2, 30, 1, dtype=torch.float64)
+    # sequence 0: h = 4, 6, 7, 7.5, 7.75 while driven, then 2.875, 0.4375 and dead at step 7 (0.22 - 1 < 0);
+    # sequence 1 is never driven: dead from step 0
+    x[0, :5] = 5.0
+    with pytest.raises(lyapax.NumericalError, match=r"exact zero on diag\(R\)") as info:
+        lyapax.spectrum(rnn, x)
+    assert info.value.kind == "zero"
+    assert info.value.sequences == [0, 1] and info.value.steps == [7, 0]
