@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import cells, errors
 from .api import spectrum
 from .cells import Map
-from .errors import BackendNotFoundError, InputError, LyapaxError, ModelTypeError, NumericalError
+from .errors import BackendNotFoundError, InputError, LyapaxError, ModelTypeError, NumericalError, NumericalWarning
 from .monitor import Monitor, MonitorRecord
 from .registry import backends
 from .results import Spectrum
@@ -27,6 +27,7 @@ __all__ = [
     "ModelTypeError",
     "BackendNotFoundError",
     "NumericalError",
+    "NumericalWarning",
 ]
 
 __version__ = "0.1.0"

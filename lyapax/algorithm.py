@@ -25,6 +25,9 @@ __all__ = [
     "run_chunk",
     "tangent_interval",
     "track_trouble",
+    "ZERO",
+    "STATE",
+    "NONFINITE",
 ]
 
 
@@ -47,12 +50,26 @@ class Dynamics(Protocol):
         """Next state and ``J @ Q`` with ``J = dF/dh`` at ``(h, x)``; ``Q`` is ``(B, d, k)``."""
         ...
 
+    def arrays(self) -> dict[str, Any]:
+        """The weight arrays by name (checked for NaN/Inf before the iteration)."""
+        ...
 
-#: What the iteration carries from one chunk of time steps to the next:
-#: ``(h, Q, first_zero, first_nonfinite)``; the last two are ``(B,)`` integer
-#: arrays holding the first step at which an exact zero on diag(R), or a NaN/Inf
-#: state, was seen in each sequence (``-1``: never).
-Carry = tuple[Any, Any, Any, Any]
+    def split(self) -> tuple[Any, Any]:
+        """``(definition, params)``: a hashable static part and the arrays (a pytree), with
+        ``definition.build(params)`` equal to ``self``. Compiled runners trace ``params`` and key
+        their caches on ``definition`` (canonical cells and autodiff dynamics have it)."""
+        ...
+
+
+#: What the iteration carries from one chunk of time steps to the next: ``(h, Q, flags)``.
+#: ``flags`` is a ``(B, 3)`` integer array holding, per sequence, the first step at which
+#: each kind of trouble was seen (``-1``: never): column :data:`ZERO` an exact zero on
+#: diag(R) (a direction collapsed: its exponent is ``-inf``), column :data:`STATE` a NaN/Inf
+#: state with a finite tangent map, column :data:`NONFINITE` a NaN/Inf tangent map or QR.
+Carry = tuple[Any, Any, Any]
+
+#: Columns of the trouble flags (see :data:`Carry`).
+ZERO, STATE, NONFINITE = 0, 1, 2
 
 
 def orthonormal_basis(d: int, k: int, seed: int | None = 0, basis: Any = None) -> np.ndarray:
@@ -88,12 +105,14 @@ def qr_positive(xp: Any, A: Any) -> tuple[Any, Any]:
     """Sign-fixed QR of a batch ``A (B, d, k)``: ``Q`` with ``diag(R) >= 0`` and ``log|diag(R)|``.
 
     Fixing the signs keeps ``Q`` continuous from one step to the next. An exact
-    zero on diag(R) gives ``-inf`` in the log (detected by :func:`track_trouble`).
+    zero on diag(R) gives ``-inf`` in the log (flagged by :func:`track_trouble`);
+    its column of ``Q`` is kept (Householder's ``Q`` is orthonormal even for a
+    singular ``A``), so the iteration goes on in the directions left.
     """
     Q, R = xp.linalg.qr(A)
     diag = xp.linalg.diagonal(R)
-    # sign(0) = 0 zeroes that column, but a zero on diag(R) is reported anyway (log 0 = -inf)
-    return Q * xp.sign(diag)[..., None, :], xp.log(xp.abs(diag))
+    one = xp.ones_like(diag)
+    return Q * xp.where(diag < 0, -one, one)[..., None, :], xp.log(xp.abs(diag))
 
 
 def tangent_interval(xp: Any, dynamics: Dynamics, h: Any, Q: Any, xs: Any | None, n: int) -> tuple[Any, Any, Any]:
@@ -104,19 +123,18 @@ def tangent_interval(xp: Any, dynamics: Dynamics, h: Any, Q: Any, xs: Any | None
     ``log|diag(R)|`` of shape ``(B, k)``.
     """
     for i in range(n):
-        h, Q = dynamics.step_tangent(xp, h, None if xs is None else xs[i], Q)
+        h, Q = dynamics.step_tangent(xp, h, None if xs is None else xs[i, ...], Q)
     Q, log_r = qr_positive(xp, Q)
     return h, Q, log_r
 
 
-def track_trouble(xp: Any, h: Any, log_r: Any, first_zero: Any, first_nonfinite: Any, step: Any) -> tuple[Any, Any]:
-    """Record, per sequence, the first ``step`` with an exact zero on diag(R) or a NaN/Inf state."""
-    finite_h = xp.all(xp.isfinite(h), axis=-1)
-    nonfinite = ~finite_h | xp.any(xp.isnan(log_r) | (log_r == float("inf")), axis=-1)
-    zero = xp.any(log_r == float("-inf"), axis=-1) & ~nonfinite
-    first_zero = xp.where(zero & (first_zero < 0), step, first_zero)
-    first_nonfinite = xp.where(nonfinite & (first_nonfinite < 0), step, first_nonfinite)
-    return first_zero, first_nonfinite
+def track_trouble(xp: Any, h: Any, log_r: Any, flags: Any, step: Any) -> Any:
+    """Record, per sequence, the first ``step`` of each kind of trouble (see :data:`Carry`)."""
+    state = ~xp.all(xp.isfinite(h), axis=-1)
+    nonfinite = xp.any(xp.isnan(log_r) | (log_r == float("inf")), axis=-1)
+    zero = xp.any(log_r == float("-inf"), axis=-1)
+    seen = xp.stack([zero, state, nonfinite], axis=1)
+    return xp.where(seen & (flags < 0), xp.zeros_like(flags) + step, flags)
 
 
 def run_chunk(
@@ -139,17 +157,17 @@ def run_chunk(
 
     With ``track=False`` the trouble flags are left as they were (a few elementwise
     operations fewer per interval, which counts in an uncompiled loop); the driver
-    then finds a NaN/Inf or zero in the chunk's result and re-runs that chunk with
+    then finds a NaN/Inf in the chunk's result and re-runs that chunk with
     tracking to report where it happened.
     """
-    h, Q, first_zero, first_nonfinite = carry
+    h, Q, flags = carry
     total = None
     t = 0
     while t < length:
         n = min(ortho_every, length - t)
-        h, Q, log_r = tangent_interval(xp, dynamics, h, Q, None if xs is None else xs[t : t + n], n)
+        h, Q, log_r = tangent_interval(xp, dynamics, h, Q, None if xs is None else xs[t : t + n, ...], n)
         t += n
         if track:
-            first_zero, first_nonfinite = track_trouble(xp, h, log_r, first_zero, first_nonfinite, start + t - 1)
+            flags = track_trouble(xp, h, log_r, flags, start + t - 1)
         total = log_r if total is None else total + log_r
-    return (h, Q, first_zero, first_nonfinite), total
+    return (h, Q, flags), total

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .driver import Options, iterate
-from .errors import InputError
+from .driver import iterate
 from .registry import select_backend
 from .results import Spectrum
-from .validation import check_int, normalize_dtype
+from .validation import Options
 
-__all__ = ["spectrum"]
+__all__ = ["spectrum", "compute"]
 
 
 def spectrum(
@@ -30,15 +29,18 @@ def spectrum(
     history: int | None = None,
     progress: bool = False,
     differentiable: bool = False,
+    time_major: bool | None = None,
 ) -> Spectrum:
     """Lyapunov spectrum of a recurrent model driven by input sequences, in nats per step.
 
     Args:
         model: a framework RNN (layer, cell, stack), a step function
             ``f(h, x) -> h_next``, a :mod:`lyapax.cells` cell or a :class:`lyapax.Map`.
-        inputs: input sequences ``(batch, time, features)`` (always batch-first),
-            as numpy arrays or the framework's tensors; ``None`` for an
-            autonomous map (then give ``steps``).
+        inputs: input sequences ``(batch, time, features)``, or ``(time, batch,
+            features)`` for a model that declares that layout (a PyTorch RNN with
+            ``batch_first=False``, a flax ``RNN(time_major=True)``) or with
+            ``time_major=True``; numpy arrays or the framework's tensors; ``None``
+            for an autonomous map (then give ``steps``).
         backend: backend name (``"numpy"``, ``"torch"``, ``"jax"``,
             ``"tensorflow"``, or a plugin's); default: chosen from the model's
             type, else the inputs' type.
@@ -63,6 +65,9 @@ def spectrum(
         progress: show a tqdm progress bar over time steps.
         differentiable: keep the autodiff graph so ``Spectrum.raw`` can be
             differentiated with respect to the model's parameters (backends with autodiff).
+        time_major: the layout of ``inputs``: ``True`` for ``(time, batch,
+            features)``, ``False`` for ``(batch, time, features)``; default: the
+            layout the model declares, else ``(batch, time, features)``.
 
     Returns:
         A :class:`lyapax.Spectrum` (exponents descending, nats/step).
@@ -71,40 +76,33 @@ def spectrum(
         lyapax.errors.InputError: bad arguments (each names the argument and the fix).
         lyapax.errors.ModelTypeError: no installed backend handles the model.
         lyapax.errors.BackendNotFoundError: unknown or uninstalled backend.
-        lyapax.errors.NumericalError: NaN/Inf states or an exact zero on diag(R).
+        lyapax.errors.NumericalError: the tangent map became NaN/Inf.
+
+    Warns:
+        lyapax.errors.NumericalWarning: an exact zero on diag(R) (the collapsed
+            directions get exponent ``-inf``), or a state that overflowed while its
+            tangent map stayed finite (the exponents are still returned).
     """
-    warmup = check_int("warmup", warmup, 0)
-    ortho_every = check_int("ortho_every", ortho_every, 1)
-    k = check_int("k", k, 1, allow_none=True)
-    steps = check_int("steps", steps, 1, allow_none=True)
-    history = check_int("history", history, 1, allow_none=True)
-    if history is not None and history % ortho_every:
-        raise InputError(f"history: must be a multiple of ortho_every={ortho_every}, got {history}.")
-    if seed is not None and not isinstance(seed, int):
-        raise InputError(f"seed: expected an int or None, got {seed!r}.")
-    dtype = normalize_dtype(dtype)
-    if inputs is None and steps is None:
-        raise InputError(
-            "inputs: pass input sequences of shape (batch, time, features), or inputs=None with steps=T for an autonomous map."
-        )
-    if inputs is not None and steps is not None:
-        raise InputError("steps: only for autonomous maps (inputs=None); with inputs, their time axis sets the steps.")
-    chosen = select_backend(model, inputs if inputs is not None else h0, backend)
-    opts = Options(
+    opts = Options.from_arguments(
         k=k,
         warmup=warmup,
         ortho_every=ortho_every,
+        steps=steps,
+        h0=h0,
+        dtype=dtype,
+        device=device,
         seed=seed,
         basis=basis,
         history=history,
-        progress=bool(progress),
-        differentiable=bool(differentiable),
+        progress=progress,
+        differentiable=differentiable,
+        time_major=time_major,
     )
-    problem = chosen.prepare(
-        model, inputs, steps=steps, h0=h0, dtype=dtype, device=device, differentiable=bool(differentiable)
-    )
-    try:
+    return compute(model, inputs, opts, backend)
+
+
+def compute(model: Any, inputs: Any, opts: Options, backend: str | None = None) -> Spectrum:
+    """:func:`spectrum` with validated :class:`~lyapax.validation.Options` (for callers that hold them)."""
+    chosen = select_backend(model, inputs if inputs is not None else opts.h0, backend)
+    with chosen.session(model, inputs, opts) as problem:
         return iterate(problem, opts, chosen.name)
-    finally:
-        if problem.close is not None:
-            problem.close()

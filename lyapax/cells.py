@@ -29,7 +29,17 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Cell", "Elman", "LSTM", "GRU", "Stack", "Map", "jacobian"]
+__all__ = ["Cell", "CellDef", "Elman", "LSTM", "GRU", "Stack", "Map", "jacobian", "static"]
+
+
+def static(default: Any) -> Any:
+    """A cell field that is an option, not an array (e.g. the nonlinearity).
+
+    Static fields are part of a cell's :class:`CellDef` (hashable: the key of
+    compiled code); every other field is a weight array (or ``None``), traced
+    by ``jax.jit`` and passed to ``tf.function`` as an argument.
+    """
+    return field(default=default, metadata={"static": True})
 
 
 def _sigmoid(xp: Any, z: Any) -> Any:
@@ -61,24 +71,55 @@ def _shape(a: Any) -> tuple[int, ...]:
     return tuple(int(s) for s in a.shape)
 
 
+@dataclass(frozen=True)
+class CellDef:
+    """The static part of a cell: its class, its static fields and which arrays it has.
+
+    Hashable, so it keys compiled code; :meth:`build` puts arrays back in.
+    ``params`` is a dict of arrays by field name (a list of such dicts for a :class:`Stack`).
+    """
+
+    cls: type
+    options: tuple[tuple[str, Any], ...] = ()
+    names: tuple[str, ...] = ()
+    layers: tuple[CellDef, ...] | None = None
+
+    def build(self, params: Any) -> Cell:
+        """The cell with ``params`` as its arrays."""
+        if self.layers is not None:
+            return Stack([d.build(p) for d, p in zip(self.layers, params)])
+        return self.cls(**{n: params[n] for n in self.names}, **dict(self.options))
+
+
 class Cell:
     """Base class: a recurrent layer with state ``(B, dim)`` and output ``(B, output_size)``.
 
     The output (what a layer above receives as input) is the leading
-    ``output_size`` columns of the state.
+    ``output_size`` columns of the state. Subclasses are dataclasses whose
+    fields are weight arrays (or ``None``) except those declared with
+    :func:`static`.
     """
 
     dim: int
     input_size: int
     output_size: int
 
+    def _array_fields(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if not f.metadata.get("static")]
+
     def arrays(self) -> dict[str, Any]:
         """The weight arrays by name (``None`` entries omitted)."""
-        return {k: v for k, v in vars(self).items() if v is not None and hasattr(v, "shape")}
+        return {n: getattr(self, n) for n in self._array_fields() if getattr(self, n) is not None}
 
     def map_arrays(self, fn: Callable[[Any], Any]) -> Cell:
         """A copy with every weight array replaced by ``fn(array)`` (e.g. a dtype or device cast)."""
         return dataclasses.replace(self, **{k: fn(v) for k, v in self.arrays().items()})
+
+    def split(self) -> tuple[CellDef, Any]:
+        """``(definition, params)``: the hashable static part and the arrays (see :class:`CellDef`)."""
+        arrays = self.arrays()
+        options = tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.metadata.get("static"))
+        return CellDef(type(self), options, tuple(arrays)), arrays
 
     def step(self, xp: Any, h: Any, x: Any | None) -> Any:
         """Next state ``(B, dim)``."""
@@ -126,7 +167,7 @@ class Elman(Cell):
     weight_hh: Any
     bias_ih: Any = None
     bias_hh: Any = None
-    nonlinearity: str = "tanh"
+    nonlinearity: str = static("tanh")
 
     def __post_init__(self) -> None:
         if self.nonlinearity not in ("tanh", "relu", "linear"):
@@ -227,7 +268,7 @@ class LSTM(Cell):
         slopes = _sigmoid_slope(xp, gates)  # one pass over all 4H gates; the g block is tanh
         slopes = xp.concat([slopes[:, : 2 * H], _tanh_slope(xp, gates[:, 2 * H : 3 * H]), slopes[:, 3 * H :]], axis=1)
         dg = slopes[..., None] * dg
-        di, df, dgg, do = dg[:, :H], dg[:, H : 2 * H], dg[:, 2 * H : 3 * H], dg[:, 3 * H :]
+        di, df, dgg, do = dg[:, :H, :], dg[:, H : 2 * H, :], dg[:, 2 * H : 3 * H, :], dg[:, 3 * H :, :]
         dc_next = c[..., None] * df + f[..., None] * dc + g[..., None] * di + i[..., None] * dgg
         dout = tc[..., None] * do + (o * _tanh_slope(xp, c_next))[..., None] * dc_next
         dh_next = dout if self.weight_hr is None else xp.matmul(self.weight_hr, dout)
@@ -251,7 +292,7 @@ class GRU(Cell):
     weight_hh: Any
     bias_ih: Any = None
     bias_hh: Any = None
-    reset_after: bool = True
+    reset_after: bool = static(True)
 
     def __post_init__(self) -> None:
         _check_matrix("weight_hh", self.weight_hh, None, None)
@@ -274,16 +315,17 @@ class GRU(Cell):
         else:
             gi = None
         b_hh = self.bias_hh
-        gh_rz = _affine(xp, W_hh[: 2 * H], h, None if b_hh is None else b_hh[: 2 * H])
+        W_rz, W_n = W_hh[: 2 * H, :], W_hh[2 * H :, :]
+        gh_rz = _affine(xp, W_rz, h, None if b_hh is None else b_hh[: 2 * H])
         rz = gh_rz if gi is None else gh_rz + gi[:, : 2 * H]
         r = _sigmoid(xp, rz[:, :H])
         z = _sigmoid(xp, rz[:, H:])
         b_hn = None if b_hh is None else b_hh[2 * H :]
         if self.reset_after:
-            hn = _affine(xp, W_hh[2 * H :], h, b_hn)
+            hn = _affine(xp, W_n, h, b_hn)
             pre_n = r * hn
         else:
-            pre_n = _affine(xp, W_hh[2 * H :], r * h, b_hn)
+            pre_n = _affine(xp, W_n, r * h, b_hn)
         if gi is not None:
             pre_n = pre_n + gi[:, 2 * H :]
         n = xp.tanh(pre_n)
@@ -291,17 +333,17 @@ class GRU(Cell):
         if Q is None:
             return h_next, None
         dinp = self._input_tangent(xp, self.weight_ih, dx)
-        drz = xp.matmul(W_hh[: 2 * H], Q)
+        drz = xp.matmul(W_rz, Q)
         if dinp is not None:
-            drz = drz + dinp[:, : 2 * H]
+            drz = drz + dinp[:, : 2 * H, :]
         drz = _sigmoid_slope(xp, rz)[..., None] * drz
-        dr, dz = drz[:, :H], drz[:, H:]
+        dr, dz = drz[:, :H, :], drz[:, H:, :]
         if self.reset_after:
-            dpre_n = hn[..., None] * dr + r[..., None] * xp.matmul(W_hh[2 * H :], Q)
+            dpre_n = hn[..., None] * dr + r[..., None] * xp.matmul(W_n, Q)
         else:
-            dpre_n = xp.matmul(W_hh[2 * H :], h[..., None] * dr + r[..., None] * Q)
+            dpre_n = xp.matmul(W_n, h[..., None] * dr + r[..., None] * Q)
         if dinp is not None:
-            dpre_n = dpre_n + dinp[:, 2 * H :]
+            dpre_n = dpre_n + dinp[:, 2 * H :, :]
         dn = _tanh_slope(xp, pre_n)[..., None] * dpre_n
         dh_next = (h - n)[..., None] * dz + (1.0 - z)[..., None] * dn + z[..., None] * Q
         return h_next, dh_next
@@ -340,6 +382,10 @@ class Stack(Cell):
 
     def arrays(self) -> dict[str, Any]:
         return {f"layers[{i}].{k}": v for i, layer in enumerate(self.layers) for k, v in layer.arrays().items()}
+
+    def split(self) -> tuple[CellDef, Any]:
+        parts = [layer.split() for layer in self.layers]
+        return CellDef(Stack, layers=tuple(d for d, _ in parts)), [p for _, p in parts]
 
     def step_tangent(self, xp, h, x, Q, dx=None):
         states, tangents = [], []

@@ -2,43 +2,40 @@
 
 It runs on any :class:`~lyapax.backend.Problem`: the per-chunk work is the
 core's :func:`~lyapax.algorithm.run_chunk` or a backend's compiled equivalent.
-Between chunks the only host transfers are the ``(B, k)`` chunk sums and two
-``(B,)`` flags, so memory does not grow with the number of steps.
+Between chunks the only host transfers are the ``(B, k)`` chunk sums, the
+``(B, 3)`` trouble flags and a few finiteness checks, so memory does not grow
+with the number of steps.
+
+What the trouble flags lead to:
+
+- a NaN/Inf tangent map or QR: :class:`~lyapax.errors.NumericalError` (undefined exponents);
+- an exact zero on diag(R): the collapsed directions get ``-inf`` (that is the
+  answer for a singular tangent map, e.g. relu units all inactive), with a
+  :class:`~lyapax.errors.NumericalWarning` naming the sequences and steps;
+- a NaN/Inf state while the tangent map stays finite (a linear map with an
+  eigenvalue above 1): the exponents are well defined and returned, with a warning.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .algorithm import orthonormal_basis, run_chunk
+from .algorithm import NONFINITE, STATE, ZERO, orthonormal_basis, run_chunk
 from .backend import Problem
-from .errors import InputError, NumericalError
+from .errors import InputError, NumericalError, NumericalWarning
 from .results import Spectrum
-from .validation import check_h0_shape
+from .validation import Options, check_h0_shape
 
 __all__ = ["Options", "iterate", "chunks", "DEFAULT_CHUNK"]
 
 #: Default steps per chunk (rounded down to a multiple of ``ortho_every``).
 DEFAULT_CHUNK = 256
-
-
-@dataclass(frozen=True)
-class Options:
-    """Options of one computation (validated by :func:`lyapax.spectrum`)."""
-
-    k: int | None = None
-    warmup: int = 0
-    ortho_every: int = 1
-    seed: int | None = 0
-    basis: Any = None
-    history: int | None = None
-    progress: bool = False
-    differentiable: bool = False
-    chunk: int | None = None
 
 
 def chunks(steps: int, warmup: int, ortho_every: int, length: int) -> Iterator[tuple[int, int, bool]]:
@@ -66,50 +63,111 @@ def _all_finite(problem: Problem, a: Any) -> bool:
     return bool(problem.to_numpy(xp.all(xp.isfinite(a))))
 
 
-def _check_finite_data(problem: Problem) -> None:
-    if problem.inputs is not None and not _all_finite(problem, problem.inputs):
-        bad = np.argwhere(~np.isfinite(problem.to_numpy(problem.inputs)))[0]
+def _check_inputs_chunk(problem: Problem, xs: Any, start: int) -> None:
+    """NaN/Inf inputs, checked chunk by chunk (no temporary as large as all the inputs)."""
+    if xs is not None and not _all_finite(problem, xs):
+        t, b, f = np.argwhere(~np.isfinite(problem.to_numpy(xs)))[0]
         raise InputError(
-            f"inputs: contains NaN or Inf (first at sequence {bad[1]}, step {bad[0]}, feature {bad[2]}); "
+            f"inputs: contains NaN or Inf (first at sequence {b}, step {start + t}, feature {f}); "
             "clean or mask the data before computing a spectrum."
         )
+
+
+def _check_finite_state_and_weights(problem: Problem) -> None:
     if not _all_finite(problem, problem.h0):
         raise InputError("h0: contains NaN or Inf; pass a finite initial state.")
-    arrays = getattr(problem.dynamics, "arrays", lambda: {})()
-    for name, arr in arrays.items():
+    for name, arr in problem.dynamics.arrays().items():
         if not _all_finite(problem, arr):
             raise InputError(f"model: weight {name} contains NaN or Inf; the spectrum of such a model is undefined.")
 
 
-def _raise_trouble(first_zero: np.ndarray, first_nonfinite: np.ndarray, ortho_every: int) -> None:
-    within = "" if ortho_every == 1 else f" (seen at the QR step; it happened within the last {ortho_every} steps)"
-    bad = np.nonzero(first_nonfinite >= 0)[0]
+def _unexplained(problem: Problem, h: Any, logsum: Any, flags: np.ndarray) -> bool:
+    """Whether a chunk's non-finite state or sums are not yet explained by its trouble flags."""
+    ls = problem.to_numpy(logsum)
+    state_bad = ~np.isfinite(problem.to_numpy(h)).all(axis=1)
+    zero = np.isneginf(ls).any(axis=1) & (flags[:, ZERO] < 0)
+    nonfinite = (np.isnan(ls) | np.isposinf(ls)).any(axis=1) & (flags[:, NONFINITE] < 0)
+    return bool(np.any(zero | nonfinite | (state_bad & (flags[:, STATE] < 0))))
+
+
+def _within(ortho_every: int) -> str:
+    return "" if ortho_every == 1 else f" (seen at the QR step; it happened within the last {ortho_every} steps)"
+
+
+def _raise_nonfinite(flags: np.ndarray, ortho_every: int) -> None:
+    bad = np.nonzero(flags[:, NONFINITE] >= 0)[0]
     if bad.size:
-        steps = first_nonfinite[bad].tolist()
+        steps = flags[bad, NONFINITE].tolist()
         raise NumericalError(
-            f"the state or tangent became NaN/Inf in sequence(s) {bad.tolist()} at step(s) {steps}{within}; "
+            f"the tangent map became NaN/Inf in sequence(s) {bad.tolist()} at step(s) {steps}{_within(ortho_every)}; "
             "steps count from 0 and include warm-up. The network diverges on these inputs (unbounded "
             "activations, e.g. relu or linear with large weights): scale the weights or inputs down.",
             kind="nonfinite",
             sequences=bad.tolist(),
             steps=steps,
         )
-    bad = np.nonzero(first_zero >= 0)[0]
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside lyapax (so a warning points at the user's call)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn(flags: np.ndarray, ortho_every: int) -> None:
+    """Warn once per computation about collapsed directions and overflowed states."""
+    bad = np.nonzero(flags[:, ZERO] >= 0)[0]
     if bad.size:
-        steps = first_zero[bad].tolist()
-        raise NumericalError(
-            f"an exact zero on diag(R) in sequence(s) {bad.tolist()} at step(s) {steps}{within}: the tangent map "
-            "is singular there (e.g. every relu unit inactive, or saturated units in low precision), so an "
-            "exponent would be -inf. Ask for fewer exponents (k), use float64, or change h0/the inputs.",
-            kind="zero",
-            sequences=bad.tolist(),
-            steps=steps,
+        steps = flags[bad, ZERO].tolist()
+        warnings.warn(
+            NumericalWarning(
+                f"an exact zero on diag(R) in sequence(s) {bad.tolist()} at step(s) {steps}{_within(ortho_every)}: "
+                "the tangent map is singular there (e.g. every relu unit inactive, or saturated units in low "
+                "precision), so the collapsed directions have exponent -inf in those sequences (steps count from 0 "
+                "and include warm-up). The finite exponents are returned as computed.",
+                kind="zero",
+                sequences=bad.tolist(),
+                steps=steps,
+            ),
+            stacklevel=_caller_level(),
+        )
+    bad = np.nonzero(flags[:, STATE] >= 0)[0]
+    if bad.size:
+        steps = flags[bad, STATE].tolist()
+        warnings.warn(
+            NumericalWarning(
+                f"the state overflowed to NaN/Inf in sequence(s) {bad.tolist()} at step(s) {steps}, while the "
+                "tangent map stayed finite: the exponents are still well defined (e.g. a linear map with an "
+                "eigenvalue above 1) and are returned, but the trajectory itself is no longer meaningful.",
+                kind="state",
+                sequences=bad.tolist(),
+                steps=steps,
+            ),
+            stacklevel=_caller_level(),
         )
 
 
 def _sorted_desc(per_sequence: np.ndarray) -> np.ndarray:
-    """Each sequence's exponents in descending order."""
+    """Each sequence's exponents in descending order (``-inf`` last)."""
     return -np.sort(-per_sequence, axis=1)
+
+
+def _stderr(per_sequence: np.ndarray) -> np.ndarray:
+    """Standard error of the mean over sequences: NaN for one sequence; for an index where some
+    sequences are ``-inf``: 0 if all are, else ``inf`` (the mean is ``-inf``, its error unbounded)."""
+    B, k = per_sequence.shape
+    if B < 2:
+        return np.full(k, np.nan)
+    finite = np.isfinite(per_sequence).all(axis=0)
+    out = np.where(np.isneginf(per_sequence).all(axis=0), 0.0, np.inf)
+    if finite.any():
+        out[finite] = per_sequence[:, finite].std(axis=0, ddof=1) / np.sqrt(B)
+    return out
 
 
 def _progress_bar(enabled: bool, total: int) -> Any:
@@ -122,30 +180,36 @@ def _progress_bar(enabled: bool, total: int) -> Any:
     return tqdm(total=total, unit="step", desc="lyapax")
 
 
+def _number_of_exponents(opts: Options, d: int) -> int:
+    k = d if opts.k is None else opts.k
+    if opts.basis is not None and opts.k is None:
+        k = int(opts.basis.shape[-1])
+    if opts.max_k is not None and opts.k is None and opts.basis is None:
+        k = min(opts.max_k, d)
+    if not 1 <= k <= d:
+        raise InputError(f"k: expected 1 <= k <= state dimension {d}, got {k}.")
+    return k
+
+
 def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
     """Run the QR iteration on ``problem`` and summarise it as a :class:`Spectrum`."""
     xp, dyn = problem.xp, problem.dynamics
     d, T = int(dyn.dim), int(problem.steps)
     B = int(problem.h0.shape[0])
     check_h0_shape(tuple(problem.h0.shape), None, d)
-    k = d if opts.k is None else opts.k
-    if opts.basis is not None and opts.k is None:
-        k = int(np.shape(opts.basis)[-1])
-    if not 1 <= k <= d:
-        raise InputError(f"k: expected 1 <= k <= state dimension {d}, got {k}.")
+    k = _number_of_exponents(opts, d)
     if opts.warmup >= T:
         raise InputError(
             f"warmup: {opts.warmup} warm-up steps leave nothing to count out of {T} time steps; "
             "use fewer warm-up steps or longer sequences."
         )
-    _check_finite_data(problem)
+    _check_finite_state_and_weights(problem)
 
     q0 = orthonormal_basis(d, k, opts.seed, opts.basis)
     carry = (
         problem.h0,
         problem.asarray(np.broadcast_to(q0, (B, d, k)).copy()),
-        problem.int_array(np.full(B, -1, dtype=np.int64)),
-        problem.int_array(np.full(B, -1, dtype=np.int64)),
+        problem.asarray(np.full((B, 3), -1, dtype=np.int32), "int32"),
     )
     runner = problem.run_chunk
     if runner is None:
@@ -158,19 +222,23 @@ def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
     counted = 0
     records: list[np.ndarray] = []
     record_steps: list[int] = []
+    located = np.full((B, 3), -1, dtype=np.int64)
     bar = _progress_bar(opts.progress, T)
     try:
         for start, length, is_counted in chunks(T, opts.warmup, opts.ortho_every, _chunk_length(opts, problem.chunk or DEFAULT_CHUNK)):
-            xs = None if problem.inputs is None else problem.inputs[start : start + length]
+            xs = None if problem.inputs is None else problem.inputs[start : start + length, ...]
+            _check_inputs_chunk(problem, xs, start)
             before = carry
             carry, logsum = runner(carry, xs, start, length, opts.ortho_every)
-            flags = problem.to_numpy(carry[2]), problem.to_numpy(carry[3])
-            if max(flags[0].max(), flags[1].max()) < 0 and not (
-                _all_finite(problem, logsum) and _all_finite(problem, carry[0])
+            flags = problem.to_numpy(carry[2]).astype(np.int64)
+            if not (_all_finite(problem, logsum) and _all_finite(problem, carry[0])) and _unexplained(
+                problem, carry[0], logsum, flags
             ):  # an untracked runner met trouble: locate it with the reference loop
-                located, _ = run_chunk(xp, dyn, before, xs, start, length, opts.ortho_every)
-                flags = problem.to_numpy(located[2]), problem.to_numpy(located[3])
-            _raise_trouble(*flags, opts.ortho_every)
+                again, _ = run_chunk(xp, dyn, before, xs, start, length, opts.ortho_every)
+                flags = problem.to_numpy(again[2]).astype(np.int64)
+                carry = (carry[0], carry[1], again[2])
+            located = flags
+            _raise_nonfinite(flags, opts.ortho_every)
             if is_counted:
                 total += problem.to_numpy(logsum).astype(np.float64)
                 counted += length
@@ -184,16 +252,16 @@ def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
     finally:
         if bar is not None:
             bar.close()
+    _warn(located, opts.ortho_every)
 
     per_sequence = _sorted_desc(total / counted)
-    stderr = per_sequence.std(axis=0, ddof=1) / np.sqrt(B) if B > 1 else np.full(k, np.nan)
     raw = None
     if opts.differentiable:
         raw = xp.sort(total_xp / counted, axis=1, descending=True)
     return Spectrum(
         exponents=per_sequence.mean(axis=0),
         per_sequence=per_sequence,
-        stderr=stderr,
+        stderr=_stderr(per_sequence),
         backend=backend,
         steps=counted,
         warmup=opts.warmup,
@@ -204,4 +272,3 @@ def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
         history_steps=np.asarray(record_steps, dtype=np.int64) if opts.history is not None else None,
         raw=raw,
     )
-

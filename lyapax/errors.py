@@ -13,6 +13,7 @@ __all__ = [
     "ModelTypeError",
     "BackendNotFoundError",
     "NumericalError",
+    "NumericalWarning",
 ]
 
 
@@ -33,14 +34,32 @@ class BackendNotFoundError(LyapaxError, ValueError):
 
 
 class NumericalError(LyapaxError, ValueError):
-    """The iteration met NaN/Inf states or an exact zero on diag(R).
+    """The tangent map or its QR became NaN/Inf: the exponents are undefined.
 
     Attributes:
         sequences: indices of the affected input sequences (batch rows).
         steps: for each affected sequence, the first time step (0-based,
             counting warm-up steps) at which the trouble was seen.
-        kind: ``"nonfinite"`` (a state or tangent became NaN/Inf) or
-            ``"zero"`` (an exact zero on diag(R): the tangent map is singular).
+        kind: ``"nonfinite"`` (the tangent map or its QR became NaN/Inf).
+    """
+
+    def __init__(self, message: str, *, kind: str, sequences: list[int], steps: list[int]):
+        super().__init__(message)
+        self.kind = kind
+        self.sequences = sequences
+        self.steps = steps
+
+
+class NumericalWarning(UserWarning):
+    """The iteration met something well defined but worth knowing (a warning, not an error).
+
+    Attributes:
+        kind: ``"zero"`` (an exact zero on diag(R): the tangent map collapsed a
+            direction, whose exponent is ``-inf``) or ``"state"`` (the state
+            overflowed to NaN/Inf while the tangent map stayed finite).
+        sequences: indices of the affected input sequences (batch rows).
+        steps: for each affected sequence, the first time step (0-based,
+            counting warm-up steps) at which it was seen.
     """
 
     def __init__(self, message: str, *, kind: str, sequences: list[int], steps: list[int]):

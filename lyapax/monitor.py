@@ -34,6 +34,7 @@ import numpy as np
 
 from .errors import InputError, LyapaxError
 from .results import Spectrum, kaplan_yorke_dimension
+from .validation import Options, check_int
 
 __all__ = ["Monitor", "MonitorRecord"]
 
@@ -117,8 +118,11 @@ class Monitor:
             overhead of one computation scales with ``batch * time * k``.
         every: compute when ``step % every == 0`` (steps or epochs, whatever
             counter you pass).
-        k: number of exponents (default 16, clipped to the state dimension).
-        warmup: transient steps of the probe not counted (see :func:`lyapax.spectrum`).
+        k: number of exponents, at most the state dimension (default: the
+            leading 16, or all of a smaller state); ``None``: all.
+        warmup: transient steps of the probe not counted (see :func:`lyapax.spectrum`);
+            default: the first fifth of the probe's steps, so the state has forgotten
+            its arbitrary start.
         backend: backend name, or ``None`` to pick it from the model's type.
         select: optional function ``model -> object`` giving what the
             spectrum is computed of, e.g. ``lambda m: m.rnn`` when you pass the
@@ -140,7 +144,7 @@ class Monitor:
         *,
         every: int = 1,
         k: int | None = 16,
-        warmup: int = 0,
+        warmup: int | None = None,
         backend: str | None = None,
         select: Callable[[Any], Any] | None = None,
         on_record: Callable[[MonitorRecord, Spectrum], Any] | None = None,
@@ -151,17 +155,20 @@ class Monitor:
         shape = getattr(probe, "shape", None)
         if shape is None or len(shape) != 3:
             raise InputError(f"probe: expected a 3-D batch (batch, time, features), got shape {shape}.")
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise InputError(f"every: expected an int >= 1, got {every!r}.")
-        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
-            raise InputError(f"k: expected an int >= 1 or None (all exponents), got {k!r}.")
         for name in _RESERVED:
             if name in spectrum_kwargs:
                 raise InputError(f"{name}: the Monitor passes it itself; give the probe batch as `probe`.")
+        if "max_k" in spectrum_kwargs or "chunk" in spectrum_kwargs:
+            raise InputError("spectrum_kwargs: max_k and chunk are not options of lyapax.spectrum.")
+        self.every = check_int("every", every, 1)
+        steps = int(shape[0 if spectrum_kwargs.get("time_major") else 1])
+        if warmup is None:
+            warmup = steps // 5
+        # the same checks, and the same messages, as lyapax.spectrum; k is an upper bound here
+        self.options = Options.from_arguments(max_k=k, warmup=warmup, **spectrum_kwargs)
         self.probe = probe
-        self.every = int(every)
-        self.k = None if k is None else int(k)
-        self.warmup = int(warmup)
+        self.k = self.options.max_k
+        self.warmup = self.options.warmup
         self.backend = backend
         self.select = select
         self.on_record = on_record
@@ -175,17 +182,18 @@ class Monitor:
         """Whether a computation is due at ``step`` (``step % every == 0``)."""
         return int(step) % self.every == 0
 
-    def compute(self, model: Any, step: int | None = None) -> Spectrum:
-        """Compute and record the spectrum now, whatever the step (``step`` defaults to the call count)."""
-        from .api import spectrum
+    def compute(self, model: Any, step: int | None = None, *, inputs: Any = None) -> Spectrum:
+        """Compute and record the spectrum now, whatever the step (``step`` defaults to the call count).
+
+        ``inputs`` replaces the probe for this computation (e.g. the probe passed
+        through the network's embedding, for the recurrent layer behind it).
+        """
+        from .api import compute
 
         step = self._calls if step is None else int(step)
         target = self.select(model) if self.select is not None else model
-        k = self.k
-        if k is not None:
-            k = min(k, _state_dim_hint(target, k))
         t0 = time.perf_counter()
-        spec = spectrum(target, self.probe, backend=self.backend, k=k, warmup=self.warmup, **self.spectrum_kwargs)
+        spec = compute(target, self.probe if inputs is None else inputs, self.options, self.backend)
         seconds = time.perf_counter() - t0
         rec = MonitorRecord.from_spectrum(step, spec, seconds)
         self.records.append(rec)
@@ -193,12 +201,12 @@ class Monitor:
             self.on_record(rec, spec)
         return spec
 
-    def update(self, model: Any, step: int | None = None, *, force: bool = False) -> Spectrum | None:
+    def update(self, model: Any, step: int | None = None, *, force: bool = False, inputs: Any = None) -> Spectrum | None:
         """Compute the spectrum if ``step`` is due (or ``force``); returns it, else ``None``."""
         s = self._calls if step is None else int(step)
         self._calls += 1
         if force or self.due(s):
-            return self.compute(model, s)
+            return self.compute(model, s, inputs=inputs)
         return None
 
     __call__ = update
@@ -379,16 +387,6 @@ class Monitor:
             last = f", last step {r.step}: max exponent {r.max_exponent:.4g} nats/step"
         return (f"Monitor(probe {tuple(int(s) for s in self.probe.shape)}, every={self.every}, k={self.k}, "
                 f"{len(self.records)} records{last})")
-
-
-def _state_dim_hint(model: Any, k: int) -> int:
-    """The state dimension when cheaply known (lyapax cells/maps), else ``k`` unchanged.
-
-    Lets ``k=16`` work on a small numpy cell; for framework models the backend
-    checks ``k`` itself.
-    """
-    dim = getattr(model, "dim", None)
-    return int(dim) if isinstance(dim, (int, np.integer)) and dim > 0 else k
 
 
 def _stack(rows: list[np.ndarray]) -> np.ndarray:

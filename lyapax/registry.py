@@ -8,22 +8,41 @@ user has imported its framework: nothing is imported just to check.
 from __future__ import annotations
 
 import functools
+import warnings
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from .backend import Backend
 from .errors import BackendNotFoundError, ModelTypeError
 
-__all__ = ["backends", "get_backend", "select_backend", "ENTRY_POINT_GROUP"]
+__all__ = ["backends", "get_backend", "select_backend", "refresh", "BackendWarning", "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "lyapax.backends"
+
+#: Backends that work without any registration (from a plain checkout that is not pip-installed).
+_BUILTIN = {"numpy": EntryPoint("numpy", "lyapax.numpy_backend:NumpyBackend", ENTRY_POINT_GROUP)}
+
+
+class BackendWarning(UserWarning):
+    """A registered backend could not be loaded, or two plugins claim the same name."""
 
 
 @functools.lru_cache(maxsize=1)
 def _entry_points() -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found and found[ep.name].value != ep.value:
+            warnings.warn(
+                BackendWarning(
+                    f"two packages register the lyapax backend {ep.name!r}: {found[ep.name].value!r} (used) and "
+                    f"{ep.value!r} (ignored); uninstall one of them to choose."
+                ),
+                stacklevel=2,
+            )
+            continue
         found.setdefault(ep.name, ep)
+    for name, ep in _BUILTIN.items():
+        found.setdefault(name, ep)
     return found
 
 
@@ -38,10 +57,28 @@ def _load(name: str) -> Backend:
     return backend
 
 
+@functools.cache
+def _try_load(name: str) -> Backend | None:
+    """The backend, or ``None`` with a warning (once) if its plugin fails to load."""
+    try:
+        return _load(name)
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
+        ep = _entry_points()[name]
+        warnings.warn(
+            BackendWarning(
+                f"the lyapax backend {name!r} ({ep.value}) failed to load and is skipped: "
+                f"{type(exc).__name__}: {exc}"
+            ),
+            stacklevel=3,
+        )
+        return None
+
+
 def refresh() -> None:
     """Forget discovered entry points (after installing a plugin in a running session)."""
     _entry_points.cache_clear()
     _load.cache_clear()
+    _try_load.cache_clear()
     _by_type.clear()
 
 
@@ -49,16 +86,15 @@ def backends() -> list[str]:
     """Names of the installed backends (registered and with their framework importable)."""
     names = []
     for n in _entry_points():
-        try:
-            if _load(n).is_installed():
-                names.append(n)
-        except Exception:  # a broken plugin is not installed, and must not break the others
-            continue
+        backend = _try_load(n)
+        if backend is not None and backend.is_installed():
+            names.append(n)
     return sorted(names)
 
 
 def _install_hint(name: str) -> str:
-    extra = _load(name).extra if name in _entry_points() else None
+    backend = _try_load(name) if name in _entry_points() else None
+    extra = backend.extra if backend is not None else None
     return f'pip install "lyapax[{extra}]"' if extra else f"install the package that provides backend {name!r}"
 
 
@@ -88,11 +124,8 @@ def _candidates() -> list[Backend]:
     names = sorted(_entry_points(), key=lambda n: (n == "numpy", n))
     out = []
     for n in names:
-        try:
-            b = _load(n)
-        except Exception:  # a broken plugin must not break the others
-            continue
-        if b.is_imported():
+        b = _try_load(n)
+        if b is not None and b.is_imported():
             out.append(b)
     return out
 

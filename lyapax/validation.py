@@ -1,26 +1,53 @@
-"""Argument checks shared by the core and the backends (clear errors, nothing mutated)."""
+"""Argument checks, done once in the core so every backend refuses the same mistakes the same way.
+
+:class:`Options` holds the validated arguments of one computation;
+:meth:`Options.from_arguments` is the single place where they are checked.
+The other helpers check what only a backend can see (shapes, dtypes of
+arrays) but word the errors the same everywhere.
+"""
 
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["check_int", "normalize_dtype", "check_inputs_shape", "check_h0_shape"]
+__all__ = [
+    "Options",
+    "check_int",
+    "check_seed",
+    "normalize_dtype",
+    "check_real_dtype",
+    "numeric_array",
+    "check_inputs_shape",
+    "check_h0_shape",
+]
 
 
 def check_int(name: str, value: Any, minimum: int, *, allow_none: bool = False) -> int | None:
-    """``value`` as an int ``>= minimum`` (``None`` passes through when allowed)."""
+    """``value`` as an int ``>= minimum`` (numpy integers accepted; ``None`` passes through when allowed)."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise InputError(f"{name}: expected an integer >= {minimum}, got {value!r} ({type(value).__name__}).")
     if value < minimum:
         raise InputError(f"{name}: expected an integer >= {minimum}, got {value}.")
     return int(value)
+
+
+def check_seed(seed: Any) -> int | None:
+    """A seed for numpy's generator: an integer >= 0 (numpy integers accepted) or ``None``."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise InputError(f"seed: expected an integer >= 0 or None, got {seed!r} ({type(seed).__name__}).")
+    if seed < 0:
+        raise InputError(f"seed: expected an integer >= 0 or None, got {seed}; seeds are non-negative.")
+    return int(seed)
 
 
 def normalize_dtype(dtype: Any) -> str | None:
@@ -40,13 +67,57 @@ def normalize_dtype(dtype: Any) -> str | None:
     return name
 
 
-def check_inputs_shape(shape: tuple[int, ...], input_size: int | None) -> tuple[int, int, int]:
-    """Check batch-first inputs ``(B, T, F)``; returns ``(B, T, F)``."""
+def check_real_dtype(name: str, dtype_name: str) -> None:
+    """Refuse array dtypes that are not real floating point, with the fix for each kind."""
+    try:
+        kind = np.dtype(dtype_name).kind
+    except TypeError:
+        kind = "f" if "float" in dtype_name else "?"
+    if kind == "f":
+        return
+    if kind in "iu":
+        raise InputError(
+            f"{name}: got integer dtype {dtype_name}. Recurrent layers take float features: if these are token "
+            "ids, embed them first (x = model.embedding(tokens)) and pass the recurrent layer; for numeric "
+            "features, cast them to float."
+        )
+    if kind == "c":
+        raise InputError(f"{name}: got complex dtype {dtype_name}; lyapax works with real numbers (pass x.real?).")
+    if kind == "b":
+        raise InputError(f"{name}: got boolean dtype {dtype_name}; cast it to float.")
+    raise InputError(f"{name}: expected numbers (real floats), got dtype {dtype_name}.")
+
+
+def numeric_array(value: Any, name: str) -> np.ndarray:
+    """``value`` (an array, nested lists) read as a numpy array of real floats, or a clear error."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            f"{name}: cannot read {type(value).__name__} as an array ({str(exc).splitlines()[0]}); pass one "
+            "rectangular array (ragged nested lists are not arrays)."
+        ) from exc
+    if arr.dtype == object:
+        raise InputError(
+            f"{name}: cannot read {type(value).__name__} as an array of numbers (it holds Python objects, or "
+            "rows of different lengths); pass one rectangular numeric array."
+        )
+    if arr.dtype.kind in "USV":
+        raise InputError(f"{name}: expected numbers, got dtype {arr.dtype}.")
+    check_real_dtype(name, arr.dtype.name)
+    return arr
+
+
+def check_inputs_shape(
+    shape: tuple[int, ...], input_size: int | None, *, time_major: bool = False
+) -> tuple[int, int, int]:
+    """Check inputs ``(B, T, F)`` (``(T, B, F)`` when ``time_major``); returns ``(B, T, F)``."""
     shape = tuple(int(s) for s in shape)
+    layout = "(time, batch, features)" if time_major else "(batch, time, features)"
     if len(shape) != 3:
-        hint = " (add a batch axis: x[None])" if len(shape) == 2 else ""
-        raise InputError(f"inputs: expected shape (batch, time, features), got {shape}{hint}.")
-    B, T, F = shape
+        hint = f" (add a batch axis: {'x[:, None]' if time_major else 'x[None]'})" if len(shape) == 2 else ""
+        raise InputError(f"inputs: expected shape {layout}, got {shape}{hint}.")
+    T, B, F = shape if time_major else (shape[1], shape[0], shape[2])
     if B < 1 or T < 1:
         raise InputError(f"inputs: need at least one sequence and one time step, got shape {shape}.")
     if input_size is not None and F != input_size:
@@ -61,3 +132,111 @@ def check_h0_shape(shape: tuple[int, ...], batch: int | None, dim: int | None, w
     if not ok:
         want = f"({batch if batch is not None else 'batch'}, {dim if dim is not None else 'd'})"
         raise InputError(f"h0: expected shape {what} = {want}, got {shape}.")
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name}: expected True or False, got {value!r}.")
+    return bool(value)
+
+
+def _check_h0(h0: Any) -> Any:
+    if isinstance(h0, (str, bytes)):
+        raise InputError(
+            f"h0: expected the initial state as an array (batch, d) or in the model's own state format (e.g. a "
+            f"tuple of arrays), got the string {h0!r}; omit h0 for zeros."
+        )
+    return h0
+
+
+def _check_basis(basis: Any) -> np.ndarray | None:
+    if basis is None:
+        return None
+    b = numeric_array(basis, "basis").astype(np.float64)  # a copy: the user's array is never touched
+    if b.ndim != 2:
+        raise InputError(f"basis: expected a matrix (d, k), one column per exponent, got shape {b.shape}.")
+    if not np.all(np.isfinite(b)):
+        raise InputError("basis: contains NaN or Inf; pass finite columns.")
+    return b
+
+
+@dataclass(frozen=True)
+class Options:
+    """The validated arguments of one computation (see :func:`lyapax.spectrum` for their meaning).
+
+    ``max_k`` is for callers that want "at most this many exponents" (the
+    :class:`lyapax.Monitor` default): ``k`` is then ``min(max_k, d)``.
+    """
+
+    k: int | None = None
+    warmup: int = 0
+    ortho_every: int = 1
+    steps: int | None = None
+    h0: Any = None
+    dtype: str | None = None
+    device: Any = None
+    seed: int | None = 0
+    basis: np.ndarray | None = None
+    history: int | None = None
+    progress: bool = False
+    differentiable: bool = False
+    time_major: bool | None = None
+    chunk: int | None = None
+    max_k: int | None = None
+
+    @classmethod
+    def from_arguments(
+        cls,
+        *,
+        k: Any = None,
+        warmup: Any = 0,
+        ortho_every: Any = 1,
+        steps: Any = None,
+        h0: Any = None,
+        dtype: Any = None,
+        device: Any = None,
+        seed: Any = 0,
+        basis: Any = None,
+        history: Any = None,
+        progress: Any = False,
+        differentiable: Any = False,
+        time_major: Any = None,
+        chunk: Any = None,
+        max_k: Any = None,
+    ) -> Options:
+        """Check every argument once; each error names the argument and the fix."""
+        ortho_every = check_int("ortho_every", ortho_every, 1)
+        history = check_int("history", history, 1, allow_none=True)
+        if history is not None and history % ortho_every:
+            raise InputError(
+                f"history: must be a multiple of ortho_every={ortho_every}, got {history}; the running "
+                "estimate is only defined at QR steps."
+            )
+        return cls(
+            k=check_int("k", k, 1, allow_none=True),
+            warmup=check_int("warmup", warmup, 0),
+            ortho_every=ortho_every,
+            steps=check_int("steps", steps, 1, allow_none=True),
+            h0=_check_h0(h0),
+            dtype=normalize_dtype(dtype),
+            device=device,
+            seed=check_seed(seed),
+            basis=_check_basis(basis),
+            history=history,
+            progress=_check_bool("progress", progress),
+            differentiable=_check_bool("differentiable", differentiable),
+            time_major=None if time_major is None else _check_bool("time_major", time_major),
+            chunk=check_int("chunk", chunk, 1, allow_none=True),
+            max_k=check_int("max_k", max_k, 1, allow_none=True),
+        )
+
+    def with_inputs(self, inputs: Any) -> Options:
+        """Check the inputs/steps combination (the time axis of the inputs sets the steps)."""
+        if inputs is None and self.steps is None:
+            raise InputError(
+                "inputs: pass input sequences of shape (batch, time, features), or inputs=None with steps=T for "
+                "an autonomous map."
+            )
+        if inputs is not None and self.steps is not None:
+            raise InputError("steps: only for autonomous maps (inputs=None); with inputs, their time axis sets the steps.")
+        return self

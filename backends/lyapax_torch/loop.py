@@ -22,17 +22,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from lyapax.algorithm import run_chunk
+from lyapax.cells import Cell
 
 __all__ = ["make_runner"]
 
 
 def make_runner(xp: Any, dynamics: Any, differentiable: bool) -> Callable[..., Any]:
     """A runner with the signature of :func:`lyapax.algorithm.run_chunk` less ``xp`` and ``dynamics``."""
-    import torch
-
-    from lyapax.cells import Cell
-
     quiet = torch.inference_mode if isinstance(dynamics, Cell) else torch.no_grad
 
     def runner(carry: Any, xs: Any, start: int, length: int, ortho_every: int) -> Any:

@@ -26,10 +26,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import torch
+import torch.nn as nn
+
+from lyapax.backend import Plan
 from lyapax.cells import GRU, LSTM, Cell, Elman, Stack
 from lyapax.errors import InputError, ModelTypeError
+from lyapax.tangent import Step
+
+from .tangent import call_module
 
 __all__ = [
+    "plan",
     "is_standard",
     "to_cell",
     "flatten_h0",
@@ -39,15 +48,56 @@ __all__ = [
 ]
 
 
-def _standard_types() -> tuple[type, ...]:
-    import torch.nn as nn
+def plan(module: Any) -> Plan | None:
+    """The plan of an ``nn.Module``: a standard layer's canonical cell, else the module as a step
+    function ``module(h, x)`` (torch.func); ``None`` for anything that is not a module."""
+    if not isinstance(module, nn.Module):
+        return None
+    params = list(module.parameters()) + list(module.buffers())
+    name = repr(module).replace("\n", " ")
+    if is_standard(module):
+        check_standard(module)
+        time_major = None if isinstance(module, nn.RNNCellBase) else not module.batch_first
+        return Plan(
+            name,
+            params,
+            module.input_size,
+            time_major=time_major,
+            cell=lambda convert: to_cell(module, convert),
+            state=lambda h0, batch, convert: convert(flatten_h0(module, h0, batch)),
+        )
+    if isinstance(module, (nn.RNNBase, nn.RNNCellBase)):
+        check_standard(module)
+        raise ModelTypeError(
+            f"model: {type(module).__name__} subclasses a PyTorch RNN but overrides forward, so its weights "
+            "cannot be read as a standard layer; pass a step function f(h, x) -> h_next that calls it."
+        )
+    named = {**dict(module.named_parameters()), **dict(module.named_buffers())}
+    inner = [f"{n} ({type(m).__name__})" for n, m in module.named_modules() if n and is_standard(m)]
+    hint = ""
+    if inner:
+        hint = (
+            f"{type(module).__name__} is not a recurrent layer but holds {', '.join(inner[:3])}: to get the spectrum "
+            f"of that layer, pass it (e.g. model.{inner[0].split(' ')[0]}) with its own inputs (embedded, if the "
+            f"network embeds tokens), or lyapax.Monitor(probe, select=lambda m: m.{inner[0].split(' ')[0]}). "
+            "Pass h0 only if the module itself is a step function f(h, x) -> h_next."
+        )
+    size = getattr(module, "input_size", None)
+    return Plan(
+        type(module).__name__,
+        [p for p in params if p.is_floating_point()],
+        size if isinstance(size, int) else None,
+        step=Step(call_module, module, named),
+        hint=hint,
+    )
 
-    return (nn.RNN, nn.LSTM, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell)
+
+_STANDARD = (nn.RNN, nn.LSTM, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell)
 
 
 def _base_standard(module: Any) -> type | None:
     """The standard PyTorch class ``module`` is (or subclasses without changing ``forward``)."""
-    for cls in _standard_types():
+    for cls in _STANDARD:
         if isinstance(module, cls):
             if type(module) is cls or type(module).forward is cls.forward:
                 return cls
@@ -62,8 +112,6 @@ def is_standard(module: Any) -> bool:
 
 def check_standard(module: Any) -> None:
     """Reject standard layers whose configuration is not a causal dynamical system."""
-    import torch.nn as nn
-
     if isinstance(module, nn.RNNBase) and module.bidirectional:
         raise ModelTypeError(
             f"model: {type(module).__name__}(bidirectional=True) reads each sequence backwards as well as "
@@ -75,9 +123,6 @@ def check_standard(module: Any) -> None:
 
 def to_cell(module: Any, convert: Callable[[Any], Any]) -> Cell:
     """The canonical cell of a standard layer or cell; ``convert`` maps each parameter tensor."""
-    import torch.nn as nn
-
-    check_standard(module)
     cls = _base_standard(module)
     if cls is None:
         raise ModelTypeError(f"model: {type(module).__name__} is not a standard PyTorch RNN layer or cell.")
@@ -93,8 +138,6 @@ def to_cell(module: Any, convert: Callable[[Any], Any]) -> Cell:
 
 
 def _make(cls: type, module: Any, get: Callable[[str], Any], suffix: str) -> Cell:
-    import torch.nn as nn
-
     args = dict(
         weight_ih=get("weight_ih" + suffix),
         weight_hh=get("weight_hh" + suffix),
@@ -109,9 +152,6 @@ def _make(cls: type, module: Any, get: Callable[[str], Any], suffix: str) -> Cel
 
 
 def _as_tensor(value: Any, what: str) -> Any:
-    import numpy as np
-    import torch
-
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, np.ndarray):
@@ -134,9 +174,6 @@ def _expect(t: Any, shape: tuple[int, ...], what: str, hint: str = "") -> None:
 
 def flatten_h0(module: Any, h0: Any, batch: int) -> Any:
     """The module-format initial state ``h0`` as the core's ``(B, d)`` state (a new tensor)."""
-    import torch
-    import torch.nn as nn
-
     cls = _base_standard(module)
     if cls in (nn.RNNCell, nn.GRUCell):
         h = _as_tensor(h0, f"a ({batch}, {module.hidden_size}) tensor")
@@ -174,8 +211,6 @@ def flatten_h0(module: Any, h0: Any, batch: int) -> Any:
 
 def unflatten_state(module: Any, state: Any) -> Any:
     """The core's ``(B, d)`` state in the module's own format (inverse of :func:`flatten_h0`)."""
-    import torch.nn as nn
-
     cls = _base_standard(module)
     if cls in (nn.RNNCell, nn.GRUCell):
         return state
@@ -192,8 +227,6 @@ def unflatten_state(module: Any, state: Any) -> Any:
 
 def state_dim(module: Any) -> int:
     """The state dimension ``d`` of a standard layer or cell."""
-    import torch.nn as nn
-
     cls = _base_standard(module)
     H = module.hidden_size
     if cls in (nn.RNNCell, nn.GRUCell):
@@ -205,61 +238,44 @@ def state_dim(module: Any) -> int:
     return module.num_layers * H
 
 
-def _step_module_class() -> type:
-    import torch.nn as nn
+class StepFunction(nn.Module):
+    """A standard PyTorch layer or cell as a step function ``f(h, x) -> h_next``.
 
-    class StepFunction(nn.Module):
-        """A standard PyTorch layer or cell as a step function ``f(h, x) -> h_next``.
+    ``h`` is the core's flat state ``(B, d)`` (layers bottom first, LSTM
+    layers ``[h_l; c_l]``); ``x`` is one input step ``(B, F)``. The step
+    runs the module's own ``forward``, so passing this to
+    :func:`lyapax.spectrum` takes the autodiff (torch.func JVP) path instead
+    of the analytic one: an independent check of the weight extraction.
+    """
 
-        ``h`` is the core's flat state ``(B, d)`` (layers bottom first, LSTM
-        layers ``[h_l; c_l]``); ``x`` is one input step ``(B, F)``. The step
-        runs the module's own ``forward``, so passing this to
-        :func:`lyapax.spectrum` takes the autodiff (torch.func JVP) path instead
-        of the analytic one: an independent check of the weight extraction.
-        """
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        check_standard(module)
+        if not is_standard(module):
+            raise ModelTypeError(
+                f"module: step_function wraps a standard nn.RNN/LSTM/GRU or cell, got {type(module).__name__}; "
+                "any other module can be passed to lyapax.spectrum directly as f(h, x) -> h_next."
+            )
+        self.module = module
+        self.dim = state_dim(module)
+        self.input_size = module.input_size
 
-        def __init__(self, module: nn.Module) -> None:
-            super().__init__()
-            check_standard(module)
-            if not is_standard(module):
-                raise ModelTypeError(
-                    f"module: step_function wraps a standard nn.RNN/LSTM/GRU or cell, got {type(module).__name__}; "
-                    "any other module can be passed to lyapax.spectrum directly as f(h, x) -> h_next."
-                )
-            self.module = module
-            self.dim = state_dim(module)
-            self.input_size = module.input_size
-
-        def forward(self, h: Any, x: Any) -> Any:
-            import torch
-
-            m = self.module
-            state = unflatten_state(m, h)
-            if isinstance(m, nn.RNNBase):
-                seq = x[:, None, :] if m.batch_first else x[None]
-                _, new = m(seq, state)
-            else:
-                new = m(x, state)
-            if isinstance(m, nn.LSTMCell):
-                return torch.cat(list(new), dim=1)
-            if isinstance(m, nn.LSTM):
-                hn, cn = new
-                return torch.cat([hn, cn], dim=-1).transpose(0, 1).reshape(h.shape[0], -1)
-            if isinstance(m, nn.RNNBase):
-                return new.transpose(0, 1).reshape(h.shape[0], -1)
-            return new
-
-    return StepFunction
-
-
-_STEP_CLASS: type | None = None
-
-
-def StepFunction(module: Any) -> Any:  # noqa: N802 - a class factory (torch is imported lazily)
-    global _STEP_CLASS
-    if _STEP_CLASS is None:
-        _STEP_CLASS = _step_module_class()
-    return _STEP_CLASS(module)
+    def forward(self, h: Any, x: Any) -> Any:
+        m = self.module
+        state = unflatten_state(m, h)
+        if isinstance(m, nn.RNNBase):
+            seq = x[:, None, :] if m.batch_first else x[None]
+            _, new = m(seq, state)
+        else:
+            new = m(x, state)
+        if isinstance(m, nn.LSTMCell):
+            return torch.cat(list(new), dim=1)
+        if isinstance(m, nn.LSTM):
+            hn, cn = new
+            return torch.cat([hn, cn], dim=-1).transpose(0, 1).reshape(h.shape[0], -1)
+        if isinstance(m, nn.RNNBase):
+            return new.transpose(0, 1).reshape(h.shape[0], -1)
+        return new
 
 
 def step_function(module: Any) -> Any:

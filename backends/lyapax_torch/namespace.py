@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat.torch as compat
+import torch
+
 __all__ = ["namespace", "TorchNamespace"]
 
 
@@ -35,9 +38,6 @@ class TorchNamespace:
     """``array_api_compat.torch`` with the core's hot functions bound directly to ``torch``."""
 
     def __init__(self) -> None:
-        import array_api_compat.torch as compat
-        import torch
-
         self._compat = compat
         self.linalg = _Linalg(torch, compat.linalg)
         self.matmul = torch.matmul
@@ -57,8 +57,6 @@ class TorchNamespace:
 
     @staticmethod
     def concat(arrays: Any, /, *, axis: int = 0) -> Any:
-        import torch
-
         return torch.cat(tuple(arrays), dim=axis)
 
     def all(self, x: Any, /, *, axis: int | None = None, keepdims: bool = False) -> Any:

@@ -76,24 +76,61 @@ def test_nan_weights_are_reported_by_name(rng, x):
         lyapax.spectrum(cell, x)
 
 
-def test_state_blowing_up_is_reported_with_sequence_and_step(rng):
+def test_state_blowing_up_with_a_finite_tangent_is_a_warning_and_the_exponents_are_returned(rng):
     d = 3
     cell = cells.Elman(np.ones((d, 1)), 10.0 * np.eye(d), nonlinearity="linear")
     x = np.zeros((2, 400, 1))
     x[1] = 1.0  # only sequence 1 leaves the origin and diverges (10^t overflows after ~308 steps)
-    with pytest.raises(NumericalError, match=r"NaN/Inf in sequence\(s\) \[1\]") as info:
-        lyapax.spectrum(cell, x)
-    assert info.value.kind == "nonfinite" and info.value.sequences == [1]
-    assert 300 < info.value.steps[0] < 320
+    with pytest.warns(lyapax.NumericalWarning, match=r"state overflowed to NaN/Inf in sequence\(s\) \[1\]") as info:
+        s = lyapax.spectrum(cell, x)
+    w = info[0].message
+    assert w.kind == "state" and w.sequences == [1]
+    assert 300 < w.steps[0] < 320
+    # J = 10 I at every step, whatever the state: every exponent is log 10, in both sequences
+    np.testing.assert_allclose(s.per_sequence, np.log(10.0), rtol=0, atol=1e-12)
 
 
-def test_exact_zero_on_diag_r_is_reported(rng):
+def test_a_nonfinite_tangent_map_is_an_error():
+    m = lyapax.Map(lambda h, x: 1e30 * h * h + 1.0, lambda h, x: (2e30 * h)[:, :, None], dim=1)
+    with pytest.raises(NumericalError, match=r"tangent map became NaN/Inf in sequence\(s\) \[0\]") as info:
+        lyapax.spectrum(m, steps=50)
+    assert info.value.kind == "nonfinite" and info.value.steps[0] < 10
+
+
+def test_exact_zero_on_diag_r_gives_minus_inf_with_a_warning(rng):
     H = 4
     cell = cells.Elman(np.zeros((H, 1)), rng.normal(size=(H, H)), bias_hh=-np.ones(H), nonlinearity="relu")
     x = np.zeros((3, 10, 1))  # every relu unit inactive: J = 0
-    with pytest.raises(NumericalError, match=r"exact zero on diag\(R\) in sequence\(s\) \[0, 1, 2\] at step\(s\) \[0, 0, 0\]") as info:
-        lyapax.spectrum(cell, x, warmup=2)
-    assert info.value.kind == "zero"
+    with pytest.warns(lyapax.NumericalWarning, match=r"exact zero on diag\(R\) in sequence\(s\) \[0, 1, 2\] at step\(s\) \[0, 0, 0\]") as info:
+        s = lyapax.spectrum(cell, x, warmup=2)
+    assert info[0].message.kind == "zero"
+    assert np.all(np.isneginf(s.per_sequence)) and np.all(np.isneginf(s.exponents))
+    assert s.kaplan_yorke_dimension == 0.0 and s.entropy == 0.0
+    np.testing.assert_array_equal(s.stderr, 0.0)  # every sequence is -inf: no spread
+
+
+def test_a_singular_step_leaves_the_other_exponents_finite():
+    """One direction is killed at one step (a zero row of J); the others go on: the collapsed
+    exponent is -inf, the rest are the log-growth rates of the surviving directions."""
+    d = 3
+    scales = np.array([1.5, 0.5, 1.0])
+
+    def step(h, x):
+        return h * scales
+
+    def jac(h, x):
+        J = np.broadcast_to(np.diag(scales), (len(h), d, d)).copy()
+        if step.t == 5:
+            J[:, 1, :] = 0.0  # the second coordinate is collapsed once
+        step.t += 1
+        return J
+
+    step.t = -1  # the probe step comes first
+    with pytest.warns(lyapax.NumericalWarning, match="exact zero"):
+        s = lyapax.spectrum(lyapax.Map(step, jac, dim=d), steps=200, basis=np.eye(d))
+    np.testing.assert_allclose(s.exponents[:2], np.log([1.5, 1.0]), rtol=0, atol=1e-12)
+    assert np.isneginf(s.exponents[2])
+    assert s.kaplan_yorke_dimension == 2.0 and np.isclose(s.entropy, np.log(1.5))
 
 
 def test_unknown_model_type():
@@ -151,26 +188,31 @@ def test_nothing_is_mutated(rng):
 
 def test_trouble_met_by_an_untracked_runner_is_located_by_the_driver(rng):
     """Backends may run chunks without per-interval tracking (track=False): the driver then
-    re-runs the failing chunk with tracking and still names the sequence and the step."""
+    re-runs a chunk whose result is not finite with tracking, and still names the sequence and the step."""
+    import dataclasses
+
     from lyapax.algorithm import run_chunk
-    from lyapax.driver import Options, iterate
+    from lyapax.driver import iterate
     from lyapax.numpy_backend import NumpyBackend
+    from lyapax.validation import Options
 
     d = 3
     cell = cells.Elman(np.ones((d, 1)), 10.0 * np.eye(d), nonlinearity="linear")
     x = np.zeros((2, 400, 1))
     x[1] = 1.0
-    problem = NumpyBackend().prepare(cell, x, steps=None, h0=None, dtype=None, device=None, differentiable=False)
+    opts = Options(chunk=100)
     calls = []
+    with NumpyBackend().session(cell, x, opts) as problem:
 
-    def untracked(carry, xs, start, length, ortho_every):
-        calls.append(start)
-        with np.errstate(all="ignore"):
-            return run_chunk(problem.xp, problem.dynamics, carry, xs, start, length, ortho_every, track=False)
+        def untracked(carry, xs, start, length, ortho_every):
+            calls.append(start)
+            with np.errstate(all="ignore"):
+                return run_chunk(problem.xp, problem.dynamics, carry, xs, start, length, ortho_every, track=False)
 
-    problem.run_chunk = untracked
-    with pytest.raises(NumericalError, match=r"NaN/Inf in sequence\(s\) \[1\]") as info:
-        with np.errstate(all="ignore"):
-            iterate(problem, Options(chunk=100), "numpy")
-    assert info.value.sequences == [1] and 300 < info.value.steps[0] < 320
-    assert calls == [0, 100, 200, 300]  # the failing chunk was the fourth
+        problem = dataclasses.replace(problem, run_chunk=untracked)
+        with pytest.warns(lyapax.NumericalWarning, match=r"state overflowed .* sequence\(s\) \[1\]") as info:
+            with np.errstate(all="ignore"):
+                s = iterate(problem, opts, "numpy")
+    assert info[0].message.sequences == [1] and 300 < info[0].message.steps[0] < 320
+    assert calls == [0, 100, 200, 300]  # the fourth chunk was located by re-running it, and only it
+    np.testing.assert_allclose(s.per_sequence, np.log(10.0), rtol=0, atol=1e-12)

@@ -114,8 +114,9 @@ def test_chunking_does_not_change_results(rng):
     x = rng.normal(size=(2, 90, 2))
     out = []
     for chunk in (7, 90, 1000):
-        problem = NumpyBackend().prepare(cell, x, steps=None, h0=None, dtype=None, device=None, differentiable=False)
-        out.append(iterate(problem, Options(chunk=chunk, warmup=5), "numpy").per_sequence)
+        opts = Options(chunk=chunk, warmup=5)
+        with NumpyBackend().session(cell, x, opts) as problem:
+            out.append(iterate(problem, opts, "numpy").per_sequence)
     np.testing.assert_allclose(out[0], out[1], atol=1e-13)
     np.testing.assert_allclose(out[0], out[2], atol=1e-13)
 

@@ -1,21 +1,21 @@
 """A toy third-party backend: its own RNN classes on numpy, registered through entry points.
 
-It shows the whole contract of a backend in a few lines: recognise your models,
-turn them into a :class:`lyapax.backend.Problem` (here with the core's canonical
-cells as dynamics), and let the core iterate.
+It shows the whole contract of a backend in a few lines: recognise your models
+and arrays, say how a model becomes the core's canonical cell (``plan``), how
+arrays are converted (``asarray``), and give a forward-mode derivative
+(``jvp``: here central differences) for step functions. The core does the rest.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import lyapax
-from lyapax.backend import Backend, Problem
-from lyapax.errors import ModelTypeError
-from lyapax.validation import check_h0_shape, check_inputs_shape
+from lyapax.backend import Backend, Plan
 
 __all__ = ["ToyBackend", "ToyRNN", "ToyArray"]
 
@@ -31,10 +31,10 @@ class ToyRNN:
     kind: str
     weights: list  # per layer: dict of numpy arrays named like lyapax.cells' fields
 
-    def to_cell(self, dtype: str) -> lyapax.cells.Cell:
+    def to_cell(self, convert: Callable[[Any], Any]) -> lyapax.cells.Cell:
         layers = []
         for w in self.weights:
-            w = {k: None if v is None else np.asarray(v, dtype=dtype) for k, v in w.items()}
+            w = {k: None if v is None else convert(v) for k, v in w.items()}
             if self.kind in ("tanh", "relu"):
                 layers.append(lyapax.cells.Elman(**w, nonlinearity=self.kind))
             elif self.kind == "lstm":
@@ -47,7 +47,8 @@ class ToyRNN:
 class ToyBackend(Backend):
     name = "toy"
     modules = ("lyapax_toy",)
-    extra = None
+    accepts = "a ToyRNN or a step function f(h, x)"
+    default_dtype = "float64"
 
     def recognises_model(self, model: Any) -> bool:
         return isinstance(model, ToyRNN)
@@ -55,38 +56,22 @@ class ToyBackend(Backend):
     def recognises_array(self, array: Any) -> bool:
         return isinstance(array, ToyArray)
 
-    def prepare(self, model, inputs, *, steps, h0, dtype, device, differentiable) -> Problem:
+    def namespace(self) -> Any:
         import array_api_compat.numpy as xp
 
-        dtype = dtype or "float64"
-        if callable(model) and not isinstance(model, ToyRNN):
-            dynamics = lyapax.Map(model, _finite_difference_jacobian(model))
-        elif isinstance(model, ToyRNN):
-            dynamics = model.to_cell(dtype)
-        else:
-            raise ModelTypeError(f"model: the toy backend takes a ToyRNN or a step function, got {type(model).__name__}.")
-        batch, xs = None, None
-        if inputs is not None:
-            arr = np.asarray(inputs)
-            batch, steps, _ = check_inputs_shape(arr.shape, getattr(dynamics, "input_size", None))
-            xs = np.swapaxes(arr.astype(dtype), 0, 1)
-        dim = dynamics.dim if dynamics.dim is not None else np.shape(h0)[1]
-        state = np.zeros((batch, dim), dtype) if h0 is None else np.array(h0, dtype=dtype)
-        check_h0_shape(state.shape, batch, dim)
-        if isinstance(dynamics, lyapax.Map):
-            dynamics = lyapax.Map(dynamics.step_fn, dynamics.jacobian_fn, dim=dim)
-        return Problem(xp=xp, dynamics=dynamics, inputs=xs, h0=state, steps=int(steps), to_numpy=np.asarray,
-                       asarray=lambda a: np.asarray(a, dtype=dtype), int_array=np.asarray, dtype=dtype)
+        return xp
 
+    def plan(self, model: Any) -> Plan | None:
+        if not isinstance(model, ToyRNN):
+            return None
+        params = [v for w in model.weights for v in w.values() if v is not None]
+        return Plan("ToyRNN", params, int(model.weights[0]["weight_ih"].shape[1]), cell=model.to_cell)
 
-def _finite_difference_jacobian(step, rel: float = 1e-3):
-    """Central differences scaled to the state; exact (to round-off) for linear maps,
-    which is all the conformance suite passes as step functions."""
+    def asarray(self, value: Any, dtype: str | None, device: Any, *, differentiable: bool = False) -> Any:
+        return np.asarray(value, dtype=dtype)
 
-    def jacobian(h: np.ndarray, x: np.ndarray | None) -> np.ndarray:
-        d = h.shape[1]
-        eps = rel * (1.0 + np.abs(h).max(axis=1, keepdims=True))
-        cols = [(step(h + eps * e, x) - step(h - eps * e, x)) / (2 * eps) for e in np.eye(d)]
-        return np.stack(cols, axis=2)
-
-    return jacobian
+    def jvp(self, fn: Callable[[Any], Any], primal: Any, tangent: Any) -> tuple[Any, Any]:
+        """Central differences scaled to the state: exact (to round-off) for linear maps,
+        which is all the conformance suite passes as step functions."""
+        eps = 1e-3 * (1.0 + np.abs(primal).max())
+        return fn(primal), (fn(primal + eps * tangent) - fn(primal - eps * tangent)) / (2 * eps)

@@ -30,7 +30,7 @@ def native_array(a: np.ndarray, dtype: str) -> ToyArray:
 def native_step(model: ToyRNN, h: np.ndarray, x: np.ndarray, dtype: str) -> np.ndarray:
     import array_api_compat.numpy as xp
 
-    return model.to_cell(dtype).step(xp, np.asarray(h, dtype), np.asarray(x, dtype))
+    return model.to_cell(lambda a: np.asarray(a, dtype)).step(xp, np.asarray(h, dtype), np.asarray(x, dtype))
 
 
 def linear_step(A: np.ndarray, U: np.ndarray, dtype: str):

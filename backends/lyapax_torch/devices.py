@@ -1,0 +1,98 @@
+"""Where a PyTorch computation runs: :func:`resolve_device`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from lyapax.errors import InputError
+
+__all__ = ["resolve_device"]
+
+
+def _device_available(dev: Any) -> tuple[bool, str]:
+    kind = dev.type
+    if kind == "cpu":
+        return True, ""
+    if kind == "meta":
+        return False, "meta tensors hold no data"
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            return False, "CUDA is not available in this PyTorch installation or on this machine"
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            return False, f"there are only {torch.cuda.device_count()} CUDA device(s)"
+        return True, ""
+    if kind == "mps":
+        ok = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+        return ok, "" if ok else "MPS is not available on this machine"
+    module = getattr(torch, kind, None)
+    is_available = getattr(module, "is_available", None)
+    if callable(is_available):
+        ok = bool(is_available())
+        return ok, "" if ok else f"{kind} is not available on this machine"
+    return True, ""
+
+
+def _same_device(a: Any, b: Any) -> bool:
+    if a.type != b.type:
+        return False
+    return a.index is None or b.index is None or a.index == b.index
+
+
+def resolve_device(requested: Any, model_devices: list[Any], data_devices: list[Any]) -> Any:
+    """The compute device.
+
+    Args:
+        requested: the ``device=`` argument (``None``, a string or a ``torch.device``).
+        model_devices: the devices holding the model's parameters (empty when unknown,
+            e.g. for a plain function).
+        data_devices: the devices of tensors passed as ``h0``/``inputs`` (used only when
+            nothing else decides).
+
+    Rules: ``device=`` wins when given, and must be available (a clear error for
+    ``"cuda"`` without CUDA, a missing device index, ``"meta"``). Without it, the
+    model's device; a model spread over several devices needs ``device=``. A
+    model without parameters follows its tensors' device, else the CPU.
+    """
+    def unique(devs: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for d in devs:
+            if not any(_same_device(d, o) for o in out):
+                out.append(d)
+        return out
+
+    models = unique([torch.device(d) for d in model_devices])
+    for d in models:
+        if d.type == "meta":
+            raise InputError(
+                "model: its parameters are on the meta device (shapes only, no data); load or "
+                "initialise the weights (e.g. model.to_empty(device='cpu') and load a state_dict) first."
+            )
+    if requested is not None:
+        try:
+            dev = torch.device(requested)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise InputError(f"device: {requested!r} is not a torch device ({exc}); use e.g. 'cpu' or 'cuda:0'.") from exc
+        ok, why = _device_available(dev)
+        if not ok:
+            raise InputError(
+                f"device: cannot compute on {str(dev)!r}: {why}. Omit device= to compute where the model lives"
+                + (f" ({models[0]})" if len(models) == 1 else "")
+                + ", or pass device='cpu'."
+            )
+        return dev
+    if len(models) > 1:
+        raise InputError(
+            f"device: the model's parameters are on several devices ({', '.join(map(str, models))}); "
+            "pass device=... to compute on one of them (the weights are copied there for the computation)."
+        )
+    if models:
+        return models[0]
+    data = unique([torch.device(d) for d in data_devices])
+    if len(data) > 1:
+        raise InputError(
+            f"device: h0 and inputs are on different devices ({', '.join(map(str, data))}) and the model does not "
+            "say where to compute; pass device=..."
+        )
+    return data[0] if data else torch.device("cpu")
