@@ -8,7 +8,9 @@ from __future__ import annotations
 from . import cells, errors
 from .api import spectrum
 from .cells import Map
+from .covariant import CovariantVectors, covariant_vectors
 from .errors import BackendNotFoundError, InputError, LyapaxError, ModelTypeError, NumericalError, NumericalWarning
+from .finite_time import FiniteTimeExponents, finite_time
 from .monitor import Monitor, MonitorRecord
 from .registry import backends
 from .results import Spectrum
@@ -16,6 +18,10 @@ from .results import Spectrum
 __all__ = [
     "spectrum",
     "Spectrum",
+    "covariant_vectors",
+    "CovariantVectors",
+    "finite_time",
+    "FiniteTimeExponents",
     "Map",
     "Monitor",
     "MonitorRecord",

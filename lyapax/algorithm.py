@@ -22,6 +22,7 @@ __all__ = [
     "Dynamics",
     "orthonormal_basis",
     "qr_positive",
+    "qr_signed",
     "run_chunk",
     "tangent_interval",
     "track_trouble",
@@ -101,13 +102,25 @@ def orthonormal_basis(d: int, k: int, seed: int | None = 0, basis: Any = None) -
     return np.ascontiguousarray(q * np.sign(diag))
 
 
-def qr_positive(xp: Any, A: Any) -> tuple[Any, Any]:
-    """Sign-fixed QR of a batch ``A (B, d, k)``: ``Q`` with ``diag(R) >= 0`` and ``log|diag(R)|``.
+def qr_signed(xp: Any, A: Any) -> tuple[Any, Any]:
+    """Sign-fixed QR of a batch ``A (B, d, k)``: ``Q (B, d, k)`` and ``R (B, k, k)`` with ``diag(R) >= 0``.
 
     Fixing the signs keeps ``Q`` continuous from one step to the next. An exact
-    zero on diag(R) gives ``-inf`` in the log (flagged by :func:`track_trouble`);
+    zero on diag(R) stays zero (flagged by :func:`track_trouble` through its log);
     its column of ``Q`` is kept (Householder's ``Q`` is orthonormal even for a
     singular ``A``), so the iteration goes on in the directions left.
+    """
+    Q, R = xp.linalg.qr(A)
+    diag = xp.linalg.diagonal(R)
+    one = xp.ones_like(diag)
+    sign = xp.where(diag < 0, -one, one)
+    return Q * sign[..., None, :], R * sign[..., :, None]
+
+
+def qr_positive(xp: Any, A: Any) -> tuple[Any, Any]:
+    """Sign-fixed QR of a batch ``A (B, d, k)``: ``Q`` with ``diag(R) >= 0`` and ``log|diag(R)|`` ``(B, k)``.
+
+    An exact zero on diag(R) gives ``-inf`` in the log (see :func:`qr_signed`).
     """
     Q, R = xp.linalg.qr(A)
     diag = xp.linalg.diagonal(R)
@@ -115,17 +128,23 @@ def qr_positive(xp: Any, A: Any) -> tuple[Any, Any]:
     return Q * xp.where(diag < 0, -one, one)[..., None, :], xp.log(xp.abs(diag))
 
 
-def tangent_interval(xp: Any, dynamics: Dynamics, h: Any, Q: Any, xs: Any | None, n: int) -> tuple[Any, Any, Any]:
+def tangent_interval(
+    xp: Any, dynamics: Dynamics, h: Any, Q: Any, xs: Any | None, n: int, *, factor: bool = False
+) -> tuple[Any, ...]:
     """Apply ``n`` steps (state and tangent map), then one QR.
 
     ``xs`` holds the inputs of these steps, time-major ``(n, B, F)``, or is
     ``None``. Returns the new state, the new orthonormal basis and
-    ``log|diag(R)|`` of shape ``(B, k)``.
+    ``log|diag(R)|`` of shape ``(B, k)``; with ``factor``, also the sign-fixed
+    ``R (B, k, k)`` (what covariant vectors are computed from).
     """
     for i in range(n):
         h, Q = dynamics.step_tangent(xp, h, None if xs is None else xs[i, ...], Q)
-    Q, log_r = qr_positive(xp, Q)
-    return h, Q, log_r
+    if not factor:
+        Q, log_r = qr_positive(xp, Q)
+        return h, Q, log_r
+    Q, R = qr_signed(xp, Q)
+    return h, Q, xp.log(xp.linalg.diagonal(R)), R
 
 
 def track_trouble(xp: Any, h: Any, log_r: Any, flags: Any, step: Any) -> Any:
@@ -147,7 +166,8 @@ def run_chunk(
     ortho_every: int,
     *,
     track: bool = True,
-) -> tuple[Carry, Any]:
+    factors: bool = False,
+) -> tuple[Any, ...]:
     """Iterate ``length`` steps starting at time step ``start``; QR every ``ortho_every`` steps.
 
     The reference runner (a plain Python loop): backends may replace it by a
@@ -159,15 +179,24 @@ def run_chunk(
     operations fewer per interval, which counts in an uncompiled loop); the driver
     then finds a NaN/Inf in the chunk's result and re-runs that chunk with
     tracking to report where it happened.
+
+    With ``factors=True`` it also returns the stacked sign-fixed ``R`` of every
+    interval, ``(intervals, B, k, k)`` (for covariant vectors).
     """
     h, Q, flags = carry
     total = None
+    Rs = []
     t = 0
     while t < length:
         n = min(ortho_every, length - t)
-        h, Q, log_r = tangent_interval(xp, dynamics, h, Q, None if xs is None else xs[t : t + n, ...], n)
+        out = tangent_interval(xp, dynamics, h, Q, None if xs is None else xs[t : t + n, ...], n, factor=factors)
+        h, Q, log_r = out[:3]
+        if factors:
+            Rs.append(out[3])
         t += n
         if track:
             flags = track_trouble(xp, h, log_r, flags, start + t - 1)
         total = log_r if total is None else total + log_r
+    if factors:
+        return (h, Q, flags), total, xp.stack(Rs, axis=0)
     return (h, Q, flags), total

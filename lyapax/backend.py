@@ -292,7 +292,7 @@ class Backend:
 
     def _native(self, value: Any, name: str) -> Any:
         """A native array as it is, anything else read as a numeric numpy array (clear errors)."""
-        if self.recognises_array(value):
+        if self.recognises_array(value) and not isinstance(value, np.ndarray):
             check_real_dtype(name, self.dtype_of(value))
             return value
         return numeric_array(value, name)
@@ -388,6 +388,8 @@ class Backend:
 
         params = None if step.params is None else self._tree_map(param, step.params)
         template = None if step.carry is None else self._tree_map(convert, step.carry(batch or 1, features))
+        if h0 is not None and plan.state is not None and batch is not None:
+            h0 = plan.state(h0, batch, convert_state)  # the model's own format -> (B, d), as for cells
         if h0 is None:
             if template is None:
                 raise InputError(

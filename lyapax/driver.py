@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from .errors import InputError, NumericalError, NumericalWarning
 from .results import Spectrum
 from .validation import Options, check_h0_shape
 
-__all__ = ["Options", "iterate", "chunks", "DEFAULT_CHUNK"]
+__all__ = ["Options", "iterate", "initial_carry", "chunks", "DEFAULT_CHUNK"]
 
 #: Default steps per chunk (rounded down to a multiple of ``ortho_every``).
 DEFAULT_CHUNK = 256
@@ -181,6 +181,12 @@ def _progress_bar(enabled: bool, total: int) -> Any:
 
 
 def _number_of_exponents(opts: Options, d: int) -> int:
+    if opts.basis is not None and (opts.basis.shape[0] != d or (opts.k is not None and opts.basis.shape[1] != opts.k)):
+        want = f"({d}, {opts.k if opts.k is not None else 'k'})"
+        raise InputError(
+            f"basis: expected shape (d, k) = {want}, got {opts.basis.shape}; pass one column per exponent, "
+            f"d = {d} being the state dimension."
+        )
     k = d if opts.k is None else opts.k
     if opts.basis is not None and opts.k is None:
         k = int(opts.basis.shape[-1])
@@ -191,10 +197,12 @@ def _number_of_exponents(opts: Options, d: int) -> int:
     return k
 
 
-def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
-    """Run the QR iteration on ``problem`` and summarise it as a :class:`Spectrum`."""
-    xp, dyn = problem.xp, problem.dynamics
-    d, T = int(dyn.dim), int(problem.steps)
+def initial_carry(problem: Problem, opts: Options) -> tuple[Any, Any, Any]:
+    """The iteration's first carry ``(h0, Q0, flags)`` (checks h0's shape, ``k`` and ``warmup``).
+
+    Pure array work, so a backend's traced functional form can start from it too.
+    """
+    d, T = int(problem.dynamics.dim), int(problem.steps)
     B = int(problem.h0.shape[0])
     check_h0_shape(tuple(problem.h0.shape), None, d)
     k = _number_of_exponents(opts, d)
@@ -203,14 +211,28 @@ def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
             f"warmup: {opts.warmup} warm-up steps leave nothing to count out of {T} time steps; "
             "use fewer warm-up steps or longer sequences."
         )
-    _check_finite_state_and_weights(problem)
-
     q0 = orthonormal_basis(d, k, opts.seed, opts.basis)
-    carry = (
+    return (
         problem.h0,
         problem.asarray(np.broadcast_to(q0, (B, d, k)).copy()),
         problem.asarray(np.full((B, 3), -1, dtype=np.int32), "int32"),
     )
+
+
+def iterate(
+    problem: Problem, opts: Options, backend: str, observe: Callable[[int, int, np.ndarray], None] | None = None
+) -> Spectrum:
+    """Run the QR iteration on ``problem`` and summarise it as a :class:`Spectrum`.
+
+    ``observe(start, length, logsum)`` is called after each counted chunk with the
+    chunk's sums of ``log|diag(R)|`` ``(B, k)`` (numpy, in QR column order).
+    """
+    xp, dyn = problem.xp, problem.dynamics
+    d, T = int(dyn.dim), int(problem.steps)
+    carry = initial_carry(problem, opts)
+    B, k = (int(n) for n in carry[1].shape[::2])
+    _check_finite_state_and_weights(problem)
+
     runner = problem.run_chunk
     if runner is None:
 
@@ -240,7 +262,10 @@ def iterate(problem: Problem, opts: Options, backend: str) -> Spectrum:
             located = flags
             _raise_nonfinite(flags, opts.ortho_every)
             if is_counted:
-                total += problem.to_numpy(logsum).astype(np.float64)
+                chunk_sum = problem.to_numpy(logsum).astype(np.float64)
+                total += chunk_sum
+                if observe is not None:
+                    observe(start, length, chunk_sum)
                 counted += length
                 if opts.differentiable:
                     total_xp = logsum if total_xp is None else total_xp + logsum

@@ -165,7 +165,7 @@ class Monitor:
         if warmup is None:
             warmup = steps // 5
         # the same checks, and the same messages, as lyapax.spectrum; k is an upper bound here
-        self.options = Options.from_arguments(max_k=k, warmup=warmup, **spectrum_kwargs)
+        self.options = Options.from_arguments(max_k=check_int("k", k, 1, allow_none=True), warmup=warmup, **spectrum_kwargs)
         self.probe = probe
         self.k = self.options.max_k
         self.warmup = self.options.warmup

@@ -13,6 +13,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from .backend import Backend
+from .tangent import tree_flatten
 from .errors import BackendNotFoundError, ModelTypeError
 
 __all__ = ["backends", "get_backend", "select_backend", "refresh", "BackendWarning", "ENTRY_POINT_GROUP"]
@@ -156,6 +157,9 @@ def select_backend(model: Any, inputs: Any = None, name: str | None = None) -> B
     found = _match("model", model)
     if found is None and inputs is not None:
         found = _match("array", inputs)
+        if found is None and isinstance(inputs, (tuple, list, dict)):  # a structured h0: its first array decides
+            leaves = tree_flatten(inputs)[0]
+            found = _match("array", leaves[0]) if leaves else None
     if found is None:
         raise ModelTypeError(
             f"model: no installed backend recognises an object of type {type(model).__module__}.{type(model).__qualname__}. "

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["Spectrum", "kaplan_yorke_dimension"]
 
 _UNITS = {"nats": 1.0, "bits": 1.0 / np.log(2.0)}
@@ -98,9 +100,9 @@ class Spectrum:
         ``dt`` is the duration of one step; ``dt=1`` keeps per-step rates.
         """
         if unit not in _UNITS:
-            raise ValueError(f"unit: expected 'nats' or 'bits', got {unit!r}.")
+            raise InputError(f"unit: expected 'nats' or 'bits', got {unit!r}.")
         if not dt > 0:
-            raise ValueError(f"dt: expected a positive step duration, got {dt!r}.")
+            raise InputError(f"dt: expected a positive step duration, got {dt!r}.")
         return self.exponents * _UNITS[unit] / dt
 
     def to_dict(self) -> dict[str, Any]:

@@ -195,13 +195,18 @@ class StateLayout:
     def flatten(self, backend: Any, xp: Any, tree: Any, what: str = "f(h, x)") -> Any:
         """``(B, d)`` from a state of this layout."""
         if not self.matches(backend, tree):
+            detail = ""
             try:
-                got = StateLayout.of(backend, tree, "model").describe()
+                returned = StateLayout.of(backend, tree, "model")
+                got = returned.describe()
+                wrong = [i for i, (a, b) in enumerate(zip(returned.shapes, self.shapes)) if a != b]
+                if wrong and len(returned.shapes) == len(self.shapes):  # same structure, a wrong shape: name it
+                    detail = f" (array {wrong[0]}: expected (batch{''.join(f', {n}' for n in self.shapes[wrong[0]])}))"
             except InputError:
                 got = type(tree).__name__
             raise InputError(
                 f"model: {what} returned a state of structure [{got}], but the state it was given is "
-                f"[{self.describe()}]; a step function must return the next state in the same structure as h."
+                f"[{self.describe()}]{detail}; a step function must return the next state in the same structure as h."
             )
         leaves, _ = backend.tree_flatten(tree)
         flat = [xp.reshape(leaf, (-1, size)) for leaf, size in zip(leaves, self.sizes)]

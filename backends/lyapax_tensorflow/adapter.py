@@ -1,28 +1,40 @@
-"""The TensorFlow/Keras backend: recognises Keras recurrent models and tf tensors, prepares a Problem.
+"""The TensorFlow/Keras backend: :class:`TensorFlowBackend`, the core's hooks filled in for TensorFlow.
 
-Nothing here imports TensorFlow or Keras at module import: the registry asks
-:meth:`TensorFlowBackend.recognises_model` only once the user has imported
-one of them, and :meth:`TensorFlowBackend.prepare` imports what it needs.
+What it accepts (see docs/backends/tensorflow.md): Keras 3 recurrent layers,
+cells, ``StackedRNNCells`` and ``Sequential`` stacks (:mod:`.models`: standard
+cells as the core's canonical cells, other cells through their own ``call``);
+:mod:`lyapax.cells` cells with tf weights; any callable ``f(h, x) -> h_next`` on
+tf tensors (the core's autodiff tangent with :mod:`.tangent`'s forward-mode JVP).
+The chunk loop runs compiled with ``tf.function`` (:mod:`.loop`) on the device
+of :mod:`.devices`. Default dtype: the layer's own weight dtype (float32 for
+fresh layers), else the data's.
+
+This module imports no framework: the registry asks :class:`TensorFlowBackend`
+about an object only once the user has imported TensorFlow (or Keras on it),
+and the hooks import the modules that need TensorFlow when they run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import os
 import sys
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from lyapax.backend import Backend, Problem
-from lyapax.errors import InputError, ModelTypeError
-from lyapax.validation import check_h0_shape, check_inputs_shape
+from lyapax.backend import Backend, Plan
+from lyapax.cells import Cell
 
 __all__ = ["TensorFlowBackend"]
 
 
-def _import_tf() -> Any:
-    """Import TensorFlow, quieting its C++ start-up logs unless the user set the level."""
+def _tf() -> Any:
+    """TensorFlow, imported (quieting its C++ start-up logs unless the user set the level)."""
     if "tensorflow" not in sys.modules:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -30,281 +42,110 @@ def _import_tf() -> Any:
     return tf
 
 
-def _is_tf_tensor(obj: Any) -> bool:
-    tf = sys.modules.get("tensorflow")
-    if tf is not None and isinstance(obj, (tf.Tensor, tf.Variable)):
-        return True
+def _load(name: str) -> ModuleType:
+    """One of this package's modules that import TensorFlow at their top."""
+    _tf()
+    return importlib.import_module(f"{__package__}.{name}")
+
+
+def _keras() -> Any:
+    """Keras if the user imported it on TensorFlow, else ``None``."""
     keras = sys.modules.get("keras")
-    return keras is not None and keras.backend.backend() == "tensorflow" and isinstance(obj, keras.Variable)
+    try:
+        return keras if keras is not None and keras.backend.backend() == "tensorflow" else None
+    except Exception:  # noqa: BLE001 - a half-imported keras
+        return None
 
 
-def _is_keras_object(obj: Any) -> bool:
+def _is_keras(obj: Any, *, lists: bool = False) -> bool:
+    """Whether ``obj`` is a Keras layer, cell or model (with ``lists``: or a list/tuple of them)."""
     keras = sys.modules.get("keras")
-    return keras is not None and isinstance(obj, (keras.layers.Layer, keras.Model))
-
-
-def resolve_device(tf: Any, device: Any, inputs: Any, weights_device: str | None) -> str | None:
-    """The device to compute on: ``device=`` if given, else the inputs', else the weights', else TF's default."""
-    if device is None:
-        found = getattr(inputs, "device", None) if _is_tf_tensor(inputs) else None
-        return found or weights_device or None
-    if isinstance(device, tf.DeviceSpec):
-        device = device.to_string()
-    if not isinstance(device, str):
-        raise InputError(f"device: expected a TensorFlow device name such as 'CPU:0' or 'GPU:0', got {device!r}.")
-    name = device.strip()
-    lowered = name.lower()
-    if lowered in ("cpu", "gpu", "cuda"):
-        name = ("CPU" if lowered == "cpu" else "GPU") + ":0"
-    elif lowered.startswith("cuda:"):
-        name = "GPU:" + name.split(":", 1)[1]
-    try:
-        spec = tf.DeviceSpec.from_string(name if name.startswith("/") or ":" not in name else "/device:" + name)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"device: {device!r} is not a TensorFlow device name (e.g. 'CPU:0', 'GPU:0').") from exc
-    available = [d.name for d in tf.config.list_logical_devices()]
-    want = f"/device:{spec.device_type}:{spec.device_index or 0}" if spec.device_type else None
-    if want is None or want not in available:
-        raise InputError(
-            f"device: {device!r} is not available to TensorFlow; available: {', '.join(available)}."
-        )
-    return want
-
-
-def _flatten_h0(tf: Any, h0: Any) -> list:
-    """The leaves of a (nested) list/tuple of state arrays, in order."""
-    if isinstance(h0, (list, tuple)):
-        out = []
-        for item in h0:
-            out.extend(_flatten_h0(tf, item))
-        return out
-    return [h0]
-
-
-def _as_tensor(tf: Any, value: Any, name: str, dtype: Any) -> Any:
-    try:
-        t = tf.convert_to_tensor(value)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"{name}: cannot read {type(value).__name__} as a tensor ({exc}); pass a tf tensor or numpy array.") from exc
-    if not (t.dtype.is_floating or t.dtype.is_integer):
-        raise InputError(f"{name}: expected numbers, got dtype {t.dtype.name}.")
-    return tf.cast(t, dtype)
-
-
-def _layer_h0(tf: Any, h0: Any, sizes: list[int], batch: int | None, dim: int, dtype: Any) -> Any:
-    """A (B, d) state from the layer's own initial-state structure (or a (B, d) array)."""
-    leaves = _flatten_h0(tf, h0)
-    layout = "[" + ", ".join(f"(batch, {s})" for s in sizes) + "]"
-    if len(leaves) == 1 and len(sizes) > 1:
-        state = _as_tensor(tf, leaves[0], "h0", dtype)
-        check_h0_shape(tuple(state.shape), batch, dim, what=f"(batch, d) or the layer's state list {layout}; (batch, d)")
-        return state
-    if len(leaves) != len(sizes):
-        raise InputError(
-            f"h0: expected the layer's initial-state structure, {len(sizes)} state tensor(s) {layout} "
-            f"(Keras order, e.g. [h, c] for an LSTM; a stack lists its layers bottom first), got {len(leaves)}."
-        )
-    parts = []
-    for i, (leaf, size) in enumerate(zip(leaves, sizes)):
-        t = _as_tensor(tf, leaf, f"h0[{i}]", dtype)
-        shape = tuple(int(s) for s in t.shape)
-        if len(shape) != 2 or shape[1] != size or (batch is not None and shape[0] != batch) or (parts and shape[0] != int(parts[0].shape[0])):
-            want = f"({batch if batch is not None else 'batch'}, {size})"
-            raise InputError(f"h0[{i}]: expected shape {want} as in {layout}, got {shape}.")
-        parts.append(t)
-    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
-
-
-def _float_dtype_of(candidates: list) -> str:
-    """The first float32/float64 dtype among ``candidates`` (tensors or arrays), else float32."""
-    for c in candidates:
-        dt = getattr(c, "dtype", None)
-        if dt is None:
-            continue
-        name = np.dtype(getattr(dt, "as_numpy_dtype", dt)).name
-        if name in ("float32", "float64"):
-            return name
-    return "float32"
+    if keras is None:
+        return False
+    if lists and isinstance(obj, (list, tuple)):
+        return bool(obj) and all(_is_keras(o) for o in obj)
+    return isinstance(obj, (keras.layers.Layer, keras.Model))
 
 
 class TensorFlowBackend(Backend):
-    """Keras 3 recurrent layers, cells and Sequential stacks, and step functions on tf tensors.
-
-    Standard layers (SimpleRNN, LSTM, GRU and their cells, StackedRNNCells, a
-    Sequential of them) run the core's analytic cells with the layers'
-    weights; other Keras RNN cells and any callable ``f(h, x) -> h_next`` get
-    their tangent maps from forward-mode autodiff. The core's chunk loop runs
-    compiled with ``tf.function`` on the TensorFlow device. Default dtype: the
-    layer's own weight dtype (float32 for fresh layers).
-    """
+    """Keras 3 recurrent layers, cells and Sequential stacks, tf-weighted lyapax cells, any f(h, x) on tf tensors."""
 
     name = "tensorflow"
     modules = ("tensorflow", "keras")
     extra = "tensorflow"
-    differentiable = True
+    accepts = (
+        "a Keras recurrent layer, cell or Sequential of recurrent layers (or a list of them), a step function "
+        "f(h, x) -> h_next on tf tensors, or a lyapax.cells cell with tf weights"
+    )
+    #: steps per compiled chunk: one host transfer of the (B, k) sums and (B, 3) flags per chunk
+    chunk = 256
+
+    # -- detection (keras may be imported on another backend: then it is not ours) --------------
 
     def is_installed(self) -> bool:
-        import importlib.util
-
         return "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is not None
 
     def is_imported(self) -> bool:
-        if "tensorflow" in sys.modules:
-            return True
-        keras = sys.modules.get("keras")
-        try:
-            return keras is not None and keras.backend.backend() == "tensorflow"
-        except Exception:  # a half-imported keras
-            return False
+        return "tensorflow" in sys.modules or _keras() is not None
 
     def recognises_model(self, model: Any) -> bool:
-        if _is_keras_object(model):
+        if _is_keras(model):
             return True
-        from lyapax.cells import Cell
-
         if isinstance(model, Cell):
-            return bool(model.arrays()) and all(_is_tf_tensor(a) for a in model.arrays().values())
+            arrays = model.arrays()
+            return bool(arrays) and all(self.recognises_array(a) for a in arrays.values())
         tf = sys.modules.get("tensorflow")
         return tf is not None and isinstance(model, tf.Module)
 
     def recognises_array(self, array: Any) -> bool:
-        if isinstance(array, (list, tuple)) and array:
-            return all(self.recognises_array(a) for a in array)
-        return _is_tf_tensor(array)
+        tf = sys.modules.get("tensorflow")
+        if tf is not None and isinstance(array, (tf.Tensor, tf.Variable)):
+            return True
+        keras = _keras()
+        return keras is not None and isinstance(array, keras.Variable)
 
-    def prepare(self, model, inputs, *, steps, h0, dtype, device, differentiable) -> Problem:
-        tf = _import_tf()
-        from lyapax.cells import Cell, Map
+    # -- hooks -------------------------------------------------------------------------------
 
-        from . import loop
-        from . import namespace as xp
+    def namespace(self) -> Any:
+        return _load("namespace")
 
-        if isinstance(model, Map):
-            raise ModelTypeError(
-                "model: a lyapax.Map carries a numpy Jacobian; run it with the numpy backend, or pass a step "
-                "function f(h, x) on tf tensors to the tensorflow backend (its Jacobian comes from autodiff)."
-            )
-        keras_model = None
-        if _is_keras_object(model) or (
-            isinstance(model, (list, tuple)) and model and all(_is_keras_object(m) for m in model)
-        ):
-            from . import models
+    def plan(self, model: Any) -> Plan | None:
+        return _load("models").plan(model) if _is_keras(model, lists=True) else None
 
-            keras_model = models.from_keras(model)
-            default_dtype, weights_device = keras_model.variable_dtype, keras_model.device
-        elif isinstance(model, Cell):
-            arrays = list(model.arrays().values())
-            dt = np.dtype(getattr(arrays[0].dtype, "as_numpy_dtype", arrays[0].dtype)).name if arrays else "float64"
-            default_dtype = dt if dt in ("float32", "float64") else "float64"
-            weights_device = next((a.device for a in arrays if _is_tf_tensor(a) and hasattr(a, "device")), None)
-        elif callable(model):
-            default_dtype, weights_device = None, None
-        else:
-            raise ModelTypeError(
-                f"model: the tensorflow backend takes a Keras recurrent layer, cell or Sequential, a lyapax.cells "
-                f"cell, or a step function f(h, x) -> h_next on tf tensors; got {type(model).__name__}."
-            )
+    def dtype_of(self, array: Any) -> str:
+        return _tf().as_dtype(array.dtype).name
 
-        dev = resolve_device(tf, device, inputs, weights_device)
-        with tf.device(dev) if dev else contextlib.nullcontext():
-            return self._prepare_on_device(
-                tf, xp, loop, model, keras_model, inputs, steps, h0, dtype, default_dtype, dev, differentiable
-            )
+    def is_floating(self, array: Any) -> bool:
+        return self.recognises_array(array) and _tf().as_dtype(array.dtype).is_floating
 
-    def _prepare_on_device(self, tf, xp, loop, model, keras_model, inputs, steps, h0, dtype, default_dtype, dev, differentiable):
-        from lyapax.cells import Cell
+    def device(self, requested: Any, model_arrays: list, data_arrays: list) -> Any:
+        return _load("devices").resolve_device(requested, model_arrays, data_arrays)
 
-        from .tangent import StepDynamics
+    def asarray(self, value: Any, dtype: str | None, device: Any, *, differentiable: bool = False) -> Any:
+        """Floating tensors cast to ``dtype``, numpy values converted to it, on ``device``.
 
-        # dtype: given, else the model's, else (step functions) the state's or inputs' float dtype, else float32
-        if default_dtype is None:
-            default_dtype = _float_dtype_of([*_flatten_h0(tf, h0), inputs])
-        name = dtype or default_dtype
-        tf_dtype = tf.as_dtype(name)
-
-        # model -> dynamics
-        if keras_model is not None:
-            if keras_model.standard:
-                from . import models
-
-                dynamics = models.canonical(keras_model, tf_dtype)
+        TensorFlow has nothing to detach: a tensor stays on whatever ``GradientTape``
+        the caller has open, and a variable's read is recorded by it (``differentiable``).
+        """
+        tf = _tf()
+        with tf.device(device) if device else contextlib.nullcontext():
+            if not self.recognises_array(value):
+                t = tf.constant(np.asarray(value), dtype=dtype)
             else:
-                if name != keras_model.variable_dtype:
-                    raise InputError(
-                        f"dtype: {keras_model.name} is differentiated through its own call, which computes in "
-                        f"{keras_model.variable_dtype}; omit dtype or build the layer with dtype={name!r}."
-                    )
-                from . import models
+                t = tf.convert_to_tensor(value)
+                if dtype is not None and (t.dtype.is_floating or not tf.as_dtype(dtype).is_floating):
+                    t = tf.cast(t, dtype)
+            return tf.identity(t) if device else t  # eager constants are made on the host: place it
 
-                dynamics = StepDynamics(models.keras_step(keras_model), [0] * len(keras_model.sizes), keras_model.sizes, None, keras_model.name)
-            input_size = keras_model.input_size
-            sizes = keras_model.sizes
-            model_name = keras_model.name
-        elif isinstance(model, Cell):
-            dynamics = model.map_arrays(lambda a: tf.cast(tf.convert_to_tensor(a), tf_dtype))
-            input_size, sizes, model_name = dynamics.input_size, [dynamics.dim], type(model).__name__
-        else:
-            if h0 is None:
-                raise InputError(
-                    "h0: a step function f(h, x) needs an initial state h0, a (batch, d) tensor or a list/tuple/dict of "
-                    "(batch, n_i) tensors; its structure is the structure f receives and returns."
-                )
-            leaves = tf.nest.flatten(h0)
-            sizes = []
-            for i, leaf in enumerate(leaves):
-                shape = tuple(getattr(leaf, "shape", np.shape(leaf)))
-                if len(shape) != 2:
-                    raise InputError(f"h0: every state tensor must be (batch, n); leaf {i} has shape {shape}.")
-                sizes.append(int(shape[1]))
-            dynamics = StepDynamics(model, h0, sizes, None, getattr(model, "__name__", type(model).__name__))
-            input_size, model_name = None, dynamics.name
+    def to_numpy(self, array: Any) -> np.ndarray:
+        return array.numpy() if hasattr(array, "numpy") else np.asarray(array)
 
-        # inputs -> time-major (T, B, F)
-        xs, batch = None, None
-        if inputs is not None:
-            if isinstance(inputs, (list, tuple)) and not np.ndim(inputs):
-                raise InputError("inputs: expected one array (batch, time, features), got an empty sequence.")
-            x = _as_tensor(tf, inputs, "inputs", tf_dtype)
-            batch, steps, _ = check_inputs_shape(tuple(x.shape), input_size)
-            xs = tf.transpose(x, [1, 0, 2])
-            if keras_model is not None and keras_model.reverse:
-                xs = tf.reverse(xs, axis=[0])
-        elif keras_model is not None and not keras_model.standard:
-            raise InputError(f"inputs: {keras_model.name} is run through its own call, which needs inputs; pass inputs.")
+    def scope(self, plan: Plan, dtype: str, device: Any, differentiable: bool) -> contextlib.AbstractContextManager:
+        """The whole computation (weights, state, basis, compiled loop) under ``tf.device``."""
+        return _tf().device(device) if device else contextlib.nullcontext()
 
-        # h0 -> (B, d)
-        dim = dynamics.dim
-        if h0 is None:
-            state = tf.zeros((batch or 1, dim), dtype=tf_dtype)
-        elif isinstance(dynamics, StepDynamics) and keras_model is None:
-            parts = [_as_tensor(tf, leaf, "h0", tf_dtype) for leaf in tf.nest.flatten(h0)]
-            rows = {int(p.shape[0]) for p in parts}
-            if len(rows) != 1 or (batch is not None and rows != {batch}):
-                raise InputError(f"h0: every state tensor needs the batch size {batch or 'of the others'} as first axis, got {[tuple(p.shape) for p in parts]}.")
-            state = parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
-        else:
-            state = _layer_h0(tf, h0, sizes, batch, dim, tf_dtype)
-        state = tf.identity(state)
+    def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
+        return _load("loop").make_runner(dynamics)
 
-        device_name = dev or state.device or "default"
-
-        def on_device(make):
-            if dev is None:
-                return make()
-            with tf.device(dev):
-                return make()
-
-        return Problem(
-            xp=xp,
-            dynamics=dynamics,
-            inputs=xs,
-            h0=state,
-            steps=int(steps),
-            to_numpy=lambda a: a.numpy() if hasattr(a, "numpy") else np.asarray(a),
-            asarray=lambda a: on_device(lambda: tf.constant(a, dtype=tf_dtype)),
-            int_array=lambda a: on_device(lambda: tf.constant(a, dtype=tf.int64)),
-            dtype=name,
-            device=device_name,
-            run_chunk=loop.make_runner(dynamics, dev),
-            model_name=model_name,
-        )
+    def jvp(self, fn: Callable[[Any], Any], primal: Any, tangent: Any) -> tuple[Any, Any]:
+        return _load("tangent").jvp(fn, primal, tangent)

@@ -1,5 +1,10 @@
 """A Keras callback that tracks the Lyapunov spectrum of a model's recurrent layers during ``fit``.
 
+It is a thin wrapper around :class:`lyapax.Monitor` (the same record, schedule and
+options as with PyTorch and JAX): each due epoch it hands the recurrent layer(s)
+and the probe, passed through the layers in front of them, to ``Monitor.update``,
+and writes the result into the epoch's ``logs``.
+
 Example::
 
     import keras, numpy as np
@@ -10,25 +15,24 @@ Example::
     probe = np.random.default_rng(0).normal(size=(8, 50, 3)).astype("float32")
     cb = SpectrumCallback(probe, every=2, k=5)
     history = model.fit(x, y, epochs=10, callbacks=[cb])
-    history.history["lyap_max"]      # largest exponent (nats/step), NaN on epochs not probed
+    history.history["lyap_max"]      # largest exponent (nats/step) at epochs 0, 2, 4 ..., NaN in between
     cb.spectra[-1].exponents         # the last full lyapax.Spectrum
 """
 
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import keras
 import numpy as np
 
 import lyapax
+from lyapax.api import compute
 from lyapax.errors import InputError
-from lyapax.monitor import MonitorRecord
-from lyapax.validation import check_int
+from lyapax.validation import numeric_array
 
-__all__ = ["SpectrumCallback"]
+__all__ = ["SpectrumCallback", "pick_recurrent_layers"]
 
 
 def _is_recurrent(layer: Any) -> bool:
@@ -65,10 +69,11 @@ def pick_recurrent_layers(model: Any) -> tuple[list, list]:
 class SpectrumCallback(keras.callbacks.Callback):
     """Computes the Lyapunov spectrum of the model's recurrent layer(s) on a fixed probe batch during ``fit``.
 
-    Every ``every`` epochs (at epoch end, after the weights of that epoch are
-    updated), it runs :func:`lyapax.spectrum` on ``probe_inputs`` and writes
-    into ``logs``, so that they appear in ``History.history`` and in any
-    logger (CSVLogger, TensorBoard):
+    At the end of every epoch with ``epoch % every == 0`` (epochs 0-based, as Keras
+    passes them: the first epoch is always probed, as with :class:`lyapax.Monitor`),
+    after that epoch's weight updates, it records the spectrum of ``probe_inputs``
+    through :attr:`monitor` and writes into ``logs``, so that the numbers appear in
+    ``History.history`` and in any logger (CSVLogger, TensorBoard):
 
     - ``{prefix}max``: the largest exponent, nats/step;
     - ``{prefix}max_stderr``: its standard error over the probe sequences;
@@ -77,8 +82,8 @@ class SpectrumCallback(keras.callbacks.Callback):
 
     On the epochs it skips, these keys are NaN, so History's lists stay aligned with epochs.
     The full :class:`lyapax.Spectrum` of every probe is kept in :attr:`spectra`
-    (the epoch numbers, 0-based, in :attr:`epochs`), and a tidy record of each in
-    :attr:`monitor`, a :class:`lyapax.Monitor` like the one used with PyTorch and JAX
+    (the epoch numbers, 0-based, in :attr:`epochs`), and the tidy record in
+    :attr:`monitor`, the :class:`lyapax.Monitor` used with PyTorch and JAX
     (``monitor.to_pandas()``, ``to_json()``, ``plot_trajectories()``, ``plot_spectra()``).
 
     Which layers: with ``layers=None``, for a ``keras.Sequential`` the first
@@ -95,8 +100,8 @@ class SpectrumCallback(keras.callbacks.Callback):
 
     Args:
         probe_inputs: ``(batch, time, features)`` array or tf tensor, fixed for the whole run.
-        every: probe every ``every`` epochs (epochs ``every - 1``, ``2 * every - 1``, ...).
-        k: number of exponents (default: all).
+        every: probe at epochs ``0, every, 2 * every, ...``.
+        k: number of exponents, at most the state dimension (default: all).
         layers: the recurrent layer, or list of stacked layers, to analyse (default: picked as above).
         warmup, ortho_every, seed, dtype, h0: passed to :func:`lyapax.spectrum`.
         prefix: prefix of the log keys.
@@ -119,45 +124,53 @@ class SpectrumCallback(keras.callbacks.Callback):
         verbose: int = 0,
     ) -> None:
         super().__init__()
-        if probe_inputs is None or np.ndim(probe_inputs) != 3:
+        if probe_inputs is not None and not hasattr(probe_inputs, "shape"):
+            probe_inputs = numeric_array(probe_inputs, "probe_inputs")
+        if probe_inputs is None or len(probe_inputs.shape) != 3:
             raise InputError(
                 f"probe_inputs: expected one batch of sequences (batch, time, features), got shape "
-                f"{np.shape(probe_inputs) if probe_inputs is not None else None}."
+                f"{None if probe_inputs is None else tuple(probe_inputs.shape)}."
             )
-        self.probe_inputs = probe_inputs
-        self.every = check_int("every", every, 1)
-        self.k = check_int("k", k, 1, allow_none=True)
-        self.layers = layers
-        self.options = dict(warmup=warmup, ortho_every=ortho_every, seed=seed, dtype=dtype, h0=h0)
         if not isinstance(prefix, str):
             raise InputError(f"prefix: expected a string, got {prefix!r}.")
+        self.monitor = lyapax.Monitor(probe_inputs, every=every, k=k, warmup=warmup, backend="tensorflow",
+                                      ortho_every=ortho_every, seed=seed, dtype=dtype, h0=h0)
+        self.layers = layers
         self.prefix = prefix
         self.verbose = int(verbose)
         self.spectra: list[lyapax.Spectrum] = []
         self.epochs: list[int] = []
-        self.monitor = lyapax.Monitor(probe_inputs, every=self.every, k=self.k, backend="tensorflow")
+
+    @property
+    def probe_inputs(self) -> Any:
+        return self.monitor.probe
+
+    @property
+    def every(self) -> int:
+        return self.monitor.every
 
     @property
     def exponents(self) -> np.ndarray:
         """``(probes, k)`` mean exponents of every probe so far, nats/step."""
         if not self.spectra:
-            return np.zeros((0, self.k or 0))
+            return np.zeros((0, self.monitor.k or 0))
         return np.stack([s.exponents for s in self.spectra])
 
-    def _targets(self) -> tuple[list, Any]:
+    def _target(self) -> tuple[Any, Any]:
+        """The recurrent layer (or stack) and its inputs: the probe through the layers in front of it."""
         if self.layers is None:
-            return pick_recurrent_layers(self.model)
-        layers = list(self.layers) if isinstance(self.layers, (list, tuple)) else [self.layers]
-        return [], layers
-
-    def compute(self) -> lyapax.Spectrum:
-        """The spectrum of the chosen layer(s) on the probe batch, now."""
-        pre, stack = self._targets()
-        x = self.probe_inputs
+            pre, stack = pick_recurrent_layers(self.model)
+        else:
+            pre, stack = [], list(self.layers) if isinstance(self.layers, (list, tuple)) else [self.layers]
+        x = self.monitor.probe
         for layer in pre:
             x = layer(x, training=False)
-        model = stack[0] if len(stack) == 1 else stack
-        return lyapax.spectrum(model, x, k=self.k, backend="tensorflow", **self.options)
+        return (stack[0] if len(stack) == 1 else stack), x
+
+    def compute(self) -> lyapax.Spectrum:
+        """The spectrum of the chosen layer(s) on the probe batch, now (with the monitor's options; not recorded)."""
+        model, inputs = self._target()
+        return compute(model, inputs, self.monitor.options, self.monitor.backend)
 
     def _write(self, logs: dict | None, spectrum: lyapax.Spectrum | None) -> None:
         if logs is None:
@@ -169,14 +182,12 @@ class SpectrumCallback(keras.callbacks.Callback):
         logs[f"{self.prefix}kaplan_yorke"] = spectrum.kaplan_yorke_dimension if spectrum else nan
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if (epoch + 1) % self.every:
-            self._write(logs, None)
-            return
-        started = time.perf_counter()
-        spectrum = self.compute()
-        self.spectra.append(spectrum)
-        self.epochs.append(int(epoch))
-        self.monitor.records.append(MonitorRecord.from_spectrum(epoch, spectrum, time.perf_counter() - started))
+        spectrum = None
+        if self.monitor.due(epoch):
+            model, inputs = self._target()
+            spectrum = self.monitor.update(model, step=int(epoch), inputs=inputs)
+            self.spectra.append(spectrum)
+            self.epochs.append(int(epoch))
+            if self.verbose:
+                print(f"epoch {epoch + 1}: largest Lyapunov exponent {spectrum.max_exponent:.4f} nats/step")
         self._write(logs, spectrum)
-        if self.verbose:
-            print(f"epoch {epoch + 1}: largest Lyapunov exponent {spectrum.max_exponent:.4f} nats/step")

@@ -6,20 +6,25 @@ traced with this package's namespace; the intervals of a chunk are a
 ``tf.while_loop`` and a last partial interval gets its own QR, exactly as
 :func:`lyapax.algorithm.run_chunk` does (the same operations in the same order;
 only the partial interval's step count is a run-time value, so its steps are
-the cell's ``step_tangent`` in a loop followed by a one-step ``tangent_interval``). Nothing leaves the device inside a chunk.
+the dynamics' ``step_tangent`` in a loop followed by a one-step
+``tangent_interval``). Nothing leaves the device inside a chunk.
 
-Retracing: the weights of an analytic cell are arguments of the compiled
-function, not constants captured in it; the step counter and the number of
-steps are tensors (the time axis of the inputs is left unknown to the trace).
-So one trace serves every chunk of a computation, and a second call with the
-same shapes and dtypes (another model of the same architecture, the same model
-after a training epoch, other sequence lengths) reuses it. Compiled functions
-are cached by (cell structure, ``ortho_every``, argument shapes and dtypes).
+Retracing: the dynamics are split (``dynamics.split()``, canonical cells and the
+core's autodiff dynamics alike) into a hashable definition, which keys the
+cache, and parameter arrays, which are arguments of the compiled function and
+not constants captured in it; the step counter and the number of steps are
+int32 tensors (the time axis of the inputs is left unknown to the trace). So
+one trace serves every chunk of a computation, and a second call with the same
+shapes and dtypes (another model of the same architecture, the same model after
+a training epoch, other sequence lengths) reuses it. Compiled functions are
+cached by (definition, parameter structure, ``ortho_every``, argument shapes and
+dtypes). A step function's own variables (a Keras cell's, a closure's
+``tf.Variable``) are read by the function at run time, so training them does
+not retrace either.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,7 +33,7 @@ from typing import Any
 import tensorflow as tf
 
 from lyapax import algorithm
-from lyapax.cells import Cell, Stack
+from lyapax.tangent import tree_flatten, tree_unflatten
 
 from . import namespace as xp
 
@@ -38,36 +43,16 @@ _CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _CACHE_SIZE = 64
 
 
-def _structure(cell: Cell) -> tuple:
-    """A hashable description of a cell, its weight arrays left out (they are arguments)."""
-    if isinstance(cell, Stack):
-        return ("Stack", tuple(_structure(layer) for layer in cell.layers))
-    fields = tuple(
-        (name, "array" if hasattr(value, "shape") else value)
-        for name, value in sorted(vars(cell).items())
-        if not isinstance(value, (list, dict))
-    )
-    return (type(cell).__module__, type(cell).__qualname__, fields)
-
-
-def _rebuild(template: Cell) -> Callable[[tuple], Cell]:
-    def rebuild(weights: tuple) -> Cell:
-        it = iter(weights)
-        return template.map_arrays(lambda _: next(it))
-
-    return rebuild
-
-
 def _interval(dyn: Any, xs: Any, start: Any, t0: Any, n: int, state: tuple) -> tuple:
     """``n`` steps then one QR (the core's tangent_interval), trouble tracking, the running sum."""
-    h, Q, first_zero, first_nonfinite, total = state
+    h, Q, flags, total = state
     seg = None if xs is None else xs[t0 : t0 + n]
     h, Q, log_r = algorithm.tangent_interval(xp, dyn, h, Q, seg, n)
-    first_zero, first_nonfinite = algorithm.track_trouble(xp, h, log_r, first_zero, first_nonfinite, start + t0 + (n - 1))
-    return h, Q, first_zero, first_nonfinite, total + log_r
+    flags = algorithm.track_trouble(xp, h, log_r, flags, start + t0 + (n - 1))
+    return h, Q, flags, total + log_r
 
 
-def _compile(rebuild: Callable[[tuple], Any], ortho_every: int, signature: list) -> Any:
+def _compile(build: Callable[[tuple], Any], ortho_every: int, signature: list) -> Any:
     """A chunk of any length: whole intervals of ``ortho_every`` steps in a ``tf.while_loop``, then
     (``tf.cond``) a last partial interval of ``rem`` steps with its own QR.
 
@@ -76,35 +61,35 @@ def _compile(rebuild: Callable[[tuple], Any], ortho_every: int, signature: list)
     """
 
     @tf.function(autograph=False, input_signature=signature)
-    def run(weights, carry, xs_or_steps, start):
-        dyn = rebuild(weights)
+    def run(params, carry, xs_or_steps, start):
+        dyn = build(params)
         xs = None if xs_or_steps.shape.rank == 0 else xs_or_steps
-        steps = xs_or_steps if xs is None else tf.cast(tf.shape(xs)[0], tf.int64)
+        steps = xs_or_steps if xs is None else tf.shape(xs)[0]
         n_full, rem = steps // ortho_every, steps % ortho_every
-        h, Q, first_zero, first_nonfinite = carry
-        state = (h, Q, first_zero, first_nonfinite, tf.zeros_like(Q[:, 0, :]))
+        h, Q, flags = carry
+        state = (h, Q, flags, tf.zeros_like(Q[:, 0, :]))
 
         def body(i, *state):
             return (i + 1, *_interval(dyn, xs, start, i * ortho_every, ortho_every, state))
 
-        state = tf.while_loop(lambda i, *_: i < n_full, body, (tf.constant(0, tf.int64), *state))[1:]
+        state = tf.while_loop(lambda i, *_: i < n_full, body, (tf.constant(0, tf.int32), *state))[1:]
         if ortho_every == 1:
-            return tuple(state[:4]), state[4]
+            return tuple(state[:3]), state[3]
 
         def tail():
             # rem - 1 tangent steps, then the last one with the QR: tangent_interval(rem) unrolled at run time
-            h, Q, first_zero, first_nonfinite, total = state
+            h, Q, flags, total = state
             t0 = n_full * ortho_every
 
             def step(j, h, Q):
                 h, Q = dyn.step_tangent(xp, h, None if xs is None else xs[t0 + j], Q)
                 return j + 1, h, Q
 
-            _, h, Q = tf.while_loop(lambda j, *_: j < rem - 1, step, (tf.constant(0, tf.int64), h, Q))
-            return _interval(dyn, xs, start, t0 + rem - 1, 1, (h, Q, first_zero, first_nonfinite, total))
+            _, h, Q = tf.while_loop(lambda j, *_: j < rem - 1, step, (tf.constant(0, tf.int32), h, Q))
+            return _interval(dyn, xs, start, t0 + rem - 1, 1, (h, Q, flags, total))
 
         state = tf.cond(rem > 0, tail, lambda: tuple(state))
-        return tuple(state[:4]), state[4]
+        return tuple(state[:3]), state[3]
 
     return run
 
@@ -128,7 +113,7 @@ class _RetracingNoteFilter(logging.Filter):
     """Hides TensorFlow's "triggered tf.function retracing" note for this module's own functions.
 
     TensorFlow counts traces by the Python function's code, so our distinct
-    compiled functions (one per structure, ``ortho_every`` and argument shapes)
+    compiled functions (one per definition, ``ortho_every`` and argument shapes)
     look to it like one function retraced.
     """
 
@@ -148,37 +133,34 @@ def _call(fn: Any, *args: Any) -> Any:
         logger.removeFilter(_FILTER)
 
 
-def make_runner(dynamics: Any, device: str | None) -> Callable[..., Any]:
+def make_runner(dynamics: Any) -> Callable[..., Any]:
     """A runner with the signature and results of :func:`lyapax.algorithm.run_chunk` less ``xp, dynamics``.
 
-    ``dynamics`` is a core cell with tf weights (its weights become arguments
-    of the compiled function) or a :class:`~lyapax_tensorflow.tangent.StepDynamics`
-    (compiled with the step function inside). Runs under ``tf.device(device)``.
+    ``dynamics`` is anything with ``split()`` (a core cell with tf weights, the
+    core's autodiff dynamics of a step function): its parameters become arguments
+    of the compiled function, its definition part of the cache key. Call it in the
+    device scope of the computation (the backend's ``scope``).
     """
-    if isinstance(dynamics, Cell):
-        structure = _structure(dynamics)
-        weights = tuple(dynamics.arrays().values())
-        rebuild = _rebuild(dynamics)
-    else:
-        structure = dynamics.key()
-        weights = ()
-        rebuild = lambda _weights: dynamics  # noqa: E731
+    definition, params = dynamics.split()
+    leaves, treedef = ([], None) if params is None else tree_flatten(params)
+    params = tuple(leaves)
+
+    def build(args: tuple) -> Any:
+        return definition.build(None if treedef is None else tree_unflatten(treedef, list(args)))
 
     def runner(carry, xs, start, length, ortho_every):
-        length, ortho_every, start = int(length), int(ortho_every), int(start)
+        ortho_every = int(ortho_every)
         carry = tuple(carry)
-        with tf.device(device) if device else contextlib.nullcontext():
-            signature = [tf.nest.map_structure(_spec, weights), tf.nest.map_structure(_spec, carry)]
-            if xs is None:
-                signature.append(tf.TensorSpec([], tf.int64))
-            else:
-                signature.append(tf.TensorSpec([None, *xs.shape[1:]], xs.dtype))
-            signature.append(tf.TensorSpec([], tf.int64))
-            shapes = repr(signature)
-            fn = _cached((structure, ortho_every, shapes), lambda: _compile(rebuild, ortho_every, signature))
-            chunk = tf.constant(length, tf.int64) if xs is None else xs
-            carry, total = _call(fn, weights, carry, chunk, tf.constant(start, tf.int64))
-        return carry, total
+        signature = [tuple(_spec(p) for p in params), tuple(_spec(c) for c in carry)]
+        if xs is None:
+            signature.append(tf.TensorSpec([], tf.int32))
+        else:
+            signature.append(tf.TensorSpec([None, *xs.shape[1:]], xs.dtype))
+        signature.append(tf.TensorSpec([], tf.int32))
+        key = (definition, treedef, ortho_every, repr(signature))
+        fn = _cached(key, lambda: _compile(build, ortho_every, signature))
+        chunk = tf.constant(int(length), tf.int32) if xs is None else xs
+        return _call(fn, params, carry, chunk, tf.constant(int(start), tf.int32))
 
     return runner
 

@@ -1,8 +1,9 @@
-"""Keras 3 recurrent layers and cells as the core's canonical cells.
+"""Keras 3 recurrent layers and cells as a :class:`lyapax.backend.Plan`.
 
-Weights are read from the layer's variables as ``tf`` tensors (inside any
-``tf.GradientTape`` the caller has open, so gradients reach the variables) and
-rearranged into the PyTorch conventions of :mod:`lyapax.cells`:
+Standard cells become the core's canonical cells, with weights read from the
+layers' variables (inside any ``tf.GradientTape`` the caller has open, so
+gradients reach the variables) and rearranged into the PyTorch conventions of
+:mod:`lyapax.cells`:
 
 - Keras stores kernels transposed, ``(F, units * gates)``: they are transposed.
 - ``LSTMCell``: kernel columns ``i, f, c, o`` are the core's ``i, f, g, o``
@@ -19,87 +20,91 @@ map, ``training=False``). Recognised containers: ``keras.layers.RNN``
 recurrent layers (the full stacked state, bottom layer first); with
 ``backend="tensorflow"``, also a plain list of recurrent layers (a stack).
 
-Recurrent layers and cells Keras ships but lyapax has no analytic cell for
-(custom ``RNN`` cells with integer state sizes) are handled by forward-mode
-autodiff of the cells' own ``call`` (see :mod:`lyapax_tensorflow.tangent`).
+Other Keras RNN cells (custom cells with integer state sizes) become a
+:class:`lyapax.tangent.Step` that calls the cells' own ``call``, differentiated
+by the core's autodiff tangent; they compute in their variables' dtype
+(:attr:`lyapax.backend.Plan.fixed_dtype`).
+
+Keras 3 RNN layers are batch-first, and so are lyapax's inputs; ``go_backwards``
+on the bottom layer reads them reversed (:attr:`lyapax.backend.Plan.reverse`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from lyapax import cells
+from lyapax.backend import Plan
 from lyapax.errors import InputError, ModelTypeError
+from lyapax.tangent import Step
+from lyapax.validation import check_h0_shape
 
-__all__ = ["KerasModel", "from_keras", "is_keras_object", "recurrent_cells", "state_sizes"]
+__all__ = ["plan", "recurrent_cells", "state_sizes", "canonical", "flatten_h0", "call_cells"]
 
 _STANDARD = (keras.layers.SimpleRNNCell, keras.layers.LSTMCell, keras.layers.GRUCell)
 
 
-@dataclass
-class KerasModel:
-    """A Keras recurrent model broken down for the core.
+def plan(model: Any) -> Plan:
+    """The plan of a Keras layer, cell, ``Sequential`` or list of recurrent layers (checked; nothing is changed)."""
+    if keras.backend.backend() != "tensorflow":
+        raise ModelTypeError(
+            f"model: Keras runs on its {keras.backend.backend()!r} backend; lyapax's tensorflow backend needs "
+            "Keras on TensorFlow (set KERAS_BACKEND=tensorflow before importing keras)."
+        )
+    keras_cells, reverse = recurrent_cells(model)
+    for cell in keras_cells:
+        if not cell.built or not cell.weights:
+            raise InputError(
+                f"model: {type(cell).__name__} {cell.name!r} is not built (it has no weights yet); call the layer "
+                "once on an input, or build it with layer.build((None, None, features)), before asking for its "
+                "spectrum."
+            )
+    sizes = [s for c in keras_cells for s in state_sizes(c)]
+    first = keras_cells[0]
+    params = [w for c in keras_cells for w in c.weights]
+    common = dict(
+        params=params,
+        input_size=int(first.kernel.shape[0]) if hasattr(first, "kernel") else None,
+        time_major=False,
+        reverse=reverse,
+        state=lambda h0, batch, convert: flatten_h0(h0, sizes, batch, convert),
+    )
+    name = f"{type(model).__name__}({'+'.join(type(c).__name__ for c in keras_cells)})"
+    if all(type(c) in _STANDARD for c in keras_cells):
+        for cell in keras_cells:
+            check_activations(cell)
+        return Plan(name, cell=lambda convert: canonical(keras_cells, convert), **common)
 
-    Attributes:
-        cells: the Keras cells, bottom first (a stack has several).
-        sizes: the sizes of the state tensors in Keras' own order (flat over
-            the cells: an LSTM contributes ``[units, units]`` for ``[h, c]``).
-        reverse: the bottom layer has ``go_backwards=True`` (the inputs are read reversed).
-        variable_dtype: the dtype of the layers' weights (``"float32"`` for fresh layers).
-        device: the device of the first weight (``tf`` device string), or ``None``.
-        name: a short description for reports.
-    """
+    def carry(batch: int, features: int | None) -> list:
+        if features is None:
+            raise InputError(f"inputs: {name} is run through its own call, which needs inputs; pass inputs.")
+        return [np.zeros((batch, n)) for n in sizes]
 
-    cells: list = field(default_factory=list)
-    sizes: list = field(default_factory=list)
-    reverse: bool = False
-    variable_dtype: str = "float32"
-    device: str | None = None
-    name: str = ""
-
-    @property
-    def standard(self) -> bool:
-        """Whether every cell has an analytic tangent map in the core."""
-        return all(type(c) in _STANDARD for c in self.cells)
-
-    @property
-    def input_size(self) -> int:
-        return int(self.cells[0].kernel.shape[0]) if hasattr(self.cells[0], "kernel") else None
-
-    def per_cell_sizes(self) -> list[list[int]]:
-        return [state_sizes(c) for c in self.cells]
-
-
-def is_keras_object(obj: Any) -> bool:
-    """Whether ``obj`` is a Keras layer, cell or model."""
-    return isinstance(obj, (keras.layers.Layer, keras.Model))
+    dtype = next((str(w.dtype) for w in params if "float" in str(w.dtype)), "float32")
+    return Plan(name, step=Step(call_cells, tuple(keras_cells), carry=carry),
+                fixed_dtype=dtype if dtype in ("float32", "float64") else "float32", **common)
 
 
 def state_sizes(cell: Any) -> list[int]:
     """Sizes of a Keras cell's state tensors, in its own order."""
     size = cell.state_size
     flat = size if isinstance(size, (list, tuple)) else [size]
-    out = []
-    for s in flat:
-        if isinstance(s, (list, tuple)) or not isinstance(s, int):
-            raise ModelTypeError(
-                f"model: {type(cell).__name__} has a state of size {size!r}; lyapax takes cells whose states are "
-                "vectors (integer state sizes)."
-            )
-        out.append(int(s))
-    return out
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in flat):
+        raise ModelTypeError(
+            f"model: {type(cell).__name__} has a state of size {size!r}; lyapax takes cells whose states are "
+            "vectors (integer state sizes)."
+        )
+    return [int(s) for s in flat]
 
 
 def _cells_of(obj: Any) -> list:
     if isinstance(obj, keras.layers.StackedRNNCells):
-        out = []
-        for c in obj.cells:
-            out.extend(_cells_of(c))
-        return out
+        return [c for inner in obj.cells for c in _cells_of(inner)]
     if isinstance(obj, keras.layers.RNN):
         return _cells_of(obj.cell)
     if isinstance(obj, keras.layers.Layer) and hasattr(obj, "state_size") and callable(obj):
@@ -118,63 +123,40 @@ def recurrent_cells(model: Any) -> tuple[list, bool]:
             "model: a Bidirectional layer is not a causal dynamical system; pass its forward_layer or "
             "backward_layer (each is an ordinary recurrent layer)."
         )
-    if isinstance(model, (keras.Sequential, list, tuple)):
-        what = "Sequential" if isinstance(model, keras.Sequential) else "list of layers"
-        layers = model.layers if isinstance(model, keras.Sequential) else list(model)
-        layers = [layer for layer in layers if not isinstance(layer, keras.layers.InputLayer)]
-        if not layers:
-            raise InputError(f"model: the {what} has no layers.")
-        for i, layer in enumerate(layers):
-            if isinstance(layer, keras.layers.Bidirectional) or not isinstance(layer, keras.layers.RNN):
-                raise ModelTypeError(
-                    f"model: layer {i} ({getattr(layer, 'name', '?')}, {type(layer).__name__}) of the {what} is not "
-                    "a recurrent layer. lyapax takes a Sequential (or a list of layers) made only of recurrent "
-                    "layers (an Input in front is fine); for a model with other layers, pass its recurrent layer, "
-                    "or a Sequential of just its recurrent layers, and feed that layer's inputs."
-                )
-        out = []
-        reverse = False
-        for i, layer in enumerate(layers):
-            if getattr(layer, "go_backwards", False):
-                if i:
-                    raise InputError(
-                        f"model: layer {i} ({layer.name}) of the {what} has go_backwards=True; only the first "
-                        "layer may read its inputs backwards (a later one would not be a step-by-step stack)."
-                    )
-                reverse = True
-            if i < len(layers) - 1 and not getattr(layer, "return_sequences", True):
-                raise InputError(
-                    f"model: layer {i} ({layer.name}) has return_sequences=False, so the layer above does not see "
-                    "its sequence; every layer but the last needs return_sequences=True in a stack."
-                )
-            out.extend(_cells_of(layer))
-        return out, reverse
-    if isinstance(model, keras.Model):
-        raise ModelTypeError(
-            f"model: {type(model).__name__} is a Keras model that is not a Sequential; pass its recurrent layer "
-            "(model.get_layer(name)) and that layer's inputs, or a keras.Sequential of recurrent layers."
-        )
-    reverse = bool(isinstance(model, keras.layers.RNN) and model.go_backwards)
-    return _cells_of(model), reverse
-
-
-def from_keras(model: Any) -> KerasModel:
-    """Break a Keras recurrent model down into its cells (checks it is built; nothing is changed)."""
-    keras_cells, reverse = recurrent_cells(model)
-    for cell in keras_cells:
-        if not cell.built or not cell.weights:
-            raise InputError(
-                f"model: {type(cell).__name__} {cell.name!r} is not built (it has no weights yet); call the layer "
-                "once on an input, or build it with layer.build((None, None, features)), before asking for its "
-                "spectrum."
+    if not isinstance(model, (keras.Sequential, list, tuple)):
+        if isinstance(model, keras.Model):
+            raise ModelTypeError(
+                f"model: {type(model).__name__} is a Keras model that is not a Sequential; pass its recurrent layer "
+                "(model.get_layer(name)) and that layer's inputs, or a keras.Sequential of recurrent layers."
             )
-    sizes = [s for c in keras_cells for s in state_sizes(c)]
-    first = keras_cells[0].weights[0]
-    dtype = str(getattr(first, "dtype", "float32"))
-    dtype = dtype if dtype in ("float32", "float64") else "float32"
-    device = getattr(getattr(first, "value", None), "device", None) or None
-    names = "+".join(type(c).__name__ for c in keras_cells)
-    return KerasModel(list(keras_cells), sizes, reverse, dtype, device, f"{type(model).__name__}({names})")
+        return _cells_of(model), bool(isinstance(model, keras.layers.RNN) and model.go_backwards)
+    what = "Sequential" if isinstance(model, keras.Sequential) else "list of layers"
+    layers = model.layers if isinstance(model, keras.Sequential) else list(model)
+    layers = [layer for layer in layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not layers:
+        raise InputError(f"model: the {what} has no layers.")
+    for i, layer in enumerate(layers):
+        if isinstance(layer, keras.layers.Bidirectional) or not isinstance(layer, keras.layers.RNN):
+            raise ModelTypeError(
+                f"model: layer {i} ({getattr(layer, 'name', '?')}, {type(layer).__name__}) of the {what} is not "
+                "a recurrent layer. lyapax takes a Sequential (or a list of layers) made only of recurrent "
+                "layers (an Input in front is fine); for a model with other layers, pass its recurrent layer, "
+                "or a Sequential of just its recurrent layers, and feed that layer's inputs."
+            )
+    out = []
+    for i, layer in enumerate(layers):
+        if i and layer.go_backwards:
+            raise InputError(
+                f"model: layer {i} ({layer.name}) of the {what} has go_backwards=True; only the first "
+                "layer may read its inputs backwards (a later one would not be a step-by-step stack)."
+            )
+        if i < len(layers) - 1 and not layer.return_sequences:
+            raise InputError(
+                f"model: layer {i} ({layer.name}) has return_sequences=False, so the layer above does not see "
+                "its sequence; every layer but the last needs return_sequences=True in a stack."
+            )
+        out.extend(_cells_of(layer))
+    return out, bool(layers[0].go_backwards)
 
 
 def _activation_name(fn: Any) -> str | None:
@@ -198,8 +180,13 @@ def _require(cell: Any, attr: str, allowed: tuple[str, ...]) -> str:
     return name
 
 
-def _read(var: Any, dtype: tf.DType) -> tf.Tensor:
-    return tf.cast(tf.convert_to_tensor(var), dtype)
+def check_activations(cell: Any) -> None:
+    """Refuse a standard cell whose activations the analytic cell does not have."""
+    if isinstance(cell, keras.layers.SimpleRNNCell):
+        _require(cell, "activation", ("tanh", "relu", "linear"))
+    else:
+        _require(cell, "activation", ("tanh",))
+        _require(cell, "recurrent_activation", ("sigmoid",))
 
 
 def _zrh_to_rzn(w: tf.Tensor, units: int, axis: int) -> tf.Tensor:
@@ -208,52 +195,70 @@ def _zrh_to_rzn(w: tf.Tensor, units: int, axis: int) -> tf.Tensor:
     return tf.concat([r, z, h], axis=axis)
 
 
-def canonical_cell(cell: Any, dtype: tf.DType) -> cells.Cell:
-    """The core cell with ``cell``'s weights (as ``dtype`` tensors in the current device scope)."""
+def canonical_cell(cell: Any, convert: Callable[[Any], Any]) -> cells.Cell:
+    """The core cell with ``cell``'s weights, each read through ``convert`` (dtype, device)."""
     units = int(cell.units)
-    kernel = _read(cell.kernel, dtype)
-    recurrent = _read(cell.recurrent_kernel, dtype)
-    bias = None if cell.bias is None else _read(cell.bias, dtype)
+    kernel, recurrent = convert(cell.kernel), convert(cell.recurrent_kernel)
+    bias = None if cell.bias is None else convert(cell.bias)
     if isinstance(cell, keras.layers.SimpleRNNCell):
-        act = _require(cell, "activation", ("tanh", "relu", "linear"))
+        act = _activation_name(cell.activation)
         return cells.Elman(tf.transpose(kernel), tf.transpose(recurrent), bias, None, nonlinearity=act)
     if isinstance(cell, keras.layers.LSTMCell):
-        _require(cell, "activation", ("tanh",))
-        _require(cell, "recurrent_activation", ("sigmoid",))
         return cells.LSTM(tf.transpose(kernel), tf.transpose(recurrent), bias, None)
-    if isinstance(cell, keras.layers.GRUCell):
-        _require(cell, "activation", ("tanh",))
-        _require(cell, "recurrent_activation", ("sigmoid",))
-        w_ih = tf.transpose(_zrh_to_rzn(kernel, units, 1))
-        w_hh = tf.transpose(_zrh_to_rzn(recurrent, units, 1))
-        b_ih = b_hh = None
-        if bias is not None and cell.reset_after:
-            b_ih, b_hh = _zrh_to_rzn(bias[0], units, 0), _zrh_to_rzn(bias[1], units, 0)
-        elif bias is not None:
-            b_ih = _zrh_to_rzn(bias, units, 0)
-        return cells.GRU(w_ih, w_hh, b_ih, b_hh, reset_after=bool(cell.reset_after))
-    raise ModelTypeError(f"model: no analytic cell for {type(cell).__name__}.")
+    w_ih = tf.transpose(_zrh_to_rzn(kernel, units, 1))
+    w_hh = tf.transpose(_zrh_to_rzn(recurrent, units, 1))
+    b_ih = b_hh = None
+    if bias is not None and cell.reset_after:
+        b_ih, b_hh = _zrh_to_rzn(bias[0], units, 0), _zrh_to_rzn(bias[1], units, 0)
+    elif bias is not None:
+        b_ih = _zrh_to_rzn(bias, units, 0)
+    return cells.GRU(w_ih, w_hh, b_ih, b_hh, reset_after=bool(cell.reset_after))
 
 
-def canonical(model: KerasModel, dtype: tf.DType) -> cells.Cell:
-    """The core cell (a :class:`lyapax.cells.Stack` for several layers) of a standard Keras model."""
-    parts = [canonical_cell(c, dtype) for c in model.cells]
+def canonical(keras_cells: list, convert: Callable[[Any], Any]) -> cells.Cell:
+    """The core cell (a :class:`lyapax.cells.Stack` for several) of standard Keras cells."""
+    parts = [canonical_cell(c, convert) for c in keras_cells]
     return parts[0] if len(parts) == 1 else cells.Stack(parts)
 
 
-def keras_step(model: KerasModel):
-    """``f(states, x) -> states`` over the flat list of Keras state tensors, through the cells' own ``call``."""
-    per_cell = model.per_cell_sizes()
+def _leaves(h0: Any) -> list:
+    return [leaf for item in h0 for leaf in _leaves(item)] if isinstance(h0, (list, tuple)) else [h0]
 
-    def step(states: list, x: Any) -> list:
-        out, pos, inp = [], 0, x
-        for cell, sizes in zip(model.cells, per_cell):
-            mine = list(states[pos : pos + len(sizes)])
-            pos += len(sizes)
-            y, new = cell(inp, mine if len(mine) > 1 else mine, training=False)
-            new = list(new) if isinstance(new, (list, tuple)) else [new]
-            out.extend(new)
-            inp = y
-        return out
 
-    return step
+def flatten_h0(h0: Any, sizes: list[int], batch: int, convert: Callable[[Any], Any]) -> Any:
+    """The core's ``(B, d)`` state from the layer's own initial-state structure or a ``(B, d)`` array.
+
+    The structure is the list Keras' ``initial_state`` takes (``[h, c]`` for an LSTM),
+    for a stack each layer's list, bottom first (nested or flat).
+    """
+    leaves = _leaves(h0)
+    layout = "[" + ", ".join(f"(batch, {s})" for s in sizes) + "]"
+    if not isinstance(h0, (list, tuple)) or (len(leaves) == 1 and len(sizes) > 1):  # one (B, d) array
+        state = convert(leaves[0])
+        check_h0_shape(tuple(state.shape), batch, sum(sizes), what=f"(batch, d) or the layer's state list {layout}; (batch, d)")
+        return state
+    if len(leaves) != len(sizes):
+        raise InputError(
+            f"h0: expected the layer's initial-state structure, {len(sizes)} state tensor(s) {layout} "
+            f"(Keras order, e.g. [h, c] for an LSTM; a stack lists its layers bottom first), got {len(leaves)}."
+        )
+    parts = []
+    for i, (leaf, size) in enumerate(zip(leaves, sizes)):
+        t = convert(leaf)
+        shape = tuple(int(s) for s in t.shape)
+        if shape != (batch, size):
+            raise InputError(f"h0[{i}]: expected shape ({batch}, {size}) as in {layout}, got {shape}.")
+        parts.append(t)
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
+
+
+def call_cells(keras_cells: tuple, params: Any, states: list, x: Any) -> list:
+    """``apply`` of a :class:`lyapax.tangent.Step`: one step of the cells' own ``call`` (``training=False``)
+    over the flat list of Keras state tensors (the cells' own variables, hence no ``params``)."""
+    out, pos, inp = [], 0, x
+    for cell in keras_cells:
+        n = len(state_sizes(cell))
+        inp, new = cell(inp, list(states[pos : pos + n]), training=False)
+        pos += n
+        out.extend(new if isinstance(new, (list, tuple)) else [new])
+    return out

@@ -14,8 +14,9 @@ batch of matrices), ``matrix_transpose``, ``linalg.qr`` (reduced),
 ``linalg.diagonal``, ``log``, ``abs``, ``sign``, ``exp``, ``tanh``, ``where``
 (Python scalars allowed in either branch), ``ones_like``, ``zeros_like``,
 ``concat``, ``all``, ``any``, ``isfinite``, ``isnan``, ``eye``, ``take``,
-``sort``, ``asarray``, ``stack``, ``sum``, ``reshape``. Dtypes: ``float32``,
-``float64``, ``int64``, ``bool``.
+``sort``, ``asarray``, ``astype``, ``stack``, ``sum``, ``reshape``,
+``permute_dims``, ``flip``. Dtypes: ``float32``, ``float64``, ``int32``,
+``int64``, ``bool``.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ __all__ = [
     "all",
     "any",
     "asarray",
+    "astype",
     "bool",
     "concat",
     "eye",
     "exp",
+    "flip",
     "float32",
     "float64",
+    "int32",
     "int64",
     "isfinite",
     "isnan",
@@ -44,6 +48,7 @@ __all__ = [
     "matmul",
     "matrix_transpose",
     "ones_like",
+    "permute_dims",
     "reshape",
     "sign",
     "sort",
@@ -60,6 +65,7 @@ Scalar = int | float | bool
 
 float32 = tf.float32
 float64 = tf.float64
+int32 = tf.int32
 int64 = tf.int64
 bool = tf.bool  # noqa: A001 - the array-API name
 
@@ -81,6 +87,11 @@ def asarray(obj: Any, /, *, dtype: tf.DType | None = None, device: Any = None) -
     with tf.device(device):
         t = tf.identity(tf.convert_to_tensor(obj))
         return t if dtype is None else tf.cast(t, dtype)
+
+
+def astype(x: Array, dtype: tf.DType, /, *, copy: bool = True) -> Array:
+    """``x`` cast to ``dtype`` (differentiable between floating dtypes)."""
+    return tf.cast(x, dtype)
 
 
 def matmul(x1: Array, x2: Array, /) -> Array:
@@ -177,6 +188,18 @@ def sum(x: Array, /, *, axis: int | None = None, keepdims: bool = False) -> Arra
 
 def reshape(x: Array, /, shape: Sequence[int]) -> Array:
     return tf.reshape(x, shape)
+
+
+def permute_dims(x: Array, /, axes: Sequence[int]) -> Array:
+    """The axes of ``x`` in the order ``axes``."""
+    return tf.transpose(x, list(axes))
+
+
+def flip(x: Array, /, *, axis: int | Sequence[int] | None = None) -> Array:
+    """``x`` with the order of elements reversed along ``axis`` (every axis when ``None``)."""
+    if axis is None:
+        axis = list(range(x.shape.rank))
+    return tf.reverse(x, [axis] if isinstance(axis, int) else list(axis))
 
 
 def eye(n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: tf.DType | None = None, device: Any = None) -> Array:

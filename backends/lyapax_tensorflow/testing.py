@@ -18,7 +18,7 @@ import numpy as np
 
 import lyapax
 
-__all__ = ["KINDS", "native_model", "native_array", "native_step", "linear_step", "keras_layer"]
+__all__ = ["KINDS", "native_model", "native_array", "native_step", "linear_step", "keras_layer", "snapshot"]
 
 KINDS = ("tanh", "relu", "lstm", "gru", "gru_before")
 
@@ -116,3 +116,17 @@ def linear_step(A: np.ndarray, U: np.ndarray, dtype: str) -> Callable[[Any, Any]
 
     At, Ut = tf.constant(np.asarray(A).T, dtype=dtype), tf.constant(np.asarray(U).T, dtype=dtype)
     return lambda h, x: tf.matmul(h, At) + tf.matmul(x, Ut)
+
+
+def snapshot(model: Any) -> list:
+    """A Keras model's weights, their ``trainable`` flags, the layers' ``trainable`` and ``built`` flags."""
+    import keras
+
+    if not isinstance(model, (keras.layers.Layer, keras.Model)):
+        return []
+    layers = model.layers if isinstance(model, keras.Sequential) else [model]
+    return [
+        [np.array(w) for w in model.get_weights()],
+        [v.trainable for v in model.weights],
+        [(layer.trainable, layer.built) for layer in layers],
+    ]

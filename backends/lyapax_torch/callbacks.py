@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from lyapax.errors import InputError, ModelTypeError
 from lyapax.monitor import Monitor
 
 __all__ = ["attach", "probe_batch", "SpectrumCallback", "SpectrumCallbackMixin"]  # noqa: F822 (lazy, see __getattr__)
@@ -57,14 +58,14 @@ def probe_batch(data: Any, *, batch: int = 8, steps: int | None = 100, transform
             if have >= batch:
                 break
         if not parts:
-            raise ValueError("data: the iterable yielded no batches.")
+            raise InputError("data: the iterable yielded no batches.")
         x = torch.cat(parts, dim=0)
     if x.dim() != 3:
-        raise ValueError(f"data: expected batch-first sequences (batch, time, features), got shape {tuple(x.shape)}.")
+        raise InputError(f"data: expected batch-first sequences (batch, time, features), got shape {tuple(x.shape)}.")
     if x.shape[0] < batch:
-        raise ValueError(f"batch: asked for {batch} probe sequences, the data holds only {x.shape[0]}.")
+        raise InputError(f"batch: asked for {batch} probe sequences, the data holds only {x.shape[0]}.")
     if steps is not None and x.shape[1] < steps:
-        raise ValueError(f"steps: asked for {steps} time steps, the sequences have {x.shape[1]}.")
+        raise InputError(f"steps: asked for {steps} time steps, the sequences have {x.shape[1]}.")
     x = x[:batch] if steps is None else x[:batch, :steps]
     return x.detach().clone()
 
@@ -94,7 +95,7 @@ def attach(monitor: Monitor, model: Any, optimizer: Any, *, start: int = 0) -> _
     end of each epoch instead.
     """
     if not hasattr(optimizer, "register_step_post_hook"):
-        raise TypeError(f"optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}.")
+        raise ModelTypeError(f"optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}.")
     return _StepHook(monitor, model, optimizer, start)
 
 
@@ -117,7 +118,7 @@ class SpectrumCallbackMixin:
     def __init__(self, probe: Any, *, every: int = 1, interval: str = "epoch", log: bool = True, **monitor_kwargs: Any):
         super().__init__()
         if interval not in ("epoch", "step"):
-            raise ValueError(f"interval: expected 'epoch' or 'step', got {interval!r}.")
+            raise InputError(f"interval: expected 'epoch' or 'step', got {interval!r}.")
         self.interval = interval
         self.log_metrics = bool(log)
         self.monitor = Monitor(probe, every=every, **monitor_kwargs)

@@ -18,7 +18,7 @@ import lyapax
 
 from .models import flatten_h0, unflatten_state
 
-__all__ = ["KINDS", "native_model", "native_array", "native_step", "linear_step"]
+__all__ = ["KINDS", "native_model", "native_array", "native_step", "linear_step", "snapshot"]
 
 KINDS = ("tanh", "relu", "lstm", "gru")
 
@@ -81,3 +81,17 @@ def linear_step(A: np.ndarray, U: np.ndarray, dtype: str) -> Callable[[Any, Any]
     """``f(h, x) = h A^T + x U^T`` in torch ops (for the autodiff path)."""
     At, Ut = native_array(A.T, dtype), native_array(U.T, dtype)
     return lambda h, x: h @ At + x @ Ut
+
+
+def snapshot(model: Any) -> list:
+    """Parameters and buffers, training flags, requires_grad and the global RNG state."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        return [torch.random.get_rng_state().numpy()]
+    return [
+        [t.detach().cpu().numpy().copy() for t in model.state_dict().values()],
+        [m.training for m in model.modules()],
+        [p.requires_grad for p in model.parameters()],
+        torch.random.get_rng_state().numpy(),
+    ]

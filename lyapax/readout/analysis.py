@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -127,7 +126,3 @@ def analyse(rows: list[dict[str, Any]], *, folds: int = 5, alpha: float = 1.0, n
                                          "hyperparameter_design": "log10 p, log10 lr, squares, product, arch",
                                          "spectrum_design": "early features + arch"}
     return out
-
-
-def finite_or_none(v: Any) -> Any:
-    return v if isinstance(v, (int, float)) and math.isfinite(v) else None

@@ -12,7 +12,10 @@ entry points provides a module ``<package>.testing`` with:
   from the flat canonical state ``h (B, d)`` and input ``x (B, F)`` (numpy),
   returning the next flat canonical state as numpy;
 - ``linear_step(A, U, dtype)``: a step function ``f(h, x) = h A^T + x U^T`` written
-  with the framework's ops (it exercises the autodiff path).
+  with the framework's ops (it exercises the autodiff path);
+- optionally ``snapshot(model)``: everything a computation must leave as it was
+  (parameters, training flags, the framework's global RNG state) as a list of
+  numpy arrays and plain values, compared before and after each bad input.
 
 Then a test module of the backend subclasses :class:`BackendConformance`::
 
@@ -27,6 +30,7 @@ Every property is checked against the numpy reference path.
 from __future__ import annotations
 
 import importlib
+import re
 from types import ModuleType
 from typing import ClassVar
 
@@ -38,9 +42,17 @@ from hypothesis import strategies as st
 from .. import registry
 from ..api import spectrum
 from ..errors import InputError, NumericalError
+from .bad_inputs import BAD_INPUTS, BadInput, Context
 from .strategies import Case, cases
 
-__all__ = ["BackendConformance", "backend_builders", "float32_agrees", "float32_tolerance", "float64_tolerance"]
+__all__ = [
+    "BackendConformance",
+    "assert_refused",
+    "backend_builders",
+    "float32_agrees",
+    "float32_tolerance",
+    "float64_tolerance",
+]
 
 
 # Each backend's subclass runs the same test methods: different executors by design.
@@ -103,6 +115,31 @@ def float32_agrees(got, reference, *, gap: float = 0.05) -> bool:
     separated = ps[:, 0] - ps[:, 1] > gap if ps.shape[1] > 1 else np.ones(ps.shape[0], bool)
     first_ok = np.all((diff[:, 0] <= tol[:, 0]) | ~separated)
     return bool(total_ok and first_ok)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=np.asarray(a).dtype.kind == "f")
+    return a == b
+
+
+def assert_refused(row: BadInput, ctx: Context, backend: str, snapshot=None) -> None:
+    """``row``'s call raises its library error, message first, and changes nothing: not the
+    model (``snapshot``), not the inputs, not numpy's global RNG."""
+    kwargs = {"model": ctx.model, "inputs": ctx.inputs, "backend": backend, **row.call(ctx)}
+    native_before = np.array(ctx.x, copy=True)
+    model_before = snapshot(kwargs["model"]) if snapshot is not None else None
+    rng_before = np.random.get_state()[1].copy()
+    with pytest.raises(row.error) as info:
+        spectrum(**kwargs)
+    assert isinstance(info.value, row.error), info.value
+    assert re.match(row.match, str(info.value)), f"{row.id}: {info.value!s} does not begin like {row.match!r}"
+    np.testing.assert_array_equal(ctx.x, native_before)
+    np.testing.assert_array_equal(np.random.get_state()[1], rng_before)
+    if snapshot is not None:
+        assert _same(snapshot(kwargs["model"]), model_before), f"{row.id}: the model was changed"
 
 
 def _spectrum_or_error(fn):
@@ -263,6 +300,16 @@ class BackendConformance:
             spectrum(model, self.t.native_array(x, "float64"), backend=self.backend, warmup=10)
         with pytest.raises(InputError, match="dtype"):
             spectrum(model, self.t.native_array(x, "float64"), backend=self.backend, dtype="float16")
+
+    @pytest.mark.parametrize("row", BAD_INPUTS, ids=lambda r: r.id)
+    def test_bad_input_table(self, row):
+        rng = np.random.default_rng(5)
+        kind = "gru" if "gru" in self.t.KINDS else self.t.KINDS[0]
+        cell = random_cell_for(kind, rng)
+        x = rng.normal(size=(2, 10, cell.input_size))
+        ctx = Context(self.t.native_model(cell, "float64"), self.t.native_array(x, "float64"), x,
+                      self.t.native_array, cell.dim, 2, 10, cell.input_size)
+        assert_refused(row, ctx, self.backend, getattr(self.t, "snapshot", None))
 
     def test_inputs_are_not_changed(self):
         rng = np.random.default_rng(2)

@@ -216,3 +216,19 @@ def test_trouble_met_by_an_untracked_runner_is_located_by_the_driver(rng):
     assert info[0].message.sequences == [1] and 300 < info[0].message.steps[0] < 320
     assert calls == [0, 100, 200, 300]  # the fourth chunk was located by re-running it, and only it
     np.testing.assert_allclose(s.per_sequence, np.log(10.0), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("row", __import__("lyapax.testing.bad_inputs", fromlist=["BAD_INPUTS"]).BAD_INPUTS,
+                         ids=lambda r: r.id)
+def test_bad_input_table_on_numpy(row, rng):
+    """The table every backend runs (lyapax.testing.bad_inputs), on the numpy reference path."""
+    from lyapax.testing.bad_inputs import Context
+    from lyapax.testing.conformance import assert_refused
+
+    cell = make_cell("gru", 3, 2, rng)
+    x = rng.normal(size=(2, 10, 2))
+    weights = {k: v.copy() for k, v in cell.arrays().items()}
+    ctx = Context(cell, x.copy(), x, lambda a, dtype: np.array(a, dtype=dtype), cell.dim, 2, 10, 2)
+    assert_refused(row, ctx, "numpy", lambda m: [m.arrays()[k] for k in sorted(weights)])
+    for k, v in cell.arrays().items():
+        np.testing.assert_array_equal(v, weights[k])

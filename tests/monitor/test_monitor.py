@@ -162,3 +162,30 @@ def test_errors_from_spectrum_propagate(probe):
     with pytest.raises(InputError, match="warmup"):
         mon(tanh_cell(), step=0)
     assert len(mon) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"warmup": 1.5}, "warmup: expected an integer >= 0"),
+     ({"warmup": "abc"}, "warmup: expected an integer >= 0"),
+     ({"k": 0}, "k: expected an integer >= 1"),
+     ({"every": 0}, "every: expected an integer >= 1"),
+     ({"seed": -1}, "seed: expected an integer >= 0"),
+     ({"ortho_every": 2, "history": 3}, "history: must be a multiple of ortho_every")],
+)
+def test_monitor_refuses_what_spectrum_refuses(probe, kwargs, match):
+    """The Monitor validates its options with the same checks, and messages, as lyapax.spectrum."""
+    with pytest.raises(InputError, match=match):
+        Monitor(probe, **kwargs)
+    spectrum_kwargs = {("k" if k == "every" else k): v for k, v in kwargs.items()}
+    if "every" not in kwargs and "k" not in kwargs:
+        with pytest.raises(InputError, match=match):
+            lyapax.spectrum(tanh_cell(), probe, **spectrum_kwargs)
+
+
+def test_default_k_fits_a_small_model_and_warmup_is_a_fifth_of_the_probe(probe):
+    mon = Monitor(probe)  # k=16 by default, a state of 6: all 6; warm-up 60 // 5 = 12
+    spec = mon(tanh_cell(H=6))
+    assert spec.k == 6 and spec.warmup == 12
+    assert Monitor(probe, k=None)(tanh_cell(H=6)).k == 6
+    assert Monitor(probe, k=3)(tanh_cell(H=6)).k == 3

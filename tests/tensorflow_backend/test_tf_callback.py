@@ -24,23 +24,48 @@ def test_callback_records_spectra_into_history(rng):
     x, y = _data(rng)
     probe = x[:3]
     cb = SpectrumCallback(probe, every=2, k=3)
-    history = model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[cb])
+    # the Monitor schedule: epochs 0, 2, ... (0-based) are probed; the last one (2) sees the trained weights
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[cb])
     h = history.history
-    assert len(h["lyap_max"]) == 4 and len(h["loss"]) == 4
-    assert math.isnan(h["lyap_max"][0]) and math.isnan(h["lyap_max"][2])
-    assert np.isfinite(h["lyap_max"][1]) and np.isfinite(h["lyap_max"][3])
-    assert cb.epochs == [1, 3] and len(cb.spectra) == 2 and cb.exponents.shape == (2, 3)
-    np.testing.assert_array_equal(cb.monitor.steps, [1, 3])  # the same records as a lyapax.Monitor
+    assert len(h["lyap_max"]) == 3 and len(h["loss"]) == 3
+    assert math.isnan(h["lyap_max"][1])
+    assert np.isfinite(h["lyap_max"][0]) and np.isfinite(h["lyap_max"][2])
+    assert cb.epochs == [0, 2] and len(cb.spectra) == 2 and cb.exponents.shape == (2, 3)
+    np.testing.assert_array_equal(cb.monitor.steps, [0, 2])  # the same records as a lyapax.Monitor
     np.testing.assert_array_equal(cb.monitor.exponents, cb.exponents)
     # the last probe equals the spectrum of the trained stack (Dense in front applied to the probe)
     stack = [model.layers[1], model.layers[2]]
     direct = lyapax.spectrum(stack, model.layers[0](probe), k=3, backend="tensorflow")
     np.testing.assert_allclose(cb.spectra[-1].exponents, direct.exponents, atol=1e-6)
-    assert h["lyap_max"][3] == pytest.approx(direct.max_exponent, abs=1e-6)
-    assert h["lyap_sum"][3] == pytest.approx(direct.exponents.sum(), abs=1e-5)
-    assert h["lyap_kaplan_yorke"][3] == pytest.approx(direct.kaplan_yorke_dimension, abs=1e-5)
+    assert h["lyap_max"][2] == pytest.approx(direct.max_exponent, abs=1e-6)
+    assert h["lyap_sum"][2] == pytest.approx(direct.exponents.sum(), abs=1e-5)
+    assert h["lyap_kaplan_yorke"][2] == pytest.approx(direct.kaplan_yorke_dimension, abs=1e-5)
     assert cb.spectra[0].state_dim == 4 + 3
     assert np.abs(cb.spectra[0].exponents - cb.spectra[1].exponents).max() > 0  # weights moved
+
+
+def test_callback_records_equal_a_monitors(rng):
+    """The callback is a lyapax.Monitor fed the preprocessed probe: a Monitor beside it, given the same
+    stack and the probe through the Dense layer at each epoch end, records the same steps and numbers."""
+    model = keras.Sequential([keras.Input((12, 2)), keras.layers.Dense(3), keras.layers.LSTM(3, return_sequences=True),
+                              keras.layers.GRU(2), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _data(rng)
+    probe = x[:3]
+    cb = SpectrumCallback(probe, every=2, k=4, warmup=2, ortho_every=2)
+    monitor = lyapax.Monitor(probe, every=2, k=4, warmup=2, ortho_every=2)
+
+    def record(epoch, logs):
+        if monitor.due(epoch):
+            monitor.update(model.layers[1:3], step=epoch, inputs=model.layers[0](probe))
+
+    beside = keras.callbacks.LambdaCallback(on_epoch_end=record)
+    model.fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[cb, beside])
+    np.testing.assert_array_equal(cb.monitor.steps, [0, 2, 4])
+    np.testing.assert_array_equal(cb.monitor.steps, monitor.steps)
+    np.testing.assert_allclose(cb.monitor.exponents, monitor.exponents, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(cb.monitor.stderr, monitor.stderr, rtol=0, atol=1e-7)
+    assert [s.k for s in cb.spectra] == [4, 4, 4] and cb.monitor.records[0].backend == "tensorflow"
 
 
 def test_callback_traces_once_and_accepts_a_chosen_layer(rng):

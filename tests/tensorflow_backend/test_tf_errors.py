@@ -107,10 +107,41 @@ def test_step_function_returning_the_wrong_structure(rng):
         lyapax.spectrum(lambda h, x: tf.concat([h, h], 1), x, h0=tf.zeros((1, 2), tf.float64))
 
 
-def test_dead_relu_units_are_reported_not_returned_as_numbers(rng):
+def test_dead_relu_units_are_reported_with_a_warning_and_minus_inf(rng):
+    """Every unit dead from the first step: the tangent map is zero, so every direction collapses
+    (exponent -inf), reported by a warning naming the sequences and steps (not an error)."""
     layer = keras.layers.SimpleRNN(3, activation="relu", dtype="float64",
                                    bias_initializer=keras.initializers.Constant(-10.0))
     layer.build((None, None, 2))
-    with pytest.raises(lyapax.NumericalError, match="exact zero on diag") as info:
-        lyapax.spectrum(layer, rng.normal(size=(2, 10, 2)) * 0.1)
-    assert info.value.kind == "zero" and info.value.sequences == [0, 1] and info.value.steps == [0, 0]
+    with pytest.warns(lyapax.NumericalWarning, match="exact zero on diag") as info:
+        s = lyapax.spectrum(layer, rng.normal(size=(2, 10, 2)) * 0.1)
+    w = info[0].message
+    assert w.kind == "zero" and w.sequences == [0, 1] and w.steps == [0, 0]
+    assert np.all(np.isneginf(s.per_sequence))
+
+
+def test_ragged_nested_lists_are_a_clear_input_error(gru, rng):
+    ragged = [[[0.0, 1.0], [1.0, 0.0]], [[0.0, 1.0]]]  # two sequences of different lengths
+    with pytest.raises(InputError, match="inputs: cannot read list as an array"):
+        lyapax.spectrum(gru, ragged)
+    with pytest.raises(InputError, match="inputs: cannot read list as an array"):
+        lyapax.spectrum(lambda h, x: h, ragged, h0=tf.zeros((2, 3)), backend="tensorflow")
+    with pytest.raises(InputError, match="h0: expected the layer.s initial-state structure"):  # lists are structure
+        lyapax.spectrum(gru, rng.normal(size=(2, 4, 2)), h0=[[[0.0, 1.0, 2.0], [0.0]]])
+    with pytest.raises(InputError, match="h0: every state array needs a leading batch axis"):  # lists are structure
+        lyapax.spectrum(lambda h, x: h, rng.normal(size=(2, 4, 2)), h0=[[0.0, 1.0], [0.0]], backend="tensorflow")
+    # a rectangular nested list is read like the array it spells
+    x = rng.normal(size=(2, 6, 2))
+    np.testing.assert_array_equal(lyapax.spectrum(gru, x.tolist()).per_sequence, lyapax.spectrum(gru, x).per_sequence)
+
+
+def test_state_overflow_with_a_finite_tangent_map_is_a_warning():
+    """A linear layer with an eigenvalue 1e30: the state overflows at step 11, the tangent map stays
+    finite, so the exponents are returned (log 1e30, log 0.5) with a warning, as on the numpy path."""
+    layer = keras.layers.SimpleRNN(2, activation=None, use_bias=False, dtype="float64")
+    layer.build((None, None, 1))
+    layer.set_weights([np.ones((1, 2)), np.diag([1e30, 0.5])])
+    with pytest.warns(lyapax.NumericalWarning, match="state overflowed") as info:
+        s = lyapax.spectrum(layer, np.ones((1, 30, 1)), basis=np.eye(2))
+    assert info[0].message.kind == "state" and info[0].message.steps == [11]
+    np.testing.assert_allclose(s.exponents, np.log([1e30, 0.5]), rtol=1e-12)

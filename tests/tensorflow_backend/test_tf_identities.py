@@ -90,6 +90,24 @@ def test_custom_keras_cell_goes_through_autodiff(rng):
     assert np.abs(lyapax.spectrum(base, x).per_sequence - s.per_sequence).max() > 1e-3
 
 
+def test_custom_keras_cell_takes_h0_in_keras_structure_and_its_own_dtype(rng):
+    cell = LeakyCell(3, dtype="float64")
+    cell.build((None, 2))
+    layer = keras.layers.RNN(cell)
+    x = rng.normal(size=(2, 30, 2))
+    h = rng.normal(size=(2, 3)) * 0.5
+    flat = lyapax.spectrum(layer, x, h0=h)
+    for h0 in ([h], [tf.constant(h)]):  # Keras' initial_state list, as for the standard layers
+        np.testing.assert_array_equal(lyapax.spectrum(layer, x, h0=h0).per_sequence, flat.per_sequence)
+    assert np.abs(lyapax.spectrum(layer, x).per_sequence - flat.per_sequence).max() > 1e-6  # h0 was used
+    with pytest.raises(lyapax.InputError, match=r"h0\[0\]: expected shape \(2, 3\)"):
+        lyapax.spectrum(layer, x, h0=[np.zeros((2, 4))])
+    with pytest.raises(lyapax.InputError, match="dtype: .* differentiated through its own call, which computes in float64"):
+        lyapax.spectrum(layer, x, dtype="float32")
+    with pytest.raises(lyapax.InputError, match="inputs: .* needs inputs"):
+        lyapax.spectrum(layer, steps=5, h0=h, backend="tensorflow")
+
+
 def test_dict_state_step_function(rng):
     A = rng.normal(size=(2, 2)) * 0.5
     At = tf.constant(A.T)

@@ -13,7 +13,8 @@ from lyapax_tensorflow import TensorFlowBackend, loop
 from tf_reference import numpy_cell
 
 import lyapax
-from lyapax.driver import Options, iterate
+from lyapax.driver import iterate
+from lyapax.validation import Options
 
 
 def _gru(units=3, features=2, dtype="float64"):
@@ -39,9 +40,9 @@ def test_chunking_and_history_do_not_change_results(rng):
     x = rng.normal(size=(2, 45, 2))
     ref = lyapax.spectrum(numpy_cell(layer), x, warmup=4, ortho_every=3)
     for chunk in (6, 9, 1000):
-        problem = TensorFlowBackend().prepare(layer, x, steps=None, h0=None, dtype=None, device=None,
-                                              differentiable=False)
-        got = iterate(problem, Options(chunk=chunk, warmup=4, ortho_every=3), "tensorflow")
+        opts = Options(chunk=chunk, warmup=4, ortho_every=3)
+        with TensorFlowBackend().session(layer, x, opts) as problem:
+            got = iterate(problem, opts, "tensorflow")
         np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=1e-9)
     hist = lyapax.spectrum(layer, x, warmup=4, ortho_every=3, history=12)
     np.testing.assert_array_equal(hist.history_steps, [12, 24, 36, 41])
@@ -51,16 +52,14 @@ def test_chunking_and_history_do_not_change_results(rng):
 def test_device_placement_follows_device_argument_and_inputs(rng):
     layer = _gru()
     x = tf.constant(rng.normal(size=(2, 10, 2)))
-    problem = TensorFlowBackend().prepare(layer, x, steps=None, h0=None, dtype=None, device="cpu",
-                                          differentiable=False)
-    assert problem.device == "/device:CPU:0"
-    assert problem.inputs.device.endswith("CPU:0") and problem.h0.device.endswith("CPU:0")
-    assert problem.asarray(np.zeros(2)).device.endswith("CPU:0")
+    with TensorFlowBackend().session(layer, x, Options(device="cpu")) as problem:
+        assert problem.device == "/device:CPU:0"
+        assert problem.inputs.device.endswith("CPU:0") and problem.h0.device.endswith("CPU:0")
+        assert problem.asarray(np.zeros(2)).device.endswith("CPU:0")
     with tf.device("CPU:0"):
         y = tf.identity(x)
-    problem = TensorFlowBackend().prepare(layer, y, steps=None, h0=None, dtype=None, device=None,
-                                          differentiable=False)
-    assert problem.device == y.device
+    with TensorFlowBackend().session(layer, y, Options()) as problem:
+        assert problem.device == y.device
     assert lyapax.spectrum(layer, y, device="CPU:0").exponents.shape == (3,)
 
 
@@ -148,3 +147,33 @@ def test_float32_and_float64_of_the_same_layer(rng):
     np.testing.assert_allclose(f32.per_sequence, f64.per_sequence, atol=2e-3)
     with pytest.raises(lyapax.InputError, match="dtype"):
         lyapax.spectrum(layer, x, dtype="bfloat16")
+
+
+def test_step_functions_and_custom_cells_do_not_retrace_on_a_second_call(rng):
+    """The autodiff path is split like the cells: definition (the function, the Keras cells) as key,
+    parameters as arguments; a variable the step reads is read at run time."""
+
+    class Leaky(keras.layers.SimpleRNNCell):
+        def call(self, inputs, states, training=False):
+            out, _ = super().call(inputs, states, training=training)
+            return 0.5 * states[0] + 0.5 * out, [0.5 * states[0] + 0.5 * out]
+
+    cell = Leaky(3, dtype="float64")
+    cell.build((None, 2))
+    layer = keras.layers.RNN(cell)
+    w = tf.Variable(rng.normal(size=(3, 3)) * 0.5)
+
+    def step(h, x):
+        return tf.tanh(tf.matmul(h, w) + x[:, :1])
+
+    x = rng.normal(size=(2, 23, 2))
+    h0 = tf.zeros((2, 3), tf.float64)
+    first = (lyapax.spectrum(layer, x, ortho_every=2), lyapax.spectrum(step, tf.constant(x), h0=h0, ortho_every=2))
+    count = loop.tracing_count()
+    cell.kernel.assign(cell.kernel * 0.5)  # training moves the variables: read at run time, no retrace
+    w.assign(w * 0.5)
+    second = (lyapax.spectrum(layer, x[:, :17], ortho_every=2),
+              lyapax.spectrum(step, tf.constant(x[:, :17]), h0=h0, ortho_every=2))
+    assert loop.tracing_count() == count
+    for a, b in zip(first, second):
+        assert np.abs(a.exponents - b.exponents).max() > 1e-6

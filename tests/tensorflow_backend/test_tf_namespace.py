@@ -119,9 +119,8 @@ def test_core_cells_on_tf_tensors_match_numpy(kind, rng):
 def test_track_trouble_matches_numpy():
     h = np.array([[0.0, 1.0], [np.nan, 0.0], [0.0, 0.0]])
     log_r = np.array([[0.0, -np.inf], [0.0, 0.0], [0.1, 0.2]])
-    minus = np.full(3, -1)
-    ref = algorithm.track_trouble(npx, h, log_r, minus, minus, 4)
-    got = algorithm.track_trouble(xp, tf.constant(h), tf.constant(log_r), tf.constant(minus, tf.int64),
-                                  tf.constant(minus, tf.int64), tf.constant(4, tf.int64))
+    flags = np.full((3, 3), -1, dtype=np.int32)
+    ref = algorithm.track_trouble(npx, h, log_r, flags, 4)
+    got = algorithm.track_trouble(xp, tf.constant(h), tf.constant(log_r), tf.constant(flags), tf.constant(4, tf.int32))
     for g, r in zip(got, ref):
         np.testing.assert_array_equal(g.numpy(), r)

@@ -242,3 +242,35 @@ def test_dead_relu_units_are_reported_with_sequence_and_step():
     assert w.kind == "zero"
     assert w.sequences == [0, 1] and w.steps == [7, 0]
     assert np.all(np.isneginf(s.per_sequence))  # every unit dead: J = 0 from then on
+
+
+def test_threads_on_the_same_step_module_leave_it_unchanged(gen):
+    """torch.func swaps a module's parameters and lyapax switches its dropout off: two threads on
+    the same module take turns, both get the sequential answer, and the flags are restored."""
+    import threading
+
+    model = DropoutStep().train()
+    x = torch.randn(B, 40, F, generator=gen)
+    h0 = torch.zeros(B, H)
+    before = _snapshot(model)
+    expected = lyapax.spectrum(model, x, h0=h0).per_sequence
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(3):
+                results.append(lyapax.spectrum(model, x, h0=h0).per_sequence)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(results) == 9
+    for r in results:
+        np.testing.assert_array_equal(r, expected)
+    _assert_same(before, _snapshot(model))
+    assert model.training and model.drop.training

@@ -1,0 +1,54 @@
+"""Finite-time exponents: exact on linear maps, consistent with the spectrum, statistics right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lyapax
+from lyapax.finite_time import finite_time
+from lyapax.testing import random_cell
+
+
+def test_diagonal_linear_map_gives_the_log_of_its_diagonal_in_every_window():
+    d = np.array([1.3, 0.8, 0.5])
+    cell = lyapax.cells.Elman(np.ones((3, 1)), np.diag(d), nonlinearity="linear")
+    x = np.random.default_rng(0).normal(size=(2, 120, 1))
+    ft = finite_time(cell, x, window=20, keep_windows=True)
+    # a random basis needs a few steps to align with the axes; from then on every window is exact
+    np.testing.assert_allclose(ft.windows[-1], np.log(d)[None].repeat(2, 0), atol=1e-9)
+    assert ft.count == 6 and ft.windows.shape == (6, 2, 3)
+
+
+def test_window_means_are_the_spectrum_and_the_statistics_are_those_of_the_windows():
+    rng = np.random.default_rng(1)
+    cell = random_cell("gru", 4, 2, rng, gain=2.5)
+    x = rng.normal(size=(3, 510, 2))
+    ft = finite_time(cell, x, window=50, warmup=10, keep_windows=True)
+    assert ft.count == 10
+    # 500 counted steps = 10 whole windows: the windows' mean is the spectrum (sorted per sequence)
+    np.testing.assert_allclose(-np.sort(-ft.mean, axis=1), ft.spectrum.per_sequence, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ft.mean, ft.windows.mean(axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ft.variance, ft.windows.var(axis=0, ddof=1), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(ft.minimum, ft.windows.min(axis=0))
+    np.testing.assert_array_equal(ft.maximum, ft.windows.max(axis=0))
+    pooled = ft.windows.reshape(-1, ft.windows.shape[-1])
+    np.testing.assert_allclose(ft.pooled_variance, pooled.var(axis=0, ddof=1), rtol=1e-10)
+    assert np.all(ft.variance > 0)  # a nonlinear network: the rates do fluctuate
+    without = finite_time(cell, x, window=50, warmup=10)
+    assert without.windows is None
+    np.testing.assert_array_equal(without.variance, ft.variance)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"window": 0}, "window: expected an integer >= 1"),
+     ({"window": 5, "ortho_every": 2}, "window: 5 steps is not a multiple of ortho_every=2"),
+     ({"window": 100}, "window: 100 steps is longer than the 40 counted steps"),
+     ({"window": 10, "keep_windows": "yes"}, "keep_windows: expected True or False"),
+     ({"window": 10, "k": 0}, "k: expected an integer >= 1")],
+)
+def test_bad_inputs(kwargs, match):
+    rng = np.random.default_rng(2)
+    with pytest.raises(lyapax.InputError, match=match):
+        finite_time(random_cell("tanh", 3, 2, rng), rng.normal(size=(1, 40, 2)), **kwargs)
