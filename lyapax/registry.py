@@ -13,8 +13,8 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from .backend import Backend
-from .tangent import tree_flatten
 from .errors import BackendNotFoundError, ModelTypeError
+from .tangent import tree_flatten
 
 __all__ = ["backends", "get_backend", "select_backend", "refresh", "BackendWarning", "ENTRY_POINT_GROUP"]
 

@@ -4,8 +4,8 @@
 ``linalg.diagonal``, ``matrix_transpose``, ``concat``, ...), so it is used as is.
 
 float64 in JAX needs the ``jax_enable_x64`` flag. lyapax never flips it
-globally: :func:`x64` turns it on in a thread-local scope (``jax.enable_x64``,
-a context manager in JAX >= 0.7) around one computation only.
+globally: :func:`x64` turns it on in a thread-local scope (``jax.enable_x64``)
+around one computation only (the backend's ``scope`` hook).
 """
 
 from __future__ import annotations
@@ -14,20 +14,19 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+
 __all__ = ["namespace", "x64", "x64_enabled"]
 
 
 def namespace() -> Any:
     """``jax.numpy``: the core's ``xp`` on JAX."""
-    import jax.numpy as jnp
-
     return jnp
 
 
 def x64_enabled() -> bool:
-    """Whether 64-bit types are currently enabled in this thread."""
-    import jax
-
+    """Whether 64-bit types are enabled in this thread."""
     return bool(jax.config.read("jax_enable_x64"))
 
 
@@ -37,10 +36,8 @@ def x64(enabled: bool = True) -> Iterator[None]:
     if not enabled or x64_enabled():
         yield
         return
-    import jax
-
-    ctx = getattr(jax, "enable_x64", None)
-    if ctx is None:  # older JAX
-        from jax.experimental import enable_x64 as ctx  # type: ignore[no-redef]
-    with ctx(True):
+    scope = getattr(jax, "enable_x64", None)
+    if scope is None:  # JAX < 0.7
+        from jax.experimental import enable_x64 as scope  # type: ignore[no-redef]
+    with scope(True):
         yield

@@ -42,7 +42,7 @@ import lyapax
 
 from .namespace import x64
 
-__all__ = ["KINDS", "native_model", "native_array", "native_step", "linear_step"]
+__all__ = ["KINDS", "native_model", "native_array", "native_step", "linear_step", "snapshot"]
 
 KINDS = ("tanh", "relu", "lstm", "gru")
 
@@ -196,3 +196,18 @@ def linear_step(A: np.ndarray, U: np.ndarray, dtype: str) -> Callable[[Any, Any]
     """``f(h, x) = h A^T + x U^T`` in ``jax.numpy`` (exercises the autodiff path)."""
     At, Ut = native_array(np.asarray(A).T, dtype), native_array(np.asarray(U).T, dtype)
     return lambda h, x: h @ At + x @ Ut
+
+
+def snapshot(model: Any) -> list:
+    """Everything of an nnx model a computation must leave as it was: every variable (parameters,
+    RNG keys and counts) as numpy arrays."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    def value(a: Any) -> np.ndarray:
+        return np.array(jax.random.key_data(a) if jnp.issubdtype(a.dtype, jax.dtypes.prng_key) else a)
+
+    if not isinstance(model, nnx.Module):
+        return []
+    return [value(a) for a in jax.tree_util.tree_leaves(nnx.state(model))]

@@ -3,6 +3,9 @@ errors, untouched models, progress, devices and the differentiable functional AP
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -15,6 +18,7 @@ from jax_helpers import B, F, H
 from lyapax_jax import loop
 
 import lyapax
+from lyapax.validation import Options
 
 
 def _gru64(seed=0):
@@ -102,12 +106,9 @@ def test_device_follows_inputs_and_argument(x):
     cpu = jax.devices("cpu")[0]
     xj = jax.device_put(jnp.asarray(x, dtype=jnp.float32), cpu)
     cell = nnx.GRUCell(F, H, rngs=nnx.Rngs(0))
-    problem = lyapax_jax.JaxBackend().prepare(cell, xj, steps=None, h0=None, dtype=None, device=None, differentiable=False)
-    try:
+    with lyapax_jax.JaxBackend().session(cell, xj, Options()) as problem:
         assert problem.inputs.devices() == {cpu} and problem.h0.devices() == {cpu}
-        assert problem.device == str(cpu)
-    finally:
-        problem.close()
+        assert str(problem.device) == str(cpu)
     s = lyapax.spectrum(cell, x, device="cpu")
     assert np.all(np.isfinite(s.exponents))
     with pytest.raises(lyapax.InputError, match="device"):
@@ -134,7 +135,7 @@ def test_bad_inputs_raise_clear_errors(x):
         lyapax.spectrum(cell, x, differentiable=True)
     with pytest.raises(lyapax.ModelTypeError, match="jax arrays"):
         lyapax.spectrum(lyapax.cells.Elman(np.ones((H, F)), np.eye(H)), x, backend="jax")
-    with pytest.raises(lyapax.InputError, match="structure of h"):
+    with pytest.raises(lyapax.InputError, match="same structure as h"):
         lyapax.spectrum(lambda h, xx: h[:, :2], x, h0=np.zeros((B, H)), backend="jax")
     with pytest.raises(lyapax.NumericalError):
         lyapax.spectrum(lambda h, xx: 1e30 * h * h + 1.0, x, h0=np.ones((B, H)), backend="jax")
@@ -142,11 +143,16 @@ def test_bad_inputs_raise_clear_errors(x):
 
 def test_backend_is_lazy_and_recognises_types():
     be = lyapax_jax.JaxBackend()
-    assert be.name == "jax" and be.differentiable and be.extra == "jax"
+    assert be.name == "jax" and "lyapax_jax.exponents" in be.differentiable_error and be.extra == "jax"
     assert be.recognises_model(nnx.GRUCell(F, H, rngs=nnx.Rngs(0)))
     assert be.recognises_model((nn.GRUCell(features=H), {}))
     assert not be.recognises_model(lambda h, x: h)
     assert be.recognises_array(jnp.zeros(3)) and not be.recognises_array(np.zeros(3))
+
+
+def test_import_does_not_import_jax():
+    code = "import sys, lyapax, lyapax_jax; lyapax_jax.JaxBackend(); assert 'jax' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_functional_api_matches_spectrum(x):
@@ -186,3 +192,62 @@ def test_gradient_step_lowers_top_exponent():
         g = nnx.grad(lambda m: lyapax_jax.exponents(m, None, xs, k=1).mean())(cell)
         np.testing.assert_allclose(np.asarray(g["dense_h"]["kernel"][...]), np.asarray(grads["dense_h"]["kernel"][...]), rtol=1e-8)
         np.testing.assert_array_equal(np.asarray(cell.dense_h.kernel[...]), kernel)
+
+
+def test_functional_rows_sorted_like_per_sequence():
+    """Each row descending, as Spectrum.per_sequence; sorting the columns by their mean would not do it:
+    a diagonal map with the identity basis gives sequence 0 (log 2, 0) and sequence 1 (0, log 3)."""
+    x = np.ones((2, 10, 2), dtype=np.float32)
+    x[0, :] = (2.0, 1.0)
+    x[1, :] = (1.0, 3.0)
+    step = lambda h, xt: h * xt  # noqa: E731
+    h0, xj = jnp.ones((2, 2)), jnp.asarray(x)
+    got = np.asarray(lyapax_jax.exponents(step, None, xj, h0=h0, basis=np.eye(2)))
+    s = lyapax.spectrum(step, xj, h0=h0, basis=np.eye(2))
+    np.testing.assert_allclose(got, [[np.log(2.0), 0.0], [np.log(3.0), 0.0]], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got, s.per_sequence, rtol=0, atol=1e-6)
+
+
+def test_concurrent_spectra_of_one_nnx_module(x):
+    """Two threads on the same module (one in float64, one in float32; autodiff through the cell
+    and an nnx.RNN holding an RNG stream) get the sequential results and leave the module as it was."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = nnx.RNN(nnx.GRUCell(F, H, activation_fn=lambda z: jnp.tanh(z), rngs=nnx.Rngs(0)))
+    cell = nnx.LSTMCell(F, H, rngs=nnx.Rngs(1))  # the analytic path
+    jobs = [(model, "float64"), (model, "float32"), (cell, "float64"), (cell, "float32")]
+
+    def run(job):
+        return lyapax.spectrum(job[0], x, dtype=job[1], k=3).per_sequence
+
+    def snapshot(m):
+        leaves = jax.tree_util.tree_leaves(nnx.state(m))
+        return [np.array(jax.random.key_data(a) if jnp.issubdtype(a.dtype, jax.dtypes.prng_key) else a) for a in leaves]
+
+    sequential = [run(job) for job in jobs]
+    before = snapshot(model) + snapshot(cell)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        concurrent = list(pool.map(run, jobs * 3))
+    for i, got in enumerate(concurrent):
+        np.testing.assert_array_equal(got, sequential[i % len(jobs)])
+    after = snapshot(model) + snapshot(cell)
+    assert len(before) == len(after) and all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert not jax.config.read("jax_enable_x64")
+
+
+def test_degenerate_cases_are_warnings():
+    """Dead relu units: -inf with a warning naming sequences and steps (the compiled runner tracks
+    every interval); a state overflowing while J stays finite: a warning, the exponents returned."""
+    with jax.enable_x64(True):
+        dead = lyapax.cells.Elman(jnp.ones((4, 1)), 0.5 * jnp.eye(4), -jnp.ones(4), None, nonlinearity="relu")
+    x = np.zeros((2, 30, 1))
+    x[0, :5] = 5.0  # sequence 0: h = 4, 6, 7, 7.5, 7.75, 2.875, 0.4375, dead at step 7; sequence 1: dead at 0
+    with pytest.warns(lyapax.NumericalWarning, match=r"exact zero on diag\(R\)") as info:
+        s = lyapax.spectrum(dead, x)
+    w = info[0].message
+    assert w.kind == "zero" and w.sequences == [0, 1] and w.steps == [7, 0]
+    assert np.all(np.isneginf(s.per_sequence))
+    with pytest.warns(lyapax.NumericalWarning, match="state overflowed") as info:
+        s = lyapax.spectrum(lambda h, xt: 2.0 * h, None, steps=200, h0=jnp.ones((1, 2)))  # 2^t overflows float32
+    assert info[0].message.kind == "state" and 120 < info[0].message.steps[0] < 135
+    np.testing.assert_allclose(s.per_sequence, np.log(2.0), rtol=0, atol=1e-6)

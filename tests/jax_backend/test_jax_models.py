@@ -7,6 +7,7 @@ import equinox as eqx
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import lyapax_jax
 import numpy as np
 import pytest
 from flax import nnx
@@ -233,3 +234,32 @@ def test_autonomous_map_with_pytree_state():
     assert s.backend == "jax"
     assert abs(s.exponents[0] - 0.419) < 0.01
     np.testing.assert_allclose(s.exponents.sum(), np.log(0.3), atol=1e-9)  # |det J| = b
+
+
+def test_bidirectional_is_refused_clearly(x):
+    def gru(seed):
+        return nnx.RNN(nnx.GRUCell(F, H, rngs=nnx.Rngs(seed)))
+
+    with pytest.raises(lyapax.ModelTypeError, match="nnx.Bidirectional .* not a causal dynamical system"):
+        lyapax.spectrum(nnx.Bidirectional(gru(0), gru(1)), x)
+    bi = nn.Bidirectional(nn.RNN(nn.GRUCell(features=H)), nn.RNN(nn.GRUCell(features=H)))
+    v = bi.init(jax.random.key(0), jnp.zeros((B, 5, F)))
+    with pytest.raises(lyapax.ModelTypeError, match="not a causal dynamical system"):
+        lyapax.spectrum((bi, v), x)
+
+
+def test_time_major_is_recorded_and_linen_rnn(x):
+    """The layout a flax RNN declares is recorded in its plan; linen nn.RNN computes as its cell."""
+    be = lyapax_jax.JaxBackend()
+    cell = nnx.GRUCell(F, H, rngs=nnx.Rngs(0))
+    assert be.plan(nnx.RNN(cell, time_major=True)).time_major is True
+    assert be.plan(nnx.RNN(cell)).time_major is False
+    assert be.plan(cell).time_major is None
+    rnn = nn.RNN(nn.GRUCell(features=H), time_major=True)
+    v = rnn.init(jax.random.key(0), jnp.zeros((5, B, F)))
+    assert be.plan((rnn, v)).time_major is True
+    ref = lyapax.spectrum((nn.GRUCell(features=H), {"params": v["params"]["cell"]}), x, dtype="float64").per_sequence
+    got = lyapax.spectrum((rnn, v), np.swapaxes(x, 0, 1), time_major=True, dtype="float64").per_sequence
+    _close(got, ref, 1e-12)
+    with pytest.raises(lyapax.InputError, match="reverse"):
+        lyapax.spectrum((nn.RNN(nn.GRUCell(features=H), reverse=True), v), x)

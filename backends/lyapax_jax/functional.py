@@ -1,0 +1,81 @@
+"""The pure, jit- and grad-able form of the spectrum: :func:`exponents`.
+
+The same pipeline and iteration as :func:`lyapax.spectrum`: the model is planned
+by the backend, the problem prepared by the core (``Backend.prepare`` with
+``check=False``: nothing is read back to the host), the first carry is the
+core's (:func:`lyapax.driver.initial_carry`) and the chunks are the compiled
+runner's traced body (:func:`lyapax_jax.loop.run_traced`), so ``jax.grad``,
+``nnx.grad``, ``eqx.filter_grad`` and ``jax.jit`` can transform it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from lyapax.driver import initial_carry
+from lyapax.validation import Options
+
+from . import models
+from .adapter import JaxBackend
+from .loop import run_traced
+
+__all__ = ["exponents"]
+
+_BACKEND = JaxBackend()
+
+
+def exponents(
+    model: Any,
+    params: Any = None,
+    inputs: Any = None,
+    *,
+    k: int | None = None,
+    warmup: int = 0,
+    ortho_every: int = 1,
+    seed: int | None = 0,
+    basis: Any = None,
+    h0: Any = None,
+    steps: int | None = None,
+) -> Any:
+    """Per-sequence Lyapunov exponents ``(B, k)`` (nats/step) as a pure, jit- and grad-able JAX function.
+
+    Each row (sequence) is sorted in descending order, as :attr:`lyapax.Spectrum.per_sequence`.
+
+    Args:
+        model: what :func:`lyapax.spectrum` takes on JAX (nnx / linen / equinox
+            models, lyapax cells with jax weights, step functions ``f(h, x)``).
+        params: replacement parameters to differentiate with respect to, or
+            ``None`` to use the model's own: ``nnx.state(model, nnx.Param)`` for
+            nnx, the variables for linen (``(module, None)`` or ``module`` with
+            ``params``), an ``eqx.partition`` array part for equinox, a dict
+            of arrays (a list of dicts for a Stack) for lyapax cells; for a
+            plain function, ``params`` makes it called as ``f(params, h, x)``.
+        inputs: ``(batch, time, features)`` inputs, or ``None`` with ``steps``.
+        k, warmup, ortho_every, seed, basis, h0: as in :func:`lyapax.spectrum`.
+        steps: the number of steps of an autonomous map (``inputs=None``).
+
+    Computes in the parameters' dtype (float64 needs ``jax.enable_x64``
+    around the call, see the docs). It does not raise on NaN/Inf or exact
+    zeros on diag(R) (a traced function cannot): such sequences give
+    NaN/-inf entries; :func:`lyapax.spectrum` checks and reports them.
+    """
+    options = Options.from_arguments(
+        k=k, warmup=warmup, ortho_every=ortho_every, steps=steps, h0=h0, seed=seed, basis=basis
+    ).with_inputs(inputs)
+    if params is not None:
+        model = models.with_params(model, params)
+    backend = _BACKEND
+    plan = backend.resolve(model)
+    data = backend._data_arrays(inputs, h0)
+    dtype = backend._default_dtype(plan, data)
+    device = backend.device(None, plan.params, data)
+    problem = backend.prepare(plan, inputs, options, dtype, device, check=False)
+    carry = initial_carry(problem, options)
+    xs, w, n = problem.inputs, options.warmup, options.ortho_every
+    if w:
+        carry, _ = run_traced(problem.dynamics, carry, None if xs is None else xs[:w], 0, w, n)
+    _, total = run_traced(problem.dynamics, carry, None if xs is None else xs[w:], w, problem.steps - w, n)
+    per_sequence = total / (problem.steps - w)
+    return -jnp.sort(-per_sequence, axis=1)  # each row descending, -inf last (as Spectrum.per_sequence)
