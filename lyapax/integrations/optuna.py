@@ -9,7 +9,7 @@ Example::
 
     from lyapax.integrations.optuna import InstabilityRule, create_study, report_spectrum
 
-    study = create_study(study_name="lstm", rule=InstabilityRule(threshold=0.0, epoch=1))
+    study = create_study(study_name="lstm", rule=InstabilityRule(threshold=0.05, epoch=1))
     def objective(trial):
         model = build(trial.suggest_float("init_scale", 0.03, 5, log=True))
         monitor = lyapax.Monitor(probe, k=16)
@@ -64,7 +64,7 @@ class SpectrumPruner(BasePruner):
 
     Args:
         rule: the :class:`~lyapax.integrations.rule.InstabilityRule` (default:
-            λ1 > 0 nats/step at epoch 1).
+            λ1 > 0.05 nats/step at epoch 1).
         wrapped: another pruner asked when the rule does not prune (e.g.
             ``optuna.pruners.MedianPruner()`` on the reported losses); default none.
 
@@ -174,7 +174,7 @@ def create_study(
         storage: a database URL Optuna accepts (default ``sqlite:///lyapax-optuna.db``; for
             several machines a server database, e.g. ``postgresql+psycopg2://user:pw@host/db``),
             an Optuna storage object, or ``None`` for memory (one process).
-        rule: the :class:`InstabilityRule` (default λ1 > 0 nats/step at epoch 1).
+        rule: the :class:`InstabilityRule` (default λ1 > 0.05 nats/step at epoch 1).
         wrapped: a pruner asked when the rule keeps a trial (see :class:`SpectrumPruner`).
         sampler: any Optuna sampler (default: Optuna's, TPE).
         direction: ``"minimize"`` (a loss) or ``"maximize"``.

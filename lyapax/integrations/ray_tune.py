@@ -18,7 +18,7 @@ Example::
             loss = train_one_epoch(model)
             tune.report({"loss": loss, **spectrum_metrics(epoch, monitor.compute(model.rnn, step=epoch))})
 
-    stopper = SpectrumStopper(InstabilityRule(threshold=0.0, epoch=1))
+    stopper = SpectrumStopper(InstabilityRule(threshold=0.05, epoch=1))
     results = tune.Tuner(trainable, param_space=space, run_config=tune.RunConfig(stop=stopper)).fit()
     stopper.verdicts        # trial id -> Verdict: which trials were stopped, and why
 """
@@ -59,7 +59,7 @@ class SpectrumStopper(Stopper):
     """Ray Tune stopper that stops a trial when its early spectrum says the network is unstable.
 
     Args:
-        rule: the :class:`~lyapax.integrations.rule.InstabilityRule` (default: λ1 > 0
+        rule: the :class:`~lyapax.integrations.rule.InstabilityRule` (default: λ1 > 0.05
             nats/step at epoch 1).
         metric: result key holding λ1 (nats/step); a result without it reports no
             spectrum at its epoch, NaN one that could not be computed (unstable).
