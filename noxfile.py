@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "tests-numpy", "tests-torch", "tests-jax", "tests-tensorflow", "agreement", "docs"]
+nox.options.sessions = ["lint", "tests-numpy", "tests-torch", "tests-jax", "tests-tensorflow", "sweeps", "agreement", "docs"]
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
@@ -62,6 +62,13 @@ def tests_tensorflow(session: nox.Session) -> None:
     _install(session, "tensorflow,test,plot")
     session.run("python", "-c", CHECK.format(module="tensorflow", name="tensorflow"))
     session.run(*PYTEST, "tests/tensorflow_backend", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def sweeps(session: nox.Session) -> None:
+    """Readout sweeps on a local Ray (two CPUs), the Optuna pruner with SQLite, the Ray Tune stopper."""
+    _install(session, "torch,ray,optuna,test")
+    session.run(*PYTEST, "tests/sweeps", *session.posargs, env={"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"})
 
 
 @nox.session(python=PYTHON)

@@ -10,6 +10,9 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
+
+from ..errors import InputError
 
 __all__ = ["main", "build_parser"]
 
@@ -69,9 +72,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top", type=int, help="how many top exponents the 'mean_top' feature averages (default 4)")
     sp.add_argument("--threshold", type=float, help="threshold of the 'n_above' feature, nats/step (default -0.1)")
     sp.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 2000)")
+    ex = p.add_argument_group("execution (Ray: pip install \"lyapax[ray]\")")
+    ex.add_argument("--ray", action="store_true",
+                    help="train each network as a Ray task: on a local Ray instance started for the run, or on the "
+                         "cluster named by --ray-address / RAY_ADDRESS")
+    ex.add_argument("--ray-address", metavar="HOST:PORT",
+                    help="an existing Ray cluster (its head node's address, from `ray start --head`); implies --ray")
+    ex.add_argument("--ray-cpus", type=int, metavar="N", help="CPUs of the local Ray instance (default: all)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
     sp.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     return p
+
+
+def _ray_options(args: argparse.Namespace) -> Any:
+    """The Ray settings of the command line, or ``False`` to train in this process."""
+    if not (args.ray or args.ray_address):
+        if args.ray_cpus is not None:
+            raise ValueError("--ray-cpus: only with --ray (the CPUs of the local Ray instance).")
+        return False
+    if args.ray_cpus is not None and args.ray_cpus < 1:
+        raise ValueError(f"--ray-cpus: expected a number of CPUs >= 1, got {args.ray_cpus}.")
+    try:
+        from .ray_sweep import RayOptions
+    except ImportError as exc:
+        raise ImportError(f'--ray needs Ray, which is not installed ({exc}): pip install "lyapax[ray]"') from exc
+    return RayOptions(address=args.ray_address, num_cpus=args.ray_cpus)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,13 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--early-epoch: expected 0 <= epoch < --epochs = {cfg.train.epochs}, got {cfg.early_epoch}.")
         if cfg.text is not None and not os.path.isfile(cfg.text):
             raise ValueError(f"--text: no such file {cfg.text!r}.")
-    except (TypeError, ValueError) as exc:
+        ray_options = _ray_options(args)
+    except (TypeError, ValueError, ImportError) as exc:
         print(f"lyapax readout: {exc}", file=sys.stderr)
         return 2
     out = args.out or ("lyapax-readout" + ("-text" if args.text else "") + ("-quick" if args.quick else ""))
     t0 = time.perf_counter()
     try:
-        analysis = run_study(cfg, out, progress=not args.no_progress, figures=not args.no_figures)
+        analysis = run_study(cfg, out, progress=not args.no_progress, figures=not args.no_figures, ray=ray_options)
+    except InputError as exc:  # e.g. an unreachable --ray-address
+        print(f"lyapax readout: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished networks are kept in {out}/networks; re-run the same command to resume.",
               file=sys.stderr)

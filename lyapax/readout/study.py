@@ -11,7 +11,10 @@ Layout of the output folder::
 
 Every file is written atomically; a network whose file exists with the same
 settings is skipped, so re-running the same command resumes an interrupted
-study (and only refreshes the analysis when everything is done).
+study (and only refreshes the analysis when everything is done). Networks are
+trained one after another in this process, or each as a Ray task
+(:mod:`~lyapax.readout.ray_sweep`); both call :func:`~lyapax.readout.train.train_network`
+and this process writes the records.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .storage import read_json, write_json
 from .tasks import CharCorpus, grammar_text, make_corpus, read_text
 from .train import NetworkConfig, TrainConfig, train_network
+
+if TYPE_CHECKING:
+    from .ray_sweep import RayOptions
 
 __all__ = ["StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "load_corpus", "networks_of", "run_networks"]
 
@@ -105,6 +111,30 @@ def _done(path: str, train: TrainConfig, corpus: CharCorpus) -> bool:
     return rec.get("train") == asdict(train) and rec.get("corpus", {}).get("name") == corpus.name
 
 
+def _train_here(
+    todo: list[NetworkConfig],
+    train: TrainConfig,
+    corpus: CharCorpus,
+    monitor_factory: Callable[..., Any] | None,
+    bar: Any,
+) -> Iterator[tuple[NetworkConfig, dict[str, Any]]]:
+    """Train ``todo`` one after another in this process, yielding each network's record."""
+    for i, net in enumerate(todo):
+        if bar is not None:
+            bar.set_postfix_str(f"{i + 1}/{len(todo)} {net.id}")
+        yield net, train_network(net, train, corpus, monitor_factory=monitor_factory,
+                                 on_batch=None if bar is None else (lambda: bar.update(1)))
+
+
+def _progress_bar(total: int, unit: str, log: Callable[[str], Any]) -> Any:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        log('(no progress bar: pip install "lyapax[progress]")')
+        return None
+    return tqdm(total=total, unit=unit, desc="readout", dynamic_ncols=True)
+
+
 def run_networks(
     cfg: StudyConfig,
     out: str,
@@ -112,8 +142,15 @@ def run_networks(
     monitor_factory: Callable[..., Any] | None = None,
     progress: bool = True,
     log: Callable[[str], Any] = print,
+    ray: RayOptions | bool = False,
 ) -> list[dict[str, Any]]:
-    """Train the networks not yet in ``out/networks`` and return every network's record."""
+    """Train the networks not yet in ``out/networks`` and return every network's record.
+
+    With ``ray`` (``True`` or a :class:`~lyapax.readout.ray_sweep.RayOptions`), each
+    network is a Ray task; either way this process writes every record (atomically) as
+    its network finishes, and a record does not depend on where or in which order it
+    was trained.
+    """
     corpus = load_corpus(cfg)
     nets = networks_of(cfg)
     folder = os.path.join(out, "networks")
@@ -125,23 +162,29 @@ def run_networks(
     if len(todo) < len(nets):
         log(f"resuming: {len(nets) - len(todo)} of {len(nets)} networks already done in {folder}")
     bar = None
-    if progress and todo:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            log('(no progress bar: pip install "lyapax[progress]")')
-        else:
-            bar = tqdm(total=len(todo) * cfg.train.epochs * cfg.train.batches_per_epoch, unit="batch",
-                       desc="readout", dynamic_ncols=True)
+    on_ray = ray is not False and ray is not None
+    results: Iterator[tuple[NetworkConfig, dict[str, Any]]] | None = None
     t0 = time.perf_counter()
     try:
-        for i, net in enumerate(todo):
-            if bar is not None:
-                bar.set_postfix_str(f"{i + 1}/{len(todo)} {net.id}")
-            rec = train_network(net, cfg.train, corpus, monitor_factory=monitor_factory,
-                                on_batch=None if bar is None else (lambda: bar.update(1)))
+        if on_ray:
+            from .ray_sweep import RayOptions, train_on_ray
+
+            options = RayOptions() if ray is True else ray
+            if progress and todo:
+                bar = _progress_bar(len(todo), "network", log)
+            results = train_on_ray(todo, cfg.train, corpus, options, monitor_factory=monitor_factory, log=log)
+        else:
+            if progress and todo:
+                bar = _progress_bar(len(todo) * cfg.train.epochs * cfg.train.batches_per_epoch, "batch", log)
+            results = _train_here(todo, cfg.train, corpus, monitor_factory, bar)
+        for net, rec in results:
             write_json(os.path.join(folder, net.id + ".json"), rec)
+            if bar is not None and on_ray:
+                bar.update(1)
+                bar.set_postfix_str(net.id)
     finally:
+        if results is not None:
+            results.close()  # at once, not at garbage collection: cancels Ray tasks still running
         if bar is not None:
             bar.close()
     if todo:
@@ -165,17 +208,19 @@ def run_study(
     progress: bool = True,
     figures: bool = True,
     log: Callable[[str], Any] = print,
+    ray: RayOptions | bool = False,
 ) -> dict[str, Any]:
     """Train (or resume) every network of ``cfg`` into ``out``, then write the CSV, analysis, figures and report.
 
-    Returns the analysis dict (also in ``out/analysis.json``).
+    ``ray``: run each network as a Ray task (see :func:`run_networks`). Returns the
+    analysis dict (also in ``out/analysis.json``).
     """
     from .analysis import ROW_COLUMNS, analyse, network_rows
     from .report import make_figures, write_report
     from .storage import write_csv
 
     t0 = time.perf_counter()
-    records = run_networks(cfg, out, monitor_factory=monitor_factory, progress=progress, log=log)
+    records = run_networks(cfg, out, monitor_factory=monitor_factory, progress=progress, log=log, ray=ray)
     wall = time.perf_counter() - t0
     rows = network_rows(records, early_epoch=cfg.early_epoch, top=cfg.top, threshold=cfg.threshold)
     write_csv(os.path.join(out, "networks.csv"), rows, list(ROW_COLUMNS))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -127,6 +127,8 @@ def train_network(
     *,
     monitor_factory: Callable[[TrainConfig, np.ndarray, int], Monitor] | None = None,
     on_batch: Callable[[], Any] | None = None,
+    on_epoch: Callable[[int, float, dict[str, Any] | None], Any] | None = None,
+    spectrum_epochs: Collection[int] | None = None,
 ) -> dict[str, Any]:
     """Train one network and return its JSON-ready record.
 
@@ -142,6 +144,12 @@ def train_network(
     ``monitor_factory(cfg, probe_ids, vocab_size)`` builds the spectrum monitor
     (default: :class:`lyapax.Monitor` on the recurrent layer with a one-hot
     probe of validation text); ``on_batch`` is called after each batch (progress).
+
+    ``on_epoch(epoch, val_loss, spectrum)`` is called after the validation loss
+    and spectrum of every epoch (epoch 0 included), with the spectrum's record
+    (``None`` where none was computed); an exception it raises (e.g. a pruner's)
+    stops training and propagates. ``spectrum_epochs`` restricts the spectra to
+    those epochs (default: every epoch); the others are absent from ``spectra``.
     """
     torch = require_torch()
     t_start = time.perf_counter()
@@ -167,6 +175,10 @@ def train_network(
             return float(loss)
 
         def spectrum(epoch: int) -> dict[str, Any] | None:
+            if spectrum_epochs is not None and epoch not in spectrum_epochs:
+                return None
+            if diverged:
+                return {"epoch": epoch, "error": "diverged"}
             try:
                 monitor.compute(model, step=epoch)
             except Exception as exc:  # a NumericalError on a pathological network is data, not a crash
@@ -176,9 +188,11 @@ def train_network(
             return rec
 
         train_losses: list[float] = []
+        diverged = False
         val_losses = [val_loss()]
         spectra = [spectrum(0)]
-        diverged = False
+        if on_epoch is not None:
+            on_epoch(0, val_losses[0], spectra[0])
         skipped = 0
         for epoch in range(1, cfg.epochs + 1):
             total, count = 0.0, 0
@@ -208,7 +222,9 @@ def train_network(
                 diverged, v = True, uniform
             train_losses.append(total / count if count else uniform)
             val_losses.append(v)
-            spectra.append({"epoch": epoch, "error": "diverged"} if diverged else spectrum(epoch))
+            spectra.append(spectrum(epoch))
+            if on_epoch is not None:
+                on_epoch(epoch, v, spectra[-1])
         return {
             "id": net.id,
             "network": asdict(net),
@@ -221,7 +237,7 @@ def train_network(
             "final_val_loss": val_losses[-1],
             "diverged": diverged,
             "skipped_steps": skipped,
-            "spectra": spectra,
+            "spectra": [s for s in spectra if s is not None],
             "spectrum_seconds": monitor.overhead_seconds,
             "seconds": time.perf_counter() - t_start,
         }

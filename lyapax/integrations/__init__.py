@@ -1,0 +1,13 @@
+"""Integrations of the spectrum with tools people already use for hyperparameter searches.
+
+- :mod:`lyapax.integrations.rule`: :class:`~lyapax.integrations.rule.InstabilityRule`, the one
+  rule deciding from an early spectrum whether a trial is unstable (no dependency);
+- :mod:`lyapax.integrations.optuna`: an Optuna pruner (``pip install "lyapax[optuna]"``);
+- :mod:`lyapax.integrations.ray_tune`: a Ray Tune stopper (``pip install "lyapax[ray]"``).
+
+Importing this package imports neither Optuna nor Ray; their modules import them.
+"""
+
+from .rule import InstabilityRule, Verdict, leading_exponent
+
+__all__ = ["InstabilityRule", "Verdict", "leading_exponent"]
