@@ -314,7 +314,7 @@ class Backend:
             return self.asarray(self._native(a, "h0"), dtype, device, differentiable=diff)
 
         # inputs -> time-major (T, B, F) on the device
-        time_major = bool(options.time_major)
+        time_major = options.time_major if options.time_major is not None else bool(plan.time_major)
         xs, batch, features, steps = None, None, None, options.steps
         if inputs is not None:
             native = self._native(inputs, "inputs")

@@ -83,7 +83,7 @@ def test_h0_not_modified(gen):
     m = nn.LSTM(F, H)
     h0 = (torch.randn(1, B, H, generator=gen), torch.randn(1, B, H, generator=gen))
     copies = tuple(t.clone() for t in h0)
-    lyapax.spectrum(m, torch.randn(B, T, F, generator=gen), h0=h0)
+    lyapax.spectrum(m, torch.randn(T, B, F, generator=gen), h0=h0)  # batch_first=False: (time, batch, features)
     assert all(torch.equal(a, b) for a, b in zip(h0, copies))
 
 
@@ -101,7 +101,9 @@ def test_nan_inputs(gen):
     x = torch.randn(B, T, F, generator=gen)
     x[1, 4, 2] = float("nan")
     with pytest.raises(InputError, match=r"inputs: contains NaN or Inf \(first at sequence 1, step 4, feature 2\)"):
-        lyapax.spectrum(nn.RNN(F, H), x)
+        lyapax.spectrum(nn.RNN(F, H, batch_first=True), x)
+    with pytest.raises(InputError, match=r"inputs: contains NaN or Inf \(first at sequence 1, step 4, feature 2\)"):
+        lyapax.spectrum(nn.RNN(F, H), x.transpose(0, 1))  # time-major, as the module takes it
 
 
 def test_nan_weights():
@@ -127,7 +129,7 @@ def test_integer_inputs_hint():
 )
 def test_bad_h0_for_lstm(h0, match):
     with pytest.raises(InputError, match=match):
-        lyapax.spectrum(nn.LSTM(F, H), torch.randn(B, T, F), h0=h0)
+        lyapax.spectrum(nn.LSTM(F, H), torch.randn(T, B, F), h0=h0)
 
 
 def test_bad_h0_for_cells_and_gru():

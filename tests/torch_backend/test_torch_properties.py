@@ -14,7 +14,7 @@ F, H, B, T = 3, 4, 3, 40
 
 def _chaotic_lstm(seed=0):
     torch.manual_seed(seed)
-    m = nn.LSTM(F, H, num_layers=2).double()
+    m = nn.LSTM(F, H, num_layers=2, batch_first=True).double()
     with torch.no_grad():
         for n, p in m.named_parameters():
             if n.startswith("weight_hh"):
@@ -67,7 +67,7 @@ def test_float32_close_to_float64(gen):
 
 def test_differentiable_gradient_step_lowers_largest_exponent(gen):
     torch.manual_seed(1)
-    rnn = nn.RNN(F, 8).double()
+    rnn = nn.RNN(F, 8, batch_first=True).double()
     with torch.no_grad():
         rnn.weight_hh_l0.normal_(0.0, 4.0 / 8**0.5)  # large recurrent gain: chaotic
     x = 0.5 * torch.randn(4, 40, F, generator=gen, dtype=torch.float64)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch_helpers import numpy_reference, random_h0
+from torch_helpers import numpy_reference, own_layout, random_h0
 
 import lyapax
 
@@ -54,13 +54,13 @@ def test_equals_numpy_reference(name, gen):
     m = build(name)
     x = torch.randn(B, T, F, generator=gen)
     h0, h0_flat = random_h0(m, B, gen)
-    got = lyapax.spectrum(m, x, h0=h0, dtype="float64", warmup=3)
+    got = lyapax.spectrum(m, own_layout(m, x), h0=h0, dtype="float64", warmup=3)
     ref = lyapax.spectrum(numpy_reference(m), x.numpy().astype(np.float64), h0=h0_flat, warmup=3)
     assert got.backend == "torch" and ref.backend == "numpy"
     assert got.state_dim == ref.state_dim
     np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=1e-9)
     # default h0 = zeros, as the module's own default
-    got0 = lyapax.spectrum(m, x, dtype="float64")
+    got0 = lyapax.spectrum(m, own_layout(m, x), dtype="float64")
     ref0 = lyapax.spectrum(numpy_reference(m), x.numpy().astype(np.float64))
     np.testing.assert_allclose(got0.per_sequence, ref0.per_sequence, rtol=0, atol=1e-9)
 
@@ -77,15 +77,23 @@ def test_autodiff_equals_analytic(name, gen):
     np.testing.assert_allclose(auto.per_sequence, analytic.per_sequence, rtol=1e-10, atol=1e-10)
 
 
-def test_batch_first_does_not_change_the_spectrum(gen):
+def test_inputs_follow_the_layout_the_module_declares(gen):
+    """batch_first=False (PyTorch's default) takes (time, batch, features), as the module's own forward
+    does; batch_first=True takes (batch, time, features); time_major= overrides either."""
     torch.manual_seed(0)
     a = nn.GRU(F, H, num_layers=2, batch_first=False)
     b = nn.GRU(F, H, num_layers=2, batch_first=True)
     b.load_state_dict(a.state_dict())
-    x = torch.randn(B, T, F, generator=gen)  # lyapax inputs are batch-first for both
-    sa = lyapax.spectrum(a, x, dtype="float64")
+    x = torch.randn(B, T, F, generator=gen)
+    sa = lyapax.spectrum(a, x.transpose(0, 1), dtype="float64")
     sb = lyapax.spectrum(b, x, dtype="float64")
     np.testing.assert_array_equal(sa.per_sequence, sb.per_sequence)
+    assert sa.batch == B
+    np.testing.assert_array_equal(lyapax.spectrum(a, x, time_major=False, dtype="float64").per_sequence, sb.per_sequence)
+    np.testing.assert_array_equal(
+        lyapax.spectrum(b, x.transpose(0, 1), time_major=True, dtype="float64").per_sequence, sb.per_sequence
+    )
+
 
 
 def test_tuple_state_function_equals_analytic(gen):
@@ -144,9 +152,9 @@ def test_lyapax_cell_with_torch_weights(gen):
 def test_numpy_inputs_and_float32_default(gen):
     m = build("LSTM")
     x = torch.randn(B, T, F, generator=gen)
-    s32 = lyapax.spectrum(m, x.numpy())
+    s32 = lyapax.spectrum(m, own_layout(m, x).numpy())
     assert s32.backend == "torch" and s32.dtype == "float32"
     ref = lyapax.spectrum(numpy_reference(m), x.numpy().astype(np.float64))
     np.testing.assert_allclose(s32.per_sequence, ref.per_sequence, rtol=0, atol=1e-4)
-    s64 = lyapax.spectrum(m.double(), x)  # a float64 model computes in float64 by default
+    s64 = lyapax.spectrum(m.double(), own_layout(m, x))  # a float64 model computes in float64 by default
     assert s64.dtype == "float64"

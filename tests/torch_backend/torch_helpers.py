@@ -14,6 +14,11 @@ def np_weights(module: nn.Module, name: str):
     return None if p is None else p.detach().to(torch.float64).cpu().numpy()
 
 
+def own_layout(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Batch-first inputs ``(B, T, F)`` in the layout the module declares (``batch_first=False``: ``(T, B, F)``)."""
+    return x.transpose(0, 1) if isinstance(module, nn.RNNBase) and not module.batch_first else x
+
+
 def numpy_reference(module: nn.Module):
     """The module as a lyapax.cells cell with numpy float64 weights, built from its named parameters."""
     if isinstance(module, (nn.RNNCell, nn.LSTMCell, nn.GRUCell)):
