@@ -34,7 +34,7 @@ from .errors import InputError, ModelTypeError
 from .tangent import AutodiffDynamics, StateLayout, Step, call_plain, tree_flatten, tree_unflatten
 from .validation import Options, check_h0_shape, check_inputs_shape, check_real_dtype, numeric_array
 
-__all__ = ["Backend", "Plan", "Problem"]
+__all__ = ["Backend", "Plan", "Problem", "whole_model_hint"]
 
 
 @dataclass
@@ -60,8 +60,8 @@ class Plan:
         dynamics: a ready :class:`lyapax.algorithm.Dynamics` (a :class:`lyapax.Map`).
         check: ``check(dynamics, xs, h0)`` after the dynamics are built (e.g. that a
             module's forward pass is what the plan assumed); ``xs`` is time-major or ``None``.
-        hint: added to the error when a step function lacks ``h0`` (e.g. "this module
-            holds recurrent layers: pass model.lstm").
+        hint: for a module that holds recurrent layers but is not one: the error (naming the
+            fix, e.g. "pass model.lstm") raised when it is called without ``h0``.
         fixed_dtype: the only dtype the model computes in (a module differentiated
             through its own call, which cannot be cast), or ``None``.
         model: the user's model (for :meth:`Backend.scope`).
@@ -391,11 +391,12 @@ class Backend:
         if h0 is not None and plan.state is not None and batch is not None:
             h0 = plan.state(h0, batch, convert_state)  # the model's own format -> (B, d), as for cells
         if h0 is None:
+            if template is None and plan.hint:  # a whole network holding recurrent layers: say so first
+                raise ModelTypeError(f"model: {plan.hint}")
             if template is None:
                 raise InputError(
                     "h0: a step function f(h, x) needs an initial state h0 to fix the state's structure: pass an "
                     "array (batch, d) or a tuple of arrays, each with the batch first (e.g. zeros(batch, hidden_size))."
-                    + (" " + plan.hint if plan.hint else "")
                 )
             tree = template
         else:
@@ -441,6 +442,29 @@ class Backend:
                 f"model: the tangent map returned shape {tuple(int(s) for s in jq.shape)}, expected ({B}, {d}, 1); "
                 "check the Jacobian's shape (batch, d, d)."
             )
+
+
+def whole_model_hint(model: Any, layers: list[tuple[tuple, str]]) -> str:
+    """The hint of a :class:`Plan` for a network that holds recurrent layers but is not one.
+
+    ``layers``: ``(path, class name)`` of the recurrent layers inside, a path being the
+    attribute names or indices from the model down (outermost layers first).
+    """
+    if not layers:
+        return ""
+
+    def access(path: tuple) -> str:
+        return "".join(f"[{p}]" if isinstance(p, int) or str(p).isdigit() else f".{p}" for p in path)
+
+    layers = sorted(layers, key=lambda item: len(item[0]))
+    first = access(layers[0][0])
+    held = ", ".join(f"model{access(p)} ({cls})" for p, cls in layers[:3])
+    return (
+        f"{type(model).__name__} is not a recurrent layer but holds {held}: to get the spectrum of that layer, "
+        f"pass it (model{first}) with its own inputs (embedded, if the network embeds tokens), or "
+        f"lyapax.Monitor(probe, select=lambda m: m{first}). Pass h0 only if the module itself is a step "
+        "function f(h, x) -> h_next."
+    )
 
 
 def _probe_message(exc: Exception, backend: str) -> str:

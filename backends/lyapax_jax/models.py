@@ -42,7 +42,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from lyapax.backend import Plan
+from lyapax.backend import Plan, whole_model_hint
 from lyapax.cells import GRU, LSTM, Cell, Elman, Stack
 from lyapax.errors import InputError, ModelTypeError
 from lyapax.tangent import Step
@@ -272,10 +272,14 @@ class Nnx:
             return self._stack(model, layers)
         carry = self._carry([model], stacked=False) if hasattr(model, "initialize_carry") else None
         graphdef, state = nnx.split(model)
+        inner = [(tuple(path), type(m).__name__) for path, m in nnx.iter_modules(model)
+                 if path and isinstance(m, (nnx.RNN, nnx.RNNCellBase))]
+        inner = [(p, c) for p, c in inner if not any(p[: len(q)] == q and p != q for q, _ in inner)]
         return Plan(
             f"flax.nnx.{type(model).__name__}",
             _arrays(nnx.state(model, nnx.Param)),
             step=Step(apply_nnx, graphdef, state, carry=carry, output="auto"),
+            hint=whole_model_hint(model, inner),
         )
 
     def with_params(self, model: Any, params: Any) -> Any:

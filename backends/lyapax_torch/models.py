@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from lyapax.backend import Plan
+from lyapax.backend import Plan, whole_model_hint
 from lyapax.cells import GRU, LSTM, Cell, Elman, Stack
 from lyapax.errors import InputError, ModelTypeError
 from lyapax.tangent import Step
@@ -73,22 +73,14 @@ def plan(module: Any) -> Plan | None:
             "cannot be read as a standard layer; pass a step function f(h, x) -> h_next that calls it."
         )
     named = {**dict(module.named_parameters()), **dict(module.named_buffers())}
-    inner = [f"{n} ({type(m).__name__})" for n, m in module.named_modules() if n and is_standard(m)]
-    hint = ""
-    if inner:
-        hint = (
-            f"{type(module).__name__} is not a recurrent layer but holds {', '.join(inner[:3])}: to get the spectrum "
-            f"of that layer, pass it (e.g. model.{inner[0].split(' ')[0]}) with its own inputs (embedded, if the "
-            f"network embeds tokens), or lyapax.Monitor(probe, select=lambda m: m.{inner[0].split(' ')[0]}). "
-            "Pass h0 only if the module itself is a step function f(h, x) -> h_next."
-        )
+    inner = [(tuple(n.split(".")), type(m).__name__) for n, m in module.named_modules() if n and is_standard(m)]
     size = getattr(module, "input_size", None)
     return Plan(
         type(module).__name__,
         [p for p in params if p.is_floating_point()],
         size if isinstance(size, int) else None,
         step=Step(call_module, module, named),
-        hint=hint,
+        hint=whole_model_hint(module, inner),
     )
 
 

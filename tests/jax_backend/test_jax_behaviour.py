@@ -251,3 +251,20 @@ def test_degenerate_cases_are_warnings():
         s = lyapax.spectrum(lambda h, xt: 2.0 * h, None, steps=200, h0=jnp.ones((1, 2)))  # 2^t overflows float32
     assert info[0].message.kind == "state" and 120 < info[0].message.steps[0] < 135
     np.testing.assert_allclose(s.per_sequence, np.log(2.0), rtol=0, atol=1e-6)
+
+
+def test_a_whole_network_is_named_as_such_with_the_fix(x):
+    class Net(nnx.Module):
+        def __init__(self):
+            self.embed = nnx.Linear(F, 4, rngs=nnx.Rngs(0))
+            self.rnn = nnx.RNN(nnx.GRUCell(4, H, rngs=nnx.Rngs(1)))
+            self.head = nnx.Linear(H, 2, rngs=nnx.Rngs(2))
+
+        def __call__(self, xs):
+            return self.head(self.rnn(self.embed(xs)))
+
+    with pytest.raises(lyapax.ModelTypeError, match=r"^model: Net is not a recurrent layer but holds model\.rnn "
+                                                   r"\(RNN\).*select=lambda m: m\.rnn"):
+        lyapax.spectrum(Net(), x)
+    net = Net()
+    assert lyapax.Monitor(np.zeros((B, 20, 4), np.float32), select=lambda m: m.rnn)(net).k == H

@@ -276,3 +276,16 @@ def test_threads_on_the_same_step_module_leave_it_unchanged(gen):
         np.testing.assert_array_equal(r, expected)
     _assert_same(before, _snapshot(model))
     assert model.training and model.drop.training
+
+
+def test_a_whole_network_is_named_as_such_with_the_fix():
+    """A module that holds recurrent layers but is not one: the error says so first and names the fix,
+    for lyapax.spectrum and for a Monitor without select=."""
+    net = nn.Sequential(nn.Linear(F, 4), nn.LSTM(4, H, batch_first=True))
+    x = torch.randn(B, T, F)
+    for call in (lambda: lyapax.spectrum(net, x), lambda: lyapax.Monitor(x)(net)):
+        with pytest.raises(ModelTypeError, match=r"^model: Sequential is not a recurrent layer but holds model\[1\] "
+                                                 r"\(LSTM\).*pass it \(model\[1\]\).*select=lambda m: m\[1\]"):
+            call()
+    m = lyapax.Monitor(torch.randn(B, T, 4), select=lambda m: m[1])  # the fix works
+    assert m(net).k == 2 * H
