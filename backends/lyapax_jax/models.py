@@ -47,7 +47,7 @@ from lyapax.cells import GRU, LSTM, Cell, Elman, Stack
 from lyapax.errors import InputError, ModelTypeError
 from lyapax.tangent import Step
 
-from .tangent import apply_eqx, apply_linen, apply_nnx, apply_nnx_stack, rnn_layers
+from .tangent import apply_eqx, apply_linen, apply_nnx, apply_nnx_stack, apply_partial, rnn_layers
 
 __all__ = ["Nnx", "Linen", "Equinox", "Cells", "Functions", "LIBRARIES", "library", "recognises", "plan", "with_params"]
 
@@ -493,6 +493,10 @@ class Functions:
 
     Not picked by type (any callable would match): by the inputs' or ``h0``'s arrays, or ``backend="jax"``.
     With ``params`` (functional API) the function is called as ``f(params, h, x)``.
+
+    ``functools.partial(step, params)`` (the way to bind a training loop's current parameters)
+    becomes ``step`` with the bound arrays as traced parameters: a new partial each epoch
+    reuses the compiled chunk instead of compiling the step again.
     """
 
     by_type = False
@@ -500,8 +504,17 @@ class Functions:
     def matches(self, model: Any) -> bool:
         return callable(model) and not isinstance(model, type)
 
-    def plan(self, model: Any) -> None:
-        return None
+    def plan(self, model: Any) -> Plan | None:
+        import jax
+
+        if not isinstance(model, functools.partial):
+            return None
+        bound = (model.args, dict(model.keywords))
+        leaves = jax.tree_util.tree_leaves(bound)
+        if not leaves or not all(hasattr(a, "shape") and hasattr(a, "dtype") for a in leaves):
+            return None  # non-array arguments (e.g. sizes) stay constants of the function: the core's plain path
+        name = getattr(model.func, "__name__", type(model.func).__name__)
+        return Plan(f"functools.partial({name})", leaves, step=Step(apply_partial, model.func, bound))
 
     def with_params(self, model: Any, params: Any) -> Any:
         return functools.partial(model, params)

@@ -76,6 +76,13 @@ def apply_nnx_stack(graphdef: Any, state: Any, h: list, x: Any) -> list:
     return new
 
 
+def apply_partial(func: Any, bound: Any, h: Any, x: Any) -> Any:
+    """``func(*args, h, x, **keywords)`` for ``functools.partial(func, *args, **keywords)``: the bound
+    arrays are traced parameters, so a new partial of the same function reuses the compiled code."""
+    args, keywords = bound
+    return func(*args, h, x, **keywords)
+
+
 def apply_linen(module: Any, variables: Any, h: Any, x: Any) -> Any:
     """``module.apply(variables, h, x)`` for an unbound linen module."""
     return module.apply(variables, h, x)

@@ -268,3 +268,28 @@ def test_a_whole_network_is_named_as_such_with_the_fix(x):
         lyapax.spectrum(Net(), x)
     net = Net()
     assert lyapax.Monitor(np.zeros((B, 20, 4), np.float32), select=lambda m: m.rnn)(net).k == H
+
+
+def test_monitor_with_a_new_partial_each_epoch_compiles_once():
+    """The documented training-loop pattern, monitor(functools.partial(step, params)): the bound arrays
+    are traced parameters, so new parameters reuse the compiled chunk."""
+    import functools
+
+    rng = np.random.default_rng(0)
+
+    def step(params, h, xt):
+        return jnp.tanh(h @ params["W"].T + xt @ params["U"].T)
+
+    params = {"W": jnp.asarray(rng.normal(size=(H, H)) / H**0.5, jnp.float32),
+              "U": jnp.asarray(rng.normal(size=(H, F)), jnp.float32)}
+    probe = jnp.asarray(rng.normal(size=(B, 30, F)), jnp.float32)
+    monitor = lyapax.Monitor(probe, k=2, h0=jnp.zeros((B, H)))
+    monitor(functools.partial(step, params), step=0)
+    before = loop.trace_count()
+    for i in range(1, 4):
+        params = {k: v * 1.1 for k, v in params.items()}
+        monitor(functools.partial(step, params), step=i)
+    assert loop.trace_count() == before
+    # and it is the same spectrum as the plain closure's
+    direct = lyapax.spectrum(lambda h, xt: step(params, h, xt), probe, k=2, h0=jnp.zeros((B, H)), warmup=monitor.warmup)
+    np.testing.assert_allclose(monitor.records[-1].exponents, direct.exponents, rtol=0, atol=1e-6)
