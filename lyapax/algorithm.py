@@ -11,24 +11,27 @@ natural: exponents come out in nats per step.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from .errors import InputError
+from .linalg import HOUSEHOLDER, QR, orthonormalize
 
 __all__ = [
     "Carry",
     "Dynamics",
     "orthonormal_basis",
     "qr_positive",
-    "qr_signed",
+    "Interval",
     "run_chunk",
     "tangent_interval",
     "track_trouble",
     "ZERO",
     "STATE",
     "NONFINITE",
+    "QR_FAILED",
+    "FLAGS",
 ]
 
 
@@ -63,14 +66,18 @@ class Dynamics(Protocol):
 
 
 #: What the iteration carries from one chunk of time steps to the next: ``(h, Q, flags)``.
-#: ``flags`` is a ``(B, 3)`` integer array holding, per sequence, the first step at which
+#: ``flags`` is a ``(B, 4)`` int32 array holding, per sequence, the first step at which
 #: each kind of trouble was seen (``-1``: never): column :data:`ZERO` an exact zero on
 #: diag(R) (a direction collapsed: its exponent is ``-inf``), column :data:`STATE` a NaN/Inf
-#: state with a finite tangent map, column :data:`NONFINITE` a NaN/Inf tangent map or QR.
+#: state with a finite tangent map, column :data:`NONFINITE` a NaN/Inf tangent map or QR,
+#: column :data:`QR` a Cholesky-based QR that failed its own check (the chunk is redone
+#: with Householder).
 Carry = tuple[Any, Any, Any]
 
 #: Columns of the trouble flags (see :data:`Carry`).
-ZERO, STATE, NONFINITE = 0, 1, 2
+ZERO, STATE, NONFINITE, QR_FAILED = 0, 1, 2, 3
+#: Number of flag columns.
+FLAGS = 4
 
 
 def orthonormal_basis(d: int, k: int, seed: int | None = 0, basis: Any = None) -> np.ndarray:
@@ -102,57 +109,48 @@ def orthonormal_basis(d: int, k: int, seed: int | None = 0, basis: Any = None) -
     return np.ascontiguousarray(q * np.sign(diag))
 
 
-def qr_signed(xp: Any, A: Any) -> tuple[Any, Any]:
-    """Sign-fixed QR of a batch ``A (B, d, k)``: ``Q (B, d, k)`` and ``R (B, k, k)`` with ``diag(R) >= 0``.
-
-    Fixing the signs keeps ``Q`` continuous from one step to the next. An exact
-    zero on diag(R) stays zero (flagged by :func:`track_trouble` through its log);
-    its column of ``Q`` is kept (Householder's ``Q`` is orthonormal even for a
-    singular ``A``), so the iteration goes on in the directions left.
-    """
-    Q, R = xp.linalg.qr(A)
-    diag = xp.linalg.diagonal(R)
-    one = xp.ones_like(diag)
-    sign = xp.where(diag < 0, -one, one)
-    return Q * sign[..., None, :], R * sign[..., :, None]
-
-
 def qr_positive(xp: Any, A: Any) -> tuple[Any, Any]:
-    """Sign-fixed QR of a batch ``A (B, d, k)``: ``Q`` with ``diag(R) >= 0`` and ``log|diag(R)|`` ``(B, k)``.
+    """Sign-fixed Householder QR of a batch ``A (B, d, k)``: ``Q`` with ``diag(R) >= 0`` and
+    ``log|diag(R)|`` ``(B, k)`` (see :func:`lyapax.linalg.orthonormalize` for the other engines)."""
+    Q, R, _ = orthonormalize(xp, A)
+    return Q, xp.log(xp.linalg.diagonal(R))
 
-    An exact zero on diag(R) gives ``-inf`` in the log (see :func:`qr_signed`).
-    """
-    Q, R = xp.linalg.qr(A)
-    diag = xp.linalg.diagonal(R)
-    one = xp.ones_like(diag)
-    return Q * xp.where(diag < 0, -one, one)[..., None, :], xp.log(xp.abs(diag))
+
+class Interval(NamedTuple):
+    """What :func:`tangent_interval` returns (``R`` only with ``factor=True``; ``ok`` only from
+    an engine that checks itself, else ``None``)."""
+
+    h: Any
+    Q: Any
+    log_r: Any
+    R: Any = None
+    ok: Any = None
 
 
 def tangent_interval(
-    xp: Any, dynamics: Dynamics, h: Any, Q: Any, xs: Any | None, n: int, *, factor: bool = False
-) -> tuple[Any, ...]:
-    """Apply ``n`` steps (state and tangent map), then one QR.
+    xp: Any, dynamics: Dynamics, h: Any, Q: Any, xs: Any | None, n: int, *, qr: QR = HOUSEHOLDER, factor: bool = False
+) -> Interval:
+    """Apply ``n`` steps (state and tangent map), then one QR with the engine ``qr``.
 
     ``xs`` holds the inputs of these steps, time-major ``(n, B, F)``, or is
-    ``None``. Returns the new state, the new orthonormal basis and
-    ``log|diag(R)|`` of shape ``(B, k)``; with ``factor``, also the sign-fixed
-    ``R (B, k, k)`` (what covariant vectors are computed from).
+    ``None``. Returns the new state, the new orthonormal basis, ``log|diag(R)|``
+    ``(B, k)`` (in the QR's dtype), and with ``factor`` the sign-fixed ``R (B, k, k)``
+    (what covariant vectors are computed from).
     """
     for i in range(n):
         h, Q = dynamics.step_tangent(xp, h, None if xs is None else xs[i, ...], Q)
-    if not factor:
-        Q, log_r = qr_positive(xp, Q)
-        return h, Q, log_r
-    Q, R = qr_signed(xp, Q)
-    return h, Q, xp.log(xp.linalg.diagonal(R)), R
+    Q, R, ok = orthonormalize(xp, Q, qr)
+    return Interval(h, Q, xp.log(xp.linalg.diagonal(R)), R if factor else None, ok)
 
 
-def track_trouble(xp: Any, h: Any, log_r: Any, flags: Any, step: Any) -> Any:
-    """Record, per sequence, the first ``step`` of each kind of trouble (see :data:`Carry`)."""
+def track_trouble(xp: Any, h: Any, log_r: Any, flags: Any, step: Any, ok: Any = None) -> Any:
+    """Record, per sequence, the first ``step`` of each kind of trouble (see :data:`Carry`);
+    ``ok`` is the QR engine's own check (``None``: nothing to check)."""
     state = ~xp.all(xp.isfinite(h), axis=-1)
     nonfinite = xp.any(xp.isnan(log_r) | (log_r == float("inf")), axis=-1)
     zero = xp.any(log_r == float("-inf"), axis=-1)
-    seen = xp.stack([zero, state, nonfinite], axis=1)
+    qr_failed = xp.zeros_like(zero) if ok is None else ~ok
+    seen = xp.stack([zero, state, nonfinite & ~qr_failed, qr_failed], axis=1)
     return xp.where(seen & (flags < 0), xp.zeros_like(flags) + step, flags)
 
 
@@ -165,6 +163,7 @@ def run_chunk(
     length: int,
     ortho_every: int,
     *,
+    qr: QR = HOUSEHOLDER,
     track: bool = True,
     factors: bool = False,
 ) -> tuple[Any, ...]:
@@ -189,13 +188,13 @@ def run_chunk(
     t = 0
     while t < length:
         n = min(ortho_every, length - t)
-        out = tangent_interval(xp, dynamics, h, Q, None if xs is None else xs[t : t + n, ...], n, factor=factors)
-        h, Q, log_r = out[:3]
+        out = tangent_interval(xp, dynamics, h, Q, None if xs is None else xs[t : t + n, ...], n, qr=qr, factor=factors)
+        h, Q, log_r = out.h, out.Q, out.log_r
         if factors:
-            Rs.append(out[3])
+            Rs.append(out.R)
         t += n
-        if track:
-            flags = track_trouble(xp, h, log_r, flags, start + t - 1)
+        if track or out.ok is not None:
+            flags = track_trouble(xp, h, log_r, flags, start + t - 1, out.ok)
         total = log_r if total is None else total + log_r
     if factors:
         return (h, Q, flags), total, xp.stack(Rs, axis=0)

@@ -20,6 +20,7 @@ validation is here, so a mistake gets the same message on every backend.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import sys
 from collections.abc import Callable, Iterator
@@ -99,6 +100,9 @@ class Problem:
             :func:`lyapax.algorithm.run_chunk` less its first two arguments, or ``None``.
         model_name: a short description of the model for reports.
         chunk: preferred steps per chunk (host sync and compile unit), or ``None``.
+        qr_dtype: the dtype of the QR and of the sums of logs (``"float64"`` for a float32
+            tangent map by default), or ``None`` for ``dtype``.
+        accelerator: whether ``device`` is a GPU or another accelerator (it decides the QR engine).
     """
 
     backend: Backend
@@ -112,6 +116,8 @@ class Problem:
     run_chunk: Callable[..., Any] | None = None
     model_name: str = ""
     chunk: int | None = None
+    qr_dtype: str | None = None
+    accelerator: bool = False
 
     def asarray(self, a: np.ndarray, dtype: str | None = None) -> Any:
         """A numpy array as an ``xp`` array on the compute device (in the compute dtype by default)."""
@@ -202,14 +208,32 @@ class Backend:
         """An ``xp`` array as a numpy array (a host copy)."""
         return np.asarray(array)
 
-    def scope(self, plan: Plan, dtype: str, device: Any, differentiable: bool) -> contextlib.AbstractContextManager:
+    def scope(self, plan: Plan, dtypes: tuple[str, ...], device: Any, differentiable: bool) -> contextlib.AbstractContextManager:
         """Resources held for the whole computation (float64 mode, no-grad, the model's
         training flags, a device scope). Everything it changes is restored on exit."""
         return contextlib.nullcontext()
 
     def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any] | None:
-        """A compiled chunk runner (see :attr:`Problem.run_chunk`), or ``None`` for the core's loop."""
+        """A compiled chunk runner (see :attr:`Problem.run_chunk`), or ``None`` for the core's loop.
+
+        It takes ``(carry, xs, start, length, ortho_every, *, qr=HOUSEHOLDER)`` and returns
+        :func:`lyapax.algorithm.run_chunk`'s results; with ``factors=True`` too if it sets the
+        attribute ``factors = True`` on itself (else covariant vectors use the core's loop).
+        """
         return None
+
+    def is_accelerator(self, device: Any) -> bool:
+        """Whether ``device`` is a GPU (or another accelerator), where GEMM-bound QR pays."""
+        return False
+
+    def threads(self, problem: Problem) -> int:
+        """How many threads split the batch when ``threads=None``: 1 (a backend that measured a
+        gain on CPUs says more)."""
+        return 1
+
+    def thread_scope(self, n: int) -> contextlib.AbstractContextManager:
+        """Held while ``n`` threads each run a share of the batch (e.g. one intra-op thread each)."""
+        return contextlib.nullcontext()
 
     # autodiff primitives (see lyapax.tangent)
     tree_flatten = staticmethod(tree_flatten)
@@ -287,8 +311,11 @@ class Backend:
                 f"omit dtype, or build the model with dtype={dtype!r}."
             )
         device = self.device(options.device, list(plan.params), data)
-        with self.scope(plan, dtype, device, options.differentiable):
-            yield self.prepare(plan, inputs, options, dtype, device)
+        qr_dtype = "float64" if options.qr_dtype == "auto" else options.qr_dtype
+        qr_dtype = None if qr_dtype == dtype else qr_dtype
+        with self.scope(plan, (dtype,) if qr_dtype is None else (dtype, qr_dtype), device, options.differentiable):
+            problem = self.prepare(plan, inputs, options, dtype, device)
+            yield dataclasses.replace(problem, qr_dtype=qr_dtype, accelerator=bool(self.is_accelerator(device)))
 
     def _native(self, value: Any, name: str) -> Any:
         """A native array as it is, anything else read as a numeric numpy array (clear errors)."""

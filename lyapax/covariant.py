@@ -31,6 +31,7 @@ Angles are in radians; exponents and growth rates in nats per step.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Sequence
@@ -39,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from .algorithm import ZERO, orthonormal_basis, run_chunk
+from .algorithm import ZERO, run_chunk
+from .linalg import QR
 from .errors import InputError, NumericalError
 from .linalg import solve_triangular
 from .registry import select_backend
@@ -234,7 +236,7 @@ def covariant_vectors(
 
 
 def _ginelli(problem, opts, backend, at, warmup, transient, tolerance, max_memory, spill) -> CovariantVectors:
-    from .driver import _number_of_exponents, _raise_nonfinite
+    from .driver import _number_of_exponents, _raise_nonfinite, initial_carry
 
     xp, dyn, p = problem.xp, problem.dynamics, opts.ortho_every
     T, d, B = int(problem.steps), int(dyn.dim), int(problem.h0.shape[0])
@@ -256,16 +258,15 @@ def _ginelli(problem, opts, backend, at, warmup, transient, tolerance, max_memor
     Q_store = _storage((len(at_steps), B, d, k), max(0, max_memory - R_store.nbytes), spill, "vectors")
 
     # forward: warm-up, then the window and the transient with R factors kept
-    q0 = orthonormal_basis(d, k, opts.seed, None)
-    carry = (problem.h0, problem.asarray(np.broadcast_to(q0, (B, d, k)).copy()),
-             problem.asarray(np.full((B, 3), -1, dtype=np.int32), "int32"))
+    carry = initial_carry(problem, dataclasses.replace(opts, warmup=0))
     runner = problem.run_chunk
+    qr = QR("householder", problem.qr_dtype)
 
     def run(carry: Any, xs: Any, start: int, n: int, factors: bool) -> tuple:
         if runner is not None and (not factors or getattr(runner, "factors", False)):
-            return runner(carry, xs, start, n, p, factors=True) if factors else runner(carry, xs, start, n, p)
+            return runner(carry, xs, start, n, p, qr=qr, factors=True) if factors else runner(carry, xs, start, n, p, qr=qr)
         with np.errstate(all="ignore"):
-            return run_chunk(xp, dyn, carry, xs, start, n, p, factors=factors)
+            return run_chunk(xp, dyn, carry, xs, start, n, p, qr=qr, factors=factors)
 
     cuts = sorted({0, warmup, T, *(warmup + int(s) for s in at_steps)} | set(range(warmup, T, 256 // p * p or p)))
     saved = {warmup + int(s): i for i, s in enumerate(at_steps)}

@@ -18,17 +18,19 @@ What the trouble flags lead to:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .algorithm import NONFINITE, STATE, ZERO, orthonormal_basis, run_chunk
+from .algorithm import FLAGS, NONFINITE, QR_FAILED, STATE, ZERO, orthonormal_basis, run_chunk
 from .backend import Problem
 from .errors import InputError, NumericalError, NumericalWarning
+from .linalg import HOUSEHOLDER, QR
 from .results import Spectrum
 from .validation import Options, check_h0_shape
 
@@ -38,37 +40,17 @@ __all__ = ["Options", "iterate", "initial_carry", "chunks", "DEFAULT_CHUNK"]
 DEFAULT_CHUNK = 256
 
 
-def chunks(steps: int, warmup: int, ortho_every: int, length: int) -> Iterator[tuple[int, int, bool]]:
-    """``(start, length, counted)`` for each chunk: warm-up chunks first, then counted ones.
-
-    ``length`` is a multiple of ``ortho_every``; each phase's last chunk may be shorter.
-    """
-    for lo, hi, counted in ((0, warmup, False), (warmup, steps, True)):
-        start = lo
-        while start < hi:
-            n = min(length, hi - start)
-            yield start, n, counted
-            start += n
-
-
-def _chunk_length(opts: Options, preferred: int) -> int:
-    if opts.history is not None:
-        return opts.history
-    base = opts.chunk or preferred
-    return max(1, base // opts.ortho_every) * opts.ortho_every
-
-
 def _all_finite(problem: Problem, a: Any) -> bool:
     xp = problem.xp
     return bool(problem.to_numpy(xp.all(xp.isfinite(a))))
 
 
-def _check_inputs_chunk(problem: Problem, xs: Any, start: int) -> None:
+def _check_inputs_chunk(problem: Problem, xs: Any, start: int, offset: int = 0) -> None:
     """NaN/Inf inputs, checked chunk by chunk (no temporary as large as all the inputs)."""
     if xs is not None and not _all_finite(problem, xs):
         t, b, f = np.argwhere(~np.isfinite(problem.to_numpy(xs)))[0]
         raise InputError(
-            f"inputs: contains NaN or Inf (first at sequence {b}, step {start + t}, feature {f}); "
+            f"inputs: contains NaN or Inf (first at sequence {offset + b}, step {start + t}, feature {f}); "
             "clean or mask the data before computing a spectrum."
         )
 
@@ -90,14 +72,17 @@ def _unexplained(problem: Problem, h: Any, logsum: Any, flags: np.ndarray) -> bo
     return bool(np.any(zero | nonfinite | (state_bad & (flags[:, STATE] < 0))))
 
 
-def _within(ortho_every: int) -> str:
-    return "" if ortho_every == 1 else f" (seen at the QR step; it happened within the last {ortho_every} steps)"
+def _within(ortho_every: Any) -> str:
+    if ortho_every == 1:
+        return ""
+    return f" (seen at the QR step; it happened within the {'interval' if ortho_every == 'auto' else f'last {ortho_every} steps'} before)"
 
 
-def _raise_nonfinite(flags: np.ndarray, ortho_every: int) -> None:
+def _raise_nonfinite(flags: np.ndarray, ortho_every: Any, offset: int = 0) -> None:
     bad = np.nonzero(flags[:, NONFINITE] >= 0)[0]
     if bad.size:
         steps = flags[bad, NONFINITE].tolist()
+        bad = bad + offset
         raise NumericalError(
             f"the tangent map became NaN/Inf in sequence(s) {bad.tolist()} at step(s) {steps}{_within(ortho_every)}; "
             "steps count from 0 and include warm-up. The network diverges on these inputs (unbounded "
@@ -215,74 +200,190 @@ def initial_carry(problem: Problem, opts: Options) -> tuple[Any, Any, Any]:
     return (
         problem.h0,
         problem.asarray(np.broadcast_to(q0, (B, d, k)).copy()),
-        problem.asarray(np.full((B, 3), -1, dtype=np.int32), "int32"),
+        problem.asarray(np.full((B, FLAGS), -1, dtype=np.int32), "int32"),
     )
 
 
-def iterate(
-    problem: Problem, opts: Options, backend: str, observe: Callable[[int, int, np.ndarray], None] | None = None
-) -> Spectrum:
-    """Run the QR iteration on ``problem`` and summarise it as a :class:`Spectrum`.
+# -- choosing the QR interval and engine, chunk by chunk --------------------------------------
 
-    ``observe(start, length, logsum)`` is called after each counted chunk with the
-    chunk's sums of ``log|diag(R)|`` ``(B, k)`` (numpy, in QR column order).
-    """
-    xp, dyn = problem.xp, problem.dynamics
-    d, T = int(dyn.dim), int(problem.steps)
-    carry = initial_carry(problem, opts)
-    B, k = (int(n) for n in carry[1].shape[::2])
-    _check_finite_state_and_weights(problem)
+#: log of the largest condition number a product of maps may reach before its QR, by the
+#: tangent map's dtype: a column contracting exp(-p (λ1 - λk)) relative to the first keeps
+#: about u * κ of relative accuracy (1e-8 in float64, 6e-5 in float32).
+_LOG_KAPPA = {"float64": np.log(1e8), "float32": np.log(1e3)}
+#: The largest automatic interval (powers of two up to it: few compiled variants).
+MAX_AUTO_INTERVAL = 16
+_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
 
-    runner = problem.run_chunk
-    if runner is None:
 
-        def runner(carry, xs, start, length, ortho_every):
-            return run_chunk(xp, dyn, carry, xs, start, length, ortho_every)
+def _spread_rate(logsum: np.ndarray, length: int) -> float:
+    """The largest per-step spread ``(λ1 - λk)`` of a chunk's finite-time exponents over sequences."""
+    rates = logsum / length
+    finite = np.isfinite(rates)
+    hi = np.where(finite, rates, -np.inf).max(axis=1)
+    lo = np.where(finite, rates, np.inf).min(axis=1)
+    ok = finite.any(axis=1)
+    return float((hi - lo)[ok].max()) if ok.any() else 0.0
 
-    total = np.zeros((B, k))
-    total_xp = None
-    counted = 0
-    records: list[np.ndarray] = []
-    record_steps: list[int] = []
-    located = np.full((B, 3), -1, dtype=np.int64)
-    bar = _progress_bar(opts.progress, T)
-    try:
-        for start, length, is_counted in chunks(T, opts.warmup, opts.ortho_every, _chunk_length(opts, problem.chunk or DEFAULT_CHUNK)):
-            xs = None if problem.inputs is None else problem.inputs[start : start + length, ...]
-            _check_inputs_chunk(problem, xs, start)
+
+def _interval(opts: Options, spread: float | None, dtype: str) -> int:
+    if opts.ortho_every != "auto":
+        return int(opts.ortho_every)
+    if spread is None:
+        return 1
+    p = 1 if spread <= 0 else int(min(MAX_AUTO_INTERVAL, max(1.0, _LOG_KAPPA[dtype] / (2.0 * spread))))
+    p = 2 ** int(np.log2(p))
+    while opts.history is not None and opts.history % p:
+        p //= 2
+    return p
+
+
+def _engine(opts: Options, problem: Problem, p: int, spread: float | None, fell_back: bool) -> QR:
+    """Householder on a CPU (measured faster there); the Cholesky variants on an accelerator, in float64,
+    while the estimated conditioning of a p-step product allows them."""
+    qr_dtype = problem.qr_dtype
+    method = opts.qr
+    if method == "auto":
+        if not problem.accelerator or (qr_dtype or problem.dtype) != "float64" or fell_back or spread is None:
+            return QR("householder", qr_dtype)
+        method = "cholesky"
+    if method == "householder":
+        return QR("householder", qr_dtype)
+    u = _ROUNDOFF[qr_dtype or problem.dtype]
+    log_kappa = np.inf if spread is None else 2.0 * p * spread
+    if log_kappa <= 0.5 * np.log(1 / u) - np.log(10):
+        return QR("cholesky2", qr_dtype)
+    if log_kappa <= np.log(1 / u) - np.log(100) or opts.qr == "cholesky":
+        return QR("cholesky3", qr_dtype)
+    return QR("householder", qr_dtype)
+
+
+def _chunk_length(opts: Options, p: int, preferred: int) -> int:
+    if opts.history is not None:
+        return opts.history
+    return max(1, (opts.chunk or preferred) // p) * p
+
+
+def _parts(problem: Problem, opts: Options, B: int) -> list[slice]:
+    """Contiguous groups of sequences run by separate threads (the batch's rows are independent)."""
+    n = opts.threads if opts.threads is not None else problem.backend.threads(problem)
+    n = max(1, min(int(n), B))
+    bounds = np.linspace(0, B, n + 1).astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+class _Part:
+    """The time loop over one group of sequences (all of them, or one thread's share)."""
+
+    def __init__(self, problem: Problem, opts: Options, carry: tuple, rows: slice, observe: Any, bar: Any):
+        self.problem, self.opts, self.carry, self.rows, self.observe, self.bar = problem, opts, carry, rows, observe, bar
+        B, k = (int(n) for n in carry[1].shape[::2])
+        self.total = np.zeros((B, k))
+        self.total_xp = None
+        self.counted = 0
+        self.records: list[np.ndarray] = []  # per record: the sum over this part's sequences of their sorted estimates
+        self.record_steps: list[int] = []
+        self.flags = np.full((B, FLAGS), -1, dtype=np.int64)
+        self.intervals: set[int] = set()
+        self.engines: set[str] = set()
+        self.fallbacks = 0
+
+    def run(self) -> _Part:
+        problem, opts = self.problem, self.opts
+        xp, dyn = problem.xp, problem.dynamics
+        runner = problem.run_chunk
+        if runner is None:
+
+            def runner(carry, xs, start, length, ortho_every, *, qr=HOUSEHOLDER):
+                return run_chunk(xp, dyn, carry, xs, start, length, ortho_every, qr=qr)
+
+        T, carry, spread, fell_back, t = int(problem.steps), self.carry, None, False, 0
+        while t < T:
+            counted = t >= opts.warmup
+            p = _interval(opts, spread, problem.dtype)
+            qr = _engine(opts, problem, p, spread, fell_back)
+            length = min(_chunk_length(opts, p, problem.chunk or DEFAULT_CHUNK), (T if counted else opts.warmup) - t)
+            xs = None if problem.inputs is None else problem.inputs[t : t + length, ...]
+            _check_inputs_chunk(problem, xs, t, self.rows.start)
             before = carry
-            carry, logsum = runner(carry, xs, start, length, opts.ortho_every)
+            carry, logsum = runner(carry, xs, t, length, p, qr=qr)
             flags = problem.to_numpy(carry[2]).astype(np.int64)
+            if np.any(flags[:, QR_FAILED] >= 0):  # the Cholesky QR failed its check: redo the chunk with Householder
+                qr, fell_back = QR("householder", qr.dtype), True
+                self.fallbacks += 1
+                carry, logsum = runner(before, xs, t, length, p, qr=qr)
+                flags = problem.to_numpy(carry[2]).astype(np.int64)
             if not (_all_finite(problem, logsum) and _all_finite(problem, carry[0])) and _unexplained(
                 problem, carry[0], logsum, flags
             ):  # an untracked runner met trouble: locate it with the reference loop
-                again, _ = run_chunk(xp, dyn, before, xs, start, length, opts.ortho_every)
+                again, _ = run_chunk(xp, dyn, before, xs, t, length, p, qr=qr)
                 flags = problem.to_numpy(again[2]).astype(np.int64)
                 carry = (carry[0], carry[1], again[2])
-            located = flags
-            _raise_nonfinite(flags, opts.ortho_every)
-            if is_counted:
-                chunk_sum = problem.to_numpy(logsum).astype(np.float64)
-                total += chunk_sum
-                if observe is not None:
-                    observe(start, length, chunk_sum)
-                counted += length
+            self.flags = flags
+            _raise_nonfinite(flags, p, self.rows.start)
+            chunk_sum = problem.to_numpy(logsum).astype(np.float64)
+            spread = _spread_rate(chunk_sum, length)
+            if counted:
+                self.intervals.add(p)
+                self.engines.add(qr.describe())
+                self.total += chunk_sum
+                self.counted += length
+                if self.observe is not None:
+                    self.observe(t, length, chunk_sum, self.rows)
                 if opts.differentiable:
-                    total_xp = logsum if total_xp is None else total_xp + logsum
+                    self.total_xp = logsum if self.total_xp is None else self.total_xp + logsum
                 if opts.history is not None:
-                    records.append(_sorted_desc(total / counted).mean(axis=0))
-                    record_steps.append(counted)
-            if bar is not None:
-                bar.update(length)
+                    self.records.append(_sorted_desc(self.total / self.counted).sum(axis=0))
+                    self.record_steps.append(self.counted)
+            if self.bar is not None:
+                self.bar.update(length)
+            t += length
+        return self
+
+
+def iterate(
+    problem: Problem, opts: Options, backend: str, observe: Callable[..., None] | None = None
+) -> Spectrum:
+    """Run the QR iteration on ``problem`` and summarise it as a :class:`Spectrum`.
+
+    ``observe(start, length, logsum, rows)`` is called after each counted chunk with the
+    chunk's sums of ``log|diag(R)|`` (numpy, in QR column order) of the sequences ``rows``
+    (a slice of the batch: with several threads, each calls it for its own rows).
+    """
+    xp, d = problem.xp, int(problem.dynamics.dim)
+    carry = initial_carry(problem, opts)
+    B = int(carry[1].shape[0])
+    _check_finite_state_and_weights(problem)
+    rows = _parts(problem, opts, B)
+    bar = _progress_bar(opts.progress, int(problem.steps))
+    try:
+        if len(rows) == 1:
+            parts = [_Part(problem, opts, carry, rows[0], observe, bar).run()]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            def part(i: int, r: slice) -> _Part:
+                sub = dataclasses.replace(
+                    problem, h0=problem.h0[r, ...], inputs=None if problem.inputs is None else problem.inputs[:, r, ...]
+                )
+                return _Part(sub, opts, tuple(c[r, ...] for c in carry), r, observe, bar if i == 0 else None).run()
+
+            with problem.backend.thread_scope(len(rows)), ThreadPoolExecutor(len(rows)) as pool:
+                parts = list(pool.map(part, range(len(rows)), rows))
     finally:
         if bar is not None:
             bar.close()
-    _warn(located, opts.ortho_every)
-
-    per_sequence = _sorted_desc(total / counted)
+    flags = np.concatenate([p.flags for p in parts])
+    _warn(flags, opts.ortho_every)
+    counted = parts[0].counted
+    per_sequence = _sorted_desc(np.concatenate([p.total for p in parts]) / counted)
     raw = None
     if opts.differentiable:
-        raw = xp.sort(total_xp / counted, axis=1, descending=True)
+        raw = xp.sort(xp.concat([p.total_xp for p in parts], axis=0) / counted, axis=1, descending=True)
+    history = None
+    if opts.history is not None:
+        history = np.sum([np.asarray(p.records) for p in parts], axis=0) / B
+    engines = sorted(set().union(*(p.engines for p in parts)))
+    fallbacks = sum(p.fallbacks for p in parts)
     return Spectrum(
         exponents=per_sequence.mean(axis=0),
         per_sequence=per_sequence,
@@ -293,7 +394,10 @@ def iterate(
         ortho_every=opts.ortho_every,
         state_dim=d,
         dtype=problem.dtype,
-        history=np.asarray(records) if opts.history is not None else None,
-        history_steps=np.asarray(record_steps, dtype=np.int64) if opts.history is not None else None,
+        history=history,
+        history_steps=np.asarray(parts[0].record_steps, dtype=np.int64) if opts.history is not None else None,
         raw=raw,
+        qr=" + ".join(engines) + (f"; Householder redid {fallbacks} chunk(s)" if fallbacks else ""),
+        intervals=tuple(sorted(set().union(*(p.intervals for p in parts)))),
+        threads=len(parts),
     )

@@ -118,23 +118,25 @@ def finite_time(
         raise InputError(f"window: {window} steps is not a multiple of ortho_every={opts.ortho_every}.")
     if not isinstance(keep_windows, bool):
         raise InputError(f"keep_windows: expected True or False, got {keep_windows!r}.")
-    stats: dict[str, Any] = {"n": 0, "kept": []}
+    stats: dict[str, Any] = {}
 
-    def observe(start: int, length: int, logsum: np.ndarray) -> None:
+    def observe(start: int, length: int, logsum: np.ndarray, rows: slice) -> None:
+        """Welford's update for the sequences ``rows`` (threads update disjoint rows)."""
         if length != window:
             return
         x = logsum / window
-        n = stats["n"] = stats["n"] + 1
-        if n == 1:
-            stats.update(mean=x.copy(), m2=np.zeros_like(x), lo=x.copy(), hi=x.copy())
-        else:
-            delta = x - stats["mean"]
-            stats["mean"] += delta / n
-            stats["m2"] += delta * (x - stats["mean"])
-            np.minimum(stats["lo"], x, out=stats["lo"])
-            np.maximum(stats["hi"], x, out=stats["hi"])
+        if not stats:
+            B = problem.h0.shape[0]
+            stats.update(n=np.zeros(B, dtype=np.int64), mean=np.zeros((B, x.shape[1])), m2=np.zeros((B, x.shape[1])),
+                         lo=np.full((B, x.shape[1]), np.inf), hi=np.full((B, x.shape[1]), -np.inf), kept={})
+        n = stats["n"][rows] = stats["n"][rows] + 1
+        delta = x - stats["mean"][rows]
+        stats["mean"][rows] += delta / n[:, None]
+        stats["m2"][rows] += delta * (x - stats["mean"][rows])
+        np.minimum(stats["lo"][rows], x, out=stats["lo"][rows])
+        np.maximum(stats["hi"][rows], x, out=stats["hi"][rows])
         if keep_windows:
-            stats["kept"].append(x)
+            stats["kept"].setdefault(start, {})[rows.start] = x
 
     chosen = select_backend(model, inputs if inputs is not None else h0, backend)
     with chosen.session(model, inputs, opts) as problem:
@@ -144,7 +146,10 @@ def finite_time(
                 "shorter window, longer inputs or a shorter warmup."
             )
         spec = iterate(problem, opts, chosen.name, observe)
-    n = stats["n"]
+    n = int(stats["n"][0])
+    windows = None
+    if keep_windows:
+        windows = np.stack([np.concatenate([parts[r] for r in sorted(parts)]) for _, parts in sorted(stats["kept"].items())])
     return FiniteTimeExponents(
         window=window,
         count=n,
@@ -152,6 +157,6 @@ def finite_time(
         variance=stats["m2"] / (n - 1) if n > 1 else np.full_like(stats["mean"], np.nan),
         minimum=stats["lo"],
         maximum=stats["hi"],
-        windows=np.stack(stats["kept"]) if keep_windows else None,
+        windows=windows,
         spectrum=spec,
     )

@@ -1,21 +1,37 @@
-"""Linear algebra the array API standard lacks, written once against ``xp`` with matmuls.
+"""Linear algebra the iteration needs beyond the array API standard, written once against ``xp``.
 
 - :func:`solve_triangular`: ``R^{-1} B`` for batches of upper-triangular ``R``
-  (the standard has ``linalg.solve`` but no triangular solve): recursive 2 x 2
-  blocking, so the work is matrix products and the recursion is only
-  ``log2(k / 16)`` levels deep; the leaves are solved by back substitution.
+  (the standard has no triangular solve): recursive 2 x 2 blocking, so the work
+  is matrix products; the leaves are solved by back substitution.
+- :class:`QR` and :func:`orthonormalize`: the re-orthonormalisation engine of
+  the QR iteration. ``"householder"`` is the namespace's ``linalg.qr``
+  (LAPACK, cuSOLVER); ``"cholesky2"`` is CholeskyQR2 and ``"cholesky3"`` shifted
+  CholeskyQR3, both made of matrix products and a small Cholesky factorisation
+  (GEMM-bound, which is what a GPU does best). The Cholesky variants check their
+  own result (an orthogonality measure and finiteness) and say where it failed,
+  so the caller can redo that work with Householder.
 
-Shapes: ``R (..., k, k)``, right-hand sides ``B (..., k, m)``.
+CholeskyQR2 is accurate to the working precision while the condition number of
+``A`` stays below about ``u^{-1/2}`` (1e8 in float64, 4e3 in float32, ``u`` the
+unit round-off); the shift of CholeskyQR3 extends this to about ``u^{-1}``
+(Fukaya, Kannan, Nakatsukasa, Yamamoto, Yanagisawa 2020). Beyond, only
+Householder is safe.
+
+Shapes: ``A (..., d, k)``, ``Q (..., d, k)``, ``R (..., k, k)``, right-hand sides
+``(..., k, m)``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["solve_triangular"]
+__all__ = ["QR", "HOUSEHOLDER", "orthonormalize", "solve_triangular", "cholesky_qr"]
 
-#: Below this size the blocks are solved by back substitution, row by row.
+#: Below this size triangular blocks are solved by back substitution, row by row.
 LEAF = 16
+
+_UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
 
 
 def _back_substitution(xp: Any, R: Any, B: Any) -> Any:
@@ -42,3 +58,86 @@ def solve_triangular(xp: Any, R: Any, B: Any) -> Any:
     X2 = solve_triangular(xp, R[..., m:, m:], B[..., m:, :])
     X1 = solve_triangular(xp, R[..., :m, :m], B[..., :m, :] - xp.matmul(R[..., :m, m:], X2))
     return xp.concat([X1, X2], axis=-2)
+
+
+@dataclass(frozen=True)
+class QR:
+    """How the basis is re-orthonormalised (hashable: part of compiled code's key).
+
+    Attributes:
+        method: ``"householder"``, ``"cholesky2"`` or ``"cholesky3"``.
+        dtype: the dtype the QR is computed in (``"float64"`` for a float32 tangent map:
+            mixed precision), or ``None`` for the tangent map's own.
+    """
+
+    method: str = "householder"
+    dtype: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.method} ({self.dtype})" if self.dtype else self.method
+
+
+HOUSEHOLDER = QR()
+
+
+def _dtype_name(a: Any) -> str:
+    return str(a.dtype).rsplit(".", 1)[-1].replace("'>", "").replace("<dtype: '", "")
+
+
+def _cholesky_pass(xp: Any, A: Any, shift: Any = None) -> tuple[Any, Any, Any]:
+    """One CholeskyQR pass: ``G = A^T A (+ shift I) = R^T R``, ``Q = A R^{-1}``; also ``G``."""
+    k = int(A.shape[-1])
+    G = xp.matmul(xp.matrix_transpose(A), A)
+    if shift is not None:
+        G = G + shift[..., None, None] * xp.eye(k, dtype=A.dtype)
+    try:
+        L = xp.linalg.cholesky(G)
+    except Exception:  # noqa: BLE001 - eager namespaces raise on a non-positive-definite G: a failure like NaN
+        L = G * float("nan")
+    R = xp.matrix_transpose(L)
+    eye = xp.zeros_like(R) + xp.eye(k, dtype=A.dtype)
+    return xp.matmul(A, solve_triangular(xp, R, eye)), R, G
+
+
+def cholesky_qr(xp: Any, A: Any, shifted: bool = False) -> tuple[Any, Any, Any]:
+    """CholeskyQR2 (or shifted CholeskyQR3) of ``A (B, d, k)``: ``Q``, ``R`` and ``ok (B,)``.
+
+    ``ok`` is false where the result cannot be trusted: a non-finite factor, or a
+    first-pass ``Q`` so far from orthonormal (``max |Q^T Q - I| > 0.1``) that the
+    second pass does not make it orthonormal to the working precision.
+    """
+    R0 = None
+    if shifted:
+        d, k = int(A.shape[-2]), int(A.shape[-1])
+        u = _UNIT_ROUNDOFF.get(_dtype_name(A), 2.0**-53)
+        norm2 = xp.sum(xp.sum(A * A, axis=-1), axis=-1)  # ||A||_F^2 >= ||A||_2^2
+        A, R0, _ = _cholesky_pass(xp, A, 11.0 * (d * k + k * (k + 1)) * u * norm2)
+    Q1, R1, _ = _cholesky_pass(xp, A)
+    Q, R2, G = _cholesky_pass(xp, Q1)
+    k = int(A.shape[-1])
+    defect = xp.max(xp.max(xp.abs(G - xp.eye(k, dtype=A.dtype)), axis=-1), axis=-1)
+    R = xp.matmul(R2, R1) if R0 is None else xp.matmul(xp.matmul(R2, R1), R0)
+    finite = xp.all(xp.all(xp.isfinite(R), axis=-1), axis=-1)
+    return Q, R, finite & (defect <= 0.1)
+
+
+def orthonormalize(xp: Any, A: Any, qr: QR = HOUSEHOLDER) -> tuple[Any, Any, Any]:
+    """Sign-fixed QR of ``A (B, d, k)`` with the engine ``qr``: ``Q`` (in ``A``'s dtype), ``R`` with
+    ``diag(R) >= 0`` (in the QR's dtype) and ``ok`` (``(B,)`` bool, or ``None`` for Householder).
+
+    An exact zero on diag(R) stays zero; its column of ``Q`` is kept (Householder's ``Q``
+    is orthonormal even for a singular ``A``), so the iteration goes on in the other directions.
+    """
+    work = A if qr.dtype is None else xp.astype(A, getattr(xp, qr.dtype))
+    if qr.method == "householder":
+        Q, R = xp.linalg.qr(work)
+        ok = None
+    else:
+        Q, R, ok = cholesky_qr(xp, work, shifted=qr.method == "cholesky3")
+    diag = xp.linalg.diagonal(R)
+    one = xp.ones_like(diag)
+    sign = xp.where(diag < 0, -one, one)
+    Q = Q * sign[..., None, :]
+    if qr.dtype is not None:
+        Q = xp.astype(Q, A.dtype)
+    return Q, R * sign[..., :, None], ok

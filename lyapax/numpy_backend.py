@@ -14,6 +14,7 @@ import numpy as np
 from .algorithm import run_chunk
 from .backend import Backend, Plan
 from .cells import Cell, Map
+from .linalg import HOUSEHOLDER
 
 __all__ = ["NumpyBackend"]
 
@@ -52,9 +53,10 @@ class NumpyBackend(Backend):
         return np.asarray(value, dtype=dtype)
 
     def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
-        def quiet_run_chunk(carry, xs, start, length, ortho_every):
+        def quiet_run_chunk(carry, xs, start, length, ortho_every, *, qr=HOUSEHOLDER, factors=False):
             # log(0) and overflow are detected and reported by the driver; no numpy warnings on the way
             with np.errstate(all="ignore"):
-                return run_chunk(self.namespace(), dynamics, carry, xs, start, length, ortho_every)
+                return run_chunk(self.namespace(), dynamics, carry, xs, start, length, ortho_every, qr=qr, factors=factors)
 
+        quiet_run_chunk.factors = True
         return quiet_run_chunk

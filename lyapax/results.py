@@ -54,6 +54,10 @@ class Spectrum:
         raw: with ``differentiable=True``, the per-sequence exponents ``(B, k)``
             as the framework's tensor, still attached to the model's
             parameters (each row descending, as ``per_sequence``); else ``None``.
+        qr: the re-orthonormalisation engine(s) used, e.g. ``"householder (float64)"``: the
+            method and the dtype of the QR when it differs from ``dtype``.
+        intervals: the QR intervals used (``ortho_every``; several with ``"auto"``).
+        threads: the threads that shared the batch.
     """
 
     exponents: np.ndarray
@@ -62,12 +66,15 @@ class Spectrum:
     backend: str
     steps: int
     warmup: int
-    ortho_every: int
+    ortho_every: int | str
     state_dim: int
     dtype: str = "float64"
     history: np.ndarray | None = None
     history_steps: np.ndarray | None = None
     raw: Any = field(default=None, compare=False)
+    qr: str = "householder"
+    intervals: tuple[int, ...] = ()
+    threads: int = 1
 
     @property
     def k(self) -> int:
@@ -118,6 +125,9 @@ class Spectrum:
             "steps": self.steps,
             "warmup": self.warmup,
             "ortho_every": self.ortho_every,
+            "intervals": list(self.intervals),
+            "qr": self.qr,
+            "threads": self.threads,
             "state_dim": self.state_dim,
             "dtype": self.dtype,
             "units": "nats/step",
@@ -156,7 +166,7 @@ class Spectrum:
         err = "n/a (1 sequence)" if self.batch < 2 else f"{float(np.max(self.stderr)):.2g}"
         return (
             f"Spectrum(backend={self.backend!r}, k={self.k}, state_dim={self.state_dim}, batch={self.batch}, "
-            f"steps={self.steps}, warmup={self.warmup}, dtype={self.dtype})\n"
+            f"steps={self.steps}, warmup={self.warmup}, dtype={self.dtype}, qr={self.qr!r})\n"
             f"  exponents (nats/step): {head}{more}\n"
             f"  max exponent: {self.max_exponent:.5g}  max stderr: {err}\n"
             f"  Kaplan-Yorke dimension: {self.kaplan_yorke_dimension:.4g}  entropy: {self.entropy:.4g} nats/step"

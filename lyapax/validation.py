@@ -140,6 +140,12 @@ def _check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InputError(f"{name}: expected one of {', '.join(repr(a) for a in allowed)}, got {value!r}.")
+    return value
+
+
 def _check_h0(h0: Any) -> Any:
     if isinstance(h0, (str, bytes)):
         raise InputError(
@@ -165,7 +171,9 @@ class Options:
     """The validated arguments of one computation (see :func:`lyapax.spectrum` for their meaning).
 
     ``max_k`` is for callers that want "at most this many exponents" (the
-    :class:`lyapax.Monitor` default): ``k`` is then ``min(max_k, d)``.
+    :class:`lyapax.Monitor` default): ``k`` is then ``min(max_k, d)``. ``ortho_every`` is an
+    int or ``"auto"``; ``qr_dtype`` ``"auto"``, ``"float32"``, ``"float64"`` or ``None`` (the
+    tangent map's dtype).
     """
 
     k: int | None = None
@@ -183,6 +191,9 @@ class Options:
     time_major: bool | None = None
     chunk: int | None = None
     max_k: int | None = None
+    qr: str = "auto"
+    qr_dtype: str | None = "auto"
+    threads: int | None = None
 
     @classmethod
     def from_arguments(
@@ -203,11 +214,15 @@ class Options:
         time_major: Any = None,
         chunk: Any = None,
         max_k: Any = None,
+        qr: Any = "auto",
+        qr_dtype: Any = "auto",
+        threads: Any = None,
     ) -> Options:
         """Check every argument once; each error names the argument and the fix."""
-        ortho_every = check_int("ortho_every", ortho_every, 1)
+        if ortho_every != "auto":
+            ortho_every = check_int("ortho_every", ortho_every, 1)
         history = check_int("history", history, 1, allow_none=True)
-        if history is not None and history % ortho_every:
+        if history is not None and ortho_every != "auto" and history % ortho_every:
             raise InputError(
                 f"history: must be a multiple of ortho_every={ortho_every}, got {history}; the running "
                 "estimate is only defined at QR steps."
@@ -228,6 +243,9 @@ class Options:
             time_major=None if time_major is None else _check_bool("time_major", time_major),
             chunk=check_int("chunk", chunk, 1, allow_none=True),
             max_k=check_int("max_k", max_k, 1, allow_none=True),
+            qr=_check_choice("qr", qr, ("auto", "householder", "cholesky")),
+            qr_dtype=qr_dtype if qr_dtype == "auto" else normalize_dtype(qr_dtype),
+            threads=check_int("threads", threads, 1, allow_none=True),
         )
 
     def with_inputs(self, inputs: Any) -> Options:

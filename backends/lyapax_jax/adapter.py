@@ -112,11 +112,11 @@ class JaxBackend(Backend):
     def to_numpy(self, array: Any) -> np.ndarray:
         return np.asarray(_jax().device_get(array))
 
-    def scope(self, plan: Plan, dtype: str, device: Any, differentiable: bool) -> contextlib.AbstractContextManager:
+    def scope(self, plan: Plan, dtypes: tuple[str, ...], device: Any, differentiable: bool) -> contextlib.AbstractContextManager:
         """float64 enabled for this computation only (thread-local ``jax.enable_x64``, restored on exit)."""
         from .namespace import x64
 
-        return x64(dtype == "float64")
+        return x64("float64" in dtypes)
 
     def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
         from .loop import Runner

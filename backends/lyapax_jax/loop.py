@@ -5,7 +5,7 @@
 compiled program: a ``lax.scan`` over the QR intervals, each interval being the
 core's own :func:`~lyapax.algorithm.tangent_interval` (its ``ortho_every`` steps
 unrolled; longer intervals are a nested ``lax.scan`` of the dynamics'
-``step_tangent`` followed by the core's :func:`~lyapax.algorithm.qr_positive`),
+``step_tangent`` followed by the core's QR engine, :func:`~lyapax.linalg.orthonormalize`),
 then :func:`~lyapax.algorithm.track_trouble`. Nothing of the algorithm is
 re-implemented here.
 
@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from lyapax.algorithm import qr_positive, tangent_interval, track_trouble
+from lyapax.algorithm import Interval, tangent_interval, track_trouble
+from lyapax.linalg import HOUSEHOLDER, QR
 
 __all__ = ["Runner", "run_traced", "trace_count", "UNROLL"]
 
@@ -43,62 +44,81 @@ def trace_count() -> int:
     return _TRACES[0]
 
 
-def _interval(dynamics: Any, h: Any, Q: Any, xs: Any, n: int) -> tuple[Any, Any, Any]:
+def _interval(dynamics: Any, h: Any, Q: Any, xs: Any, n: int, qr: QR, factor: bool) -> Interval:
     """The core's tangent_interval; for long intervals its steps run in a nested scan."""
     if n <= UNROLL:
-        return tangent_interval(jnp, dynamics, h, Q, xs, n)
+        return tangent_interval(jnp, dynamics, h, Q, xs, n, qr=qr, factor=factor)
 
     def body(c, x):
         return dynamics.step_tangent(jnp, c[0], x, c[1]), None
 
     (h, Q), _ = lax.scan(body, (h, Q), xs, length=n)
-    Q, log_r = qr_positive(jnp, Q)
-    return h, Q, log_r
+    return tangent_interval(jnp, dynamics, h, Q, None, 0, qr=qr, factor=factor)
 
 
-def run_traced(dynamics: Any, carry: Any, xs: Any, start: Any, length: int, ortho_every: int) -> tuple[Any, Any]:
-    """:func:`lyapax.algorithm.run_chunk` as one ``lax.scan`` over QR intervals (traceable, differentiable)."""
+def run_traced(
+    dynamics: Any, carry: Any, xs: Any, start: Any, length: int, ortho_every: int, qr: QR = HOUSEHOLDER,
+    factors: bool = False,
+) -> tuple[Any, ...]:
+    """:func:`lyapax.algorithm.run_chunk` as one ``lax.scan`` over QR intervals (traceable, differentiable).
+
+    With ``factors``, also the intervals' ``R`` factors, stacked ``(intervals, B, k, k)``.
+    """
     h, Q, flags = carry
     n_full, rem = divmod(int(length), int(ortho_every))
+    log_dtype = jnp.dtype(qr.dtype) if qr.dtype is not None else Q.dtype
 
     def interval(c: tuple, xs_i: Any, n: int) -> tuple:
         h, Q, flags, total, t = c
-        h, Q, log_r = _interval(dynamics, h, Q, xs_i, n)
+        out = _interval(dynamics, h, Q, xs_i, n, qr, factors)
         t = t + n
-        return h, Q, track_trouble(jnp, h, log_r, flags, start + t - 1), total + log_r, t
+        flags = track_trouble(jnp, out.h, out.log_r, flags, start + t - 1, out.ok)
+        return (out.h, out.Q, flags, total + out.log_r, t), out.R
 
-    total = jnp.zeros(Q.shape[:1] + Q.shape[2:], dtype=Q.dtype)
+    total = jnp.zeros(Q.shape[:1] + Q.shape[2:], dtype=log_dtype)
     c = (h, Q, flags, total, jnp.zeros((), dtype=flags.dtype))
+    Rs = []
     if n_full:
         xs_full = None
         if xs is not None:
             xs_full = jnp.reshape(xs[: n_full * ortho_every], (n_full, ortho_every) + tuple(xs.shape[1:]))
-        c, _ = lax.scan(lambda c, xs_i: (interval(c, xs_i, ortho_every), None), c, xs_full, length=n_full)
+        c, R_full = lax.scan(lambda c, xs_i: interval(c, xs_i, ortho_every), c, xs_full, length=n_full)
+        Rs.append(R_full)
     if rem:
-        c = interval(c, None if xs is None else xs[n_full * ortho_every :], rem)
+        c, R_rem = interval(c, None if xs is None else xs[n_full * ortho_every :], rem)
+        Rs.append(None if R_rem is None else R_rem[None])
     h, Q, flags, total, _ = c
+    if factors:
+        return (h, Q, flags), total, jnp.concatenate(Rs, axis=0)
     return (h, Q, flags), total
 
 
 @functools.lru_cache(maxsize=1)
 def _compiled() -> Callable[..., Any]:
-    def counted(definition, params, carry, xs, start, length, ortho_every):
+    def counted(definition, params, carry, xs, start, length, ortho_every, qr, factors):
         _TRACES[0] += 1
-        return run_traced(definition.build(params), carry, xs, start, length, ortho_every)
+        return run_traced(definition.build(params), carry, xs, start, length, ortho_every, qr, factors)
 
-    return jax.jit(counted, static_argnames=("definition", "length", "ortho_every"))
+    return jax.jit(counted, static_argnames=("definition", "length", "ortho_every", "qr", "factors"))
 
 
 class Runner:
     """``Problem.run_chunk``: the compiled chunk runner of one model's dynamics.
 
     The compiled program is keyed on the dynamics' definition (see :meth:`lyapax.cells.Cell.split`
-    and :class:`lyapax.tangent.AutodiffDef`); their arrays are its arguments.
+    and :class:`lyapax.tangent.AutodiffDef`), the chunk's length, the QR interval and engine;
+    the dynamics' arrays are its arguments.
     """
+
+    factors = True
 
     def __init__(self, dynamics: Any):
         self.definition, self.params = dynamics.split()
 
-    def __call__(self, carry: Any, xs: Any, start: int, length: int, ortho_every: int) -> tuple[Any, Any]:
+    def __call__(
+        self, carry: Any, xs: Any, start: int, length: int, ortho_every: int, *, qr: QR = HOUSEHOLDER,
+        factors: bool = False,
+    ) -> tuple[Any, ...]:
         start = jnp.asarray(start, dtype=carry[2].dtype)
-        return _compiled()(self.definition, self.params, carry, xs, start, length=int(length), ortho_every=int(ortho_every))
+        return _compiled()(self.definition, self.params, carry, xs, start, length=int(length),
+                           ortho_every=int(ortho_every), qr=qr, factors=bool(factors))

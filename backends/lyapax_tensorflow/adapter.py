@@ -140,7 +140,7 @@ class TensorFlowBackend(Backend):
     def to_numpy(self, array: Any) -> np.ndarray:
         return array.numpy() if hasattr(array, "numpy") else np.asarray(array)
 
-    def scope(self, plan: Plan, dtype: str, device: Any, differentiable: bool) -> contextlib.AbstractContextManager:
+    def scope(self, plan: Plan, dtypes: tuple[str, ...], device: Any, differentiable: bool) -> contextlib.AbstractContextManager:
         """The whole computation (weights, state, basis, compiled loop) under ``tf.device``."""
         return _tf().device(device) if device else contextlib.nullcontext()
 

@@ -33,6 +33,7 @@ from typing import Any
 import tensorflow as tf
 
 from lyapax import algorithm
+from lyapax.linalg import HOUSEHOLDER, QR
 from lyapax.tangent import tree_flatten, tree_unflatten
 
 from . import namespace as xp
@@ -43,16 +44,19 @@ _CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _CACHE_SIZE = 64
 
 
-def _interval(dyn: Any, xs: Any, start: Any, t0: Any, n: int, state: tuple) -> tuple:
-    """``n`` steps then one QR (the core's tangent_interval), trouble tracking, the running sum."""
-    h, Q, flags, total = state
+def _interval(dyn: Any, xs: Any, start: Any, t0: Any, n: int, state: tuple, qr: QR, factors: bool) -> tuple:
+    """``n`` steps then one QR (the core's tangent_interval), trouble tracking, the running sum;
+    with ``factors``, the interval's ``R`` written to the TensorArray that ends ``state``."""
+    h, Q, flags, total, Rs = state
     seg = None if xs is None else xs[t0 : t0 + n]
-    h, Q, log_r = algorithm.tangent_interval(xp, dyn, h, Q, seg, n)
-    flags = algorithm.track_trouble(xp, h, log_r, flags, start + t0 + (n - 1))
-    return h, Q, flags, total + log_r
+    out = algorithm.tangent_interval(xp, dyn, h, Q, seg, n, qr=qr, factor=factors)
+    flags = algorithm.track_trouble(xp, out.h, out.log_r, flags, start + t0 + (n - 1), out.ok)
+    if factors:
+        Rs = Rs.write(Rs.size(), out.R)
+    return out.h, out.Q, flags, total + out.log_r, Rs
 
 
-def _compile(build: Callable[[tuple], Any], ortho_every: int, signature: list) -> Any:
+def _compile(build: Callable[[tuple], Any], ortho_every: int, signature: list, qr: QR, factors: bool) -> Any:
     """A chunk of any length: whole intervals of ``ortho_every`` steps in a ``tf.while_loop``, then
     (``tf.cond``) a last partial interval of ``rem`` steps with its own QR.
 
@@ -67,28 +71,31 @@ def _compile(build: Callable[[tuple], Any], ortho_every: int, signature: list) -
         steps = xs_or_steps if xs is None else tf.shape(xs)[0]
         n_full, rem = steps // ortho_every, steps % ortho_every
         h, Q, flags = carry
-        state = (h, Q, flags, tf.zeros_like(Q[:, 0, :]))
+        log_dtype = Q.dtype if qr.dtype is None else tf.as_dtype(qr.dtype)
+        Rs = tf.TensorArray(log_dtype, size=0, dynamic_size=True, element_shape=[None, Q.shape[2], Q.shape[2]])
+        state = (h, Q, flags, tf.zeros(tf.shape(Q[:, 0, :]), log_dtype), Rs)
 
         def body(i, *state):
-            return (i + 1, *_interval(dyn, xs, start, i * ortho_every, ortho_every, state))
+            return (i + 1, *_interval(dyn, xs, start, i * ortho_every, ortho_every, state, qr, factors))
 
         state = tf.while_loop(lambda i, *_: i < n_full, body, (tf.constant(0, tf.int32), *state))[1:]
-        if ortho_every == 1:
-            return tuple(state[:3]), state[3]
+        if ortho_every > 1:
 
-        def tail():
-            # rem - 1 tangent steps, then the last one with the QR: tangent_interval(rem) unrolled at run time
-            h, Q, flags, total = state
-            t0 = n_full * ortho_every
+            def tail():
+                # rem - 1 tangent steps, then the last one with the QR: tangent_interval(rem) unrolled at run time
+                h, Q, flags, total, Rs = state
+                t0 = n_full * ortho_every
 
-            def step(j, h, Q):
-                h, Q = dyn.step_tangent(xp, h, None if xs is None else xs[t0 + j], Q)
-                return j + 1, h, Q
+                def step(j, h, Q):
+                    h, Q = dyn.step_tangent(xp, h, None if xs is None else xs[t0 + j], Q)
+                    return j + 1, h, Q
 
-            _, h, Q = tf.while_loop(lambda j, *_: j < rem - 1, step, (tf.constant(0, tf.int32), h, Q))
-            return _interval(dyn, xs, start, t0 + rem - 1, 1, (h, Q, flags, total))
+                _, h, Q = tf.while_loop(lambda j, *_: j < rem - 1, step, (tf.constant(0, tf.int32), h, Q))
+                return _interval(dyn, xs, start, t0 + rem - 1, 1, (h, Q, flags, total, Rs), qr, factors)
 
-        state = tf.cond(rem > 0, tail, lambda: tuple(state))
+            state = tf.cond(rem > 0, tail, lambda: tuple(state))
+        if factors:
+            return tuple(state[:3]), state[3], state[4].stack()
         return tuple(state[:3]), state[3]
 
     return run
@@ -148,8 +155,8 @@ def make_runner(dynamics: Any) -> Callable[..., Any]:
     def build(args: tuple) -> Any:
         return definition.build(None if treedef is None else tree_unflatten(treedef, list(args)))
 
-    def runner(carry, xs, start, length, ortho_every):
-        ortho_every = int(ortho_every)
+    def runner(carry, xs, start, length, ortho_every, *, qr=HOUSEHOLDER, factors=False):
+        ortho_every, factors = int(ortho_every), bool(factors)
         carry = tuple(carry)
         signature = [tuple(_spec(p) for p in params), tuple(_spec(c) for c in carry)]
         if xs is None:
@@ -157,11 +164,12 @@ def make_runner(dynamics: Any) -> Callable[..., Any]:
         else:
             signature.append(tf.TensorSpec([None, *xs.shape[1:]], xs.dtype))
         signature.append(tf.TensorSpec([], tf.int32))
-        key = (definition, treedef, ortho_every, repr(signature))
-        fn = _cached(key, lambda: _compile(build, ortho_every, signature))
+        key = (definition, treedef, ortho_every, qr, factors, repr(signature))
+        fn = _cached(key, lambda: _compile(build, ortho_every, signature, qr, factors))
         chunk = tf.constant(int(length), tf.int32) if xs is None else xs
         return _call(fn, params, carry, chunk, tf.constant(int(start), tf.int32))
 
+    runner.factors = True
     return runner
 
 

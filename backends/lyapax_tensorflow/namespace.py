@@ -47,6 +47,7 @@ __all__ = [
     "log",
     "matmul",
     "matrix_transpose",
+    "max",
     "ones_like",
     "permute_dims",
     "reshape",
@@ -182,6 +183,10 @@ def any(x: Array, /, *, axis: int | None = None, keepdims: bool = False) -> Arra
     return tf.math.reduce_any(tf.cast(x, tf.bool), axis=axis, keepdims=keepdims)
 
 
+def max(x: Array, /, *, axis: int | None = None, keepdims: bool = False) -> Array:  # noqa: A001
+    return tf.math.reduce_max(x, axis=axis, keepdims=keepdims)
+
+
 def sum(x: Array, /, *, axis: int | None = None, keepdims: bool = False) -> Array:  # noqa: A001
     return tf.math.reduce_sum(x, axis=axis, keepdims=keepdims)
 
@@ -231,7 +236,7 @@ class QRResult(NamedTuple):
 
 
 class _Linalg:
-    """The ``linalg`` extension subset: ``qr`` (reduced) and ``diagonal``."""
+    """The ``linalg`` extension subset: ``qr`` (reduced), ``cholesky`` and ``diagonal``."""
 
     @staticmethod
     def qr(x: Array, /, *, mode: str = "reduced") -> QRResult:
@@ -240,6 +245,12 @@ class _Linalg:
             raise NotImplementedError("linalg.qr: only mode='reduced' is supported by the lyapax TensorFlow namespace.")
         q, r = tf.linalg.qr(x, full_matrices=False)
         return QRResult(q, r)
+
+    @staticmethod
+    def cholesky(x: Array, /, *, upper: bool = False) -> Array:
+        """Lower Cholesky factor of (a batch of) symmetric positive-definite matrices."""
+        L = tf.linalg.cholesky(x)
+        return tf.linalg.matrix_transpose(L) if upper else L
 
     @staticmethod
     def diagonal(x: Array, /, *, offset: int = 0) -> Array:

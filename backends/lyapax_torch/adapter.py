@@ -113,7 +113,7 @@ class TorchBackend(Backend):
         return array.detach().cpu().numpy()
 
     @contextlib.contextmanager
-    def scope(self, plan: Plan, dtype: str, device: Any, differentiable: bool) -> Iterator[None]:
+    def scope(self, plan: Plan, dtypes: tuple[str, ...], device: Any, differentiable: bool) -> Iterator[None]:
         """No autograd graph unless asked; for a module run as a step: its lock, eval mode and the RNG,
         all restored on exit."""
         torch = _torch()

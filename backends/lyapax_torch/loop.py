@@ -26,6 +26,7 @@ import torch
 
 from lyapax.algorithm import run_chunk
 from lyapax.cells import Cell
+from lyapax.linalg import HOUSEHOLDER, QR
 
 __all__ = ["make_runner"]
 
@@ -34,10 +35,12 @@ def make_runner(xp: Any, dynamics: Any, differentiable: bool) -> Callable[..., A
     """A runner with the signature of :func:`lyapax.algorithm.run_chunk` less ``xp`` and ``dynamics``."""
     quiet = torch.inference_mode if isinstance(dynamics, Cell) else torch.no_grad
 
-    def runner(carry: Any, xs: Any, start: int, length: int, ortho_every: int) -> Any:
+    def runner(carry: Any, xs: Any, start: int, length: int, ortho_every: int, *, qr: QR = HOUSEHOLDER,
+               factors: bool = False) -> Any:
         if differentiable:
-            return run_chunk(xp, dynamics, carry, xs, start, length, ortho_every, track=False)
+            return run_chunk(xp, dynamics, carry, xs, start, length, ortho_every, qr=qr, track=False, factors=factors)
         with quiet():
-            return run_chunk(xp, dynamics, carry, xs, start, length, ortho_every, track=False)
+            return run_chunk(xp, dynamics, carry, xs, start, length, ortho_every, qr=qr, track=False, factors=factors)
 
+    runner.factors = True
     return runner

@@ -65,7 +65,7 @@ def test_qr_trouble_flags_and_run_chunk_on_the_namespace(xp):
     B, d, k, T = 2, cell.dim, 4, 9
     Q0 = np.broadcast_to(algorithm.orthonormal_basis(d, k), (B, d, k)).copy()
     xs = rng.normal(size=(T, B, 2))
-    flags = np.full((B, 3), -1, dtype=np.int32)
+    flags = np.full((B, algorithm.FLAGS), -1, dtype=np.int32)
     import array_api_compat.numpy as xnp
 
     ref, ref_sum = algorithm.run_chunk(xnp, cell, (np.zeros((B, d)), Q0, flags), xs, 0, T, 2)
@@ -81,8 +81,8 @@ def test_qr_trouble_flags_and_run_chunk_on_the_namespace(xp):
         Qz, log_r = algorithm.qr_positive(xp, _to(xp, A))
     np.testing.assert_allclose(_np(Qz)[0].T @ _np(Qz)[0], np.eye(2), atol=1e-15)
     assert np.isneginf(_np(log_r)[0, 1])
-    f = algorithm.track_trouble(xp, _to(xp, np.zeros((1, 2))), log_r, xp.asarray(np.full((1, 3), -1, np.int32)), 7)
-    np.testing.assert_array_equal(_np(f), [[7, -1, -1]])
+    f = algorithm.track_trouble(xp, _to(xp, np.zeros((1, 2))), log_r, xp.asarray(np.full((1, 4), -1, np.int32)), 7)
+    np.testing.assert_array_equal(_np(f), [[7, -1, -1, -1]])
 
 
 class StrictBackend(Backend):

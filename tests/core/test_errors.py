@@ -204,10 +204,10 @@ def test_trouble_met_by_an_untracked_runner_is_located_by_the_driver(rng):
     calls = []
     with NumpyBackend().session(cell, x, opts) as problem:
 
-        def untracked(carry, xs, start, length, ortho_every):
+        def untracked(carry, xs, start, length, ortho_every, **engine):
             calls.append(start)
             with np.errstate(all="ignore"):
-                return run_chunk(problem.xp, problem.dynamics, carry, xs, start, length, ortho_every, track=False)
+                return run_chunk(problem.xp, problem.dynamics, carry, xs, start, length, ortho_every, track=False, **engine)
 
         problem = dataclasses.replace(problem, run_chunk=untracked)
         with pytest.warns(lyapax.NumericalWarning, match=r"state overflowed .* sequence\(s\) \[1\]") as info:
