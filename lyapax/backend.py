@@ -68,7 +68,7 @@ class Backend:
         name: the backend's name (``spectrum(..., backend=name)``).
         modules: top-level modules of the framework; the backend is only asked
             to recognise objects once one of them is imported.
-        extra: the pip extra that installs the framework (``lyapax[extra]``), or ``None``.
+        extra: the pip extra that installs the framework (``lyapax-rnn[extra]``), or ``None``.
     """
 
     name: str = ""

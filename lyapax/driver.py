@@ -17,6 +17,7 @@ import numpy as np
 from .algorithm import orthonormal_basis, run_chunk
 from .backend import Problem
 from .errors import InputError, NumericalError
+from .install import pip_install
 from .results import Spectrum
 from .validation import check_h0_shape
 
@@ -118,7 +119,7 @@ def _progress_bar(enabled: bool, total: int) -> Any:
     try:
         from tqdm.auto import tqdm
     except ImportError as exc:
-        raise InputError('progress: the progress bar needs tqdm: pip install "lyapax[progress]"') from exc
+        raise InputError(f"progress: the progress bar needs tqdm: {pip_install('progress')}") from exc
     return tqdm(total=total, unit="step", desc="lyapax")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from .backend import Backend
 from .errors import BackendNotFoundError, ModelTypeError
+from .install import pip_install
 
 __all__ = ["backends", "get_backend", "select_backend", "ENTRY_POINT_GROUP"]
 
@@ -59,7 +60,7 @@ def backends() -> list[str]:
 
 def _install_hint(name: str) -> str:
     extra = _load(name).extra if name in _entry_points() else None
-    return f'pip install "lyapax[{extra}]"' if extra else f"install the package that provides backend {name!r}"
+    return pip_install(extra) if extra else f"install the package that provides backend {name!r}"
 
 
 def get_backend(name: str) -> Backend:

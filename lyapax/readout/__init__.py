@@ -1,7 +1,7 @@
 """The readout experiment: does the Lyapunov spectrum measured early in training predict the final loss?
 
-Run it with ``lyapax readout`` (needs ``pip install "lyapax[torch]"``; figures need
-``lyapax[plot]``, the progress bar ``lyapax[progress]``). Modules:
+Run it with ``lyapax readout`` (needs ``pip install "lyapax-rnn[torch]"``; figures need
+``lyapax-rnn[plot]``, the progress bar ``lyapax-rnn[progress]``). Modules:
 
 - :mod:`~lyapax.readout.tasks`: embedded grammar text and text files as character corpora (numpy);
 - :mod:`~lyapax.readout.train`: one network trained with PyTorch (imported lazily), spectra by a

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from ..install import pip_install
 from .storage import read_json, write_json
 from .tasks import CharCorpus, grammar_text, make_corpus, read_text
 from .train import NetworkConfig, TrainConfig, train_network
@@ -129,7 +130,7 @@ def run_networks(
         try:
             from tqdm.auto import tqdm
         except ImportError:
-            log('(no progress bar: pip install "lyapax[progress]")')
+            log(f"(no progress bar: {pip_install('progress')})")
         else:
             bar = tqdm(total=len(todo) * cfg.train.epochs * cfg.train.batches_per_epoch, unit="batch",
                        desc="readout", dynamic_ncols=True)
