@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, LyapaxError
+from .files import atomic_write_text
 from .results import Spectrum, kaplan_yorke_dimension
 
 __all__ = ["Monitor", "MonitorRecord"]
@@ -291,7 +291,7 @@ class Monitor:
         """The record as JSON text; with ``path``, also written there atomically (temp file + rename)."""
         text = json.dumps(self.to_dict(), indent=indent)
         if path is not None:
-            _atomic_write(os.fspath(path), text)
+            atomic_write_text(path, text)
         return text
 
     @staticmethod
@@ -399,20 +399,6 @@ def _stack(rows: list[np.ndarray]) -> np.ndarray:
     for i, r in enumerate(rows):
         out[i, : r.size] = r
     return out
-
-
-def _atomic_write(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _pyplot() -> Any:
