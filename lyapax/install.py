@@ -21,7 +21,7 @@ DISTRIBUTION = "lyapax-rnn"
 BRING_YOUR_OWN = {
     "tensorflow": (
         "tensorflow",
-        "or keep the TensorFlow >= 2.16 you have: tensorflow, tensorflow[and-cuda] or tensorflow-cpu",
+        "any TensorFlow >= 2.16 build will do: tensorflow, tensorflow[and-cuda], tensorflow-cpu",
     ),
 }
 

@@ -87,6 +87,13 @@ def index_colors(n: int, cmap: str = "viridis") -> list[Any]:
     return [colormap(i / max(1, n - 1)) for i in range(n)]
 
 
+def _whole_numbers(axis: Any) -> None:
+    """Ticks at whole numbers only (exponent indices, steps, epochs)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _named(n: int) -> set[int]:
     """Positions (0-based) of the lines named in a legend: all, or evenly spaced ones."""
     if n <= MAX_LEGEND_ENTRIES:
@@ -116,6 +123,7 @@ def spectrum(spec: Any, ax: Any = None, *, label: str | None = None) -> Any:
     err = None if spec.batch < 2 else spec.stderr
     ax.errorbar(idx, spec.exponents, yerr=err, marker=".", ms=4, lw=1, capsize=2, label=label)
     zero_line(ax)
+    _whole_numbers(ax.xaxis)
     ax.set_xlabel(INDEX_LABEL)
     ax.set_ylabel(EXPONENT_LABEL)
     if label is not None:
@@ -163,9 +171,7 @@ def monitor_trajectories(
         if errorbars and np.all(np.isfinite(se[:, i - 1])):
             ax.fill_between(steps, ex[:, i - 1] - se[:, i - 1], ex[:, i - 1] + se[:, i - 1], color=color, alpha=0.2)
     zero_line(ax)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps and epochs are whole numbers
+    _whole_numbers(ax.xaxis)
     ax.set_xlabel(f"training {step_name}")
     ax.set_ylabel(EXPONENT_LABEL)
     legend(ax, outside=True)
@@ -197,6 +203,7 @@ def monitor_spectra(
         ax.errorbar(idx, r.exponents, yerr=yerr, color=color, marker=".", ms=4, lw=1, capsize=2,
                     label=f"{step_name} {r.step}")
     zero_line(ax)
+    _whole_numbers(ax.xaxis)
     ax.set_xlabel(INDEX_LABEL)
     ax.set_ylabel(EXPONENT_LABEL)
     legend(ax, outside=len(chosen) > 4)
