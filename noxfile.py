@@ -48,8 +48,8 @@ TENSORFLOWS = {"tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-int
 
 # The oldest session installs every declared lower bound exactly, except these (with why).
 NOT_INSTALLABLE_HERE = {"torch": "the test machines have one CPU wheel, torch 2.13.0 (tests/constraints.txt)"}
-# The lower bounds of numpy, jax and TensorFlow are wheels for CPython 3.10 and 3.11 only.
-OLDEST_PYTHONS = ("3.10", "3.11")
+# jax >= 0.8 and flax >= 0.12 (what the JAX backend needs) require Python >= 3.11.
+JAX_PYTHON = (3, 11)
 
 # The backend's framework must import and the backend must be registered, or the session fails.
 CHECK = "import lyapax, {module}; assert '{name}' in lyapax.backends(), lyapax.backends()"
@@ -95,6 +95,18 @@ def _install_torch(session: nox.Session) -> None:
     _install(session, "torch")
 
 
+def _python(session: nox.Session) -> tuple[int, int]:
+    """The session's Python version (nox may run on another one: --force-python)."""
+    out = session.run("python", "-c", "import sys; print(*sys.version_info[:2])", silent=True)
+    major, minor = out.split()
+    return int(major), int(minor)
+
+
+def _skip_without_jax(session: nox.Session) -> None:
+    if _python(session) < JAX_PYTHON:
+        session.skip("the JAX backend needs Python >= 3.11 (jax 0.8, flax 0.12): run it with nox --force-python 3.11")
+
+
 def _lower_bounds(extras: list[str]) -> dict[str, Requirement]:
     """The core's and ``extras``' requirements (self-references followed), by canonical name."""
     out: dict[str, Requirement] = {}
@@ -136,6 +148,7 @@ def tests_torch(session: nox.Session) -> None:
 @nox.session(name="tests-jax")
 def tests_jax(session: nox.Session) -> None:
     """JAX backend (Flax nnx/linen, Equinox) and its conformance tests."""
+    _skip_without_jax(session)
     _install(session, "-e", ".[jax,test,plot]", "optax")
     session.run("python", "-c", CHECK.format(module="jax", name="jax"))
     session.run(*PYTEST, "tests/jax_backend", *session.posargs)
@@ -152,6 +165,7 @@ def tests_tensorflow(session: nox.Session) -> None:
 @nox.session
 def agreement(session: nox.Session) -> None:
     """All backends in one environment: the same network gives the same spectrum everywhere."""
+    _skip_without_jax(session)
     _install_torch(session)
     _install(session, "-e", ".[all,test]", *TENSORFLOW)
     for module, name in (("torch", "torch"), ("jax", "jax"), ("tensorflow", "tensorflow")):
@@ -162,6 +176,7 @@ def agreement(session: nox.Session) -> None:
 @nox.session(name="docs-examples")
 def docs_examples(session: nox.Session) -> None:
     """Every ```python block of README.md and docs/, and the scripts in docs/examples, run."""
+    _skip_without_jax(session)
     _install_torch(session)
     _install(session, "-e", ".[examples,test]", *TENSORFLOW)
     session.run(*PYTEST, "tests/docs_examples", *session.posargs)
@@ -170,15 +185,15 @@ def docs_examples(session: nox.Session) -> None:
 # The oldest supported versions come in two environments, because no numpy suits both:
 # TensorFlow 2.16 needs numpy < 2 and jax 0.8 needs numpy >= 2.
 # Each group: the extras at their lower bounds, pins that replace a lower bound the group's
-# frameworks do not allow, and the tests to run.
+# frameworks do not allow, the Pythons those versions have wheels for, and the tests to run.
 # test_memory_does_not_grow_with_steps is left out here: its margin is thin on every numpy
 # (the driver's finiteness check of the inputs allocates a (T, B, F) bool array, a transient
 # that grows with T) and numpy 1.24's few kB more allocation tips it over; not a version matter.
 OLDEST = {
-    "torch-tensorflow": (["torch", "tensorflow", "plot", "progress", "pandas"], {},
+    "torch-tensorflow": (["torch", "tensorflow", "plot", "progress", "pandas"], {}, ("3.10", "3.11"),
                          ["tests/core", "tests/monitor", "tests/plotting", "tests/torch_backend", "tests/tensorflow_backend",
                           "--deselect", "tests/core/test_memory_and_registry.py::test_memory_does_not_grow_with_steps"]),
-    "jax": (["jax"], {"numpy": "2.0"}, ["tests/jax_backend"]),
+    "jax": (["jax"], {"numpy": "2.0"}, ("3.11", "3.12"), ["tests/jax_backend"]),
 }
 
 
@@ -190,11 +205,11 @@ def oldest(session: nox.Session, group: str) -> None:
     numpy and array-api-compat are at their lower bounds too, where the group's frameworks
     allow it (beside jax, numpy is at jax's own lower bound, 2.0).
     """
-    version = session.run("python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])", silent=True).strip()
-    if version not in OLDEST_PYTHONS:
-        session.skip(f"the oldest versions are wheels for Python {' and '.join(OLDEST_PYTHONS)}, not {version}: "
-                     f"nox -s oldest --force-python {OLDEST_PYTHONS[-1]}")
-    extras, overrides, tests = OLDEST[group]
+    extras, overrides, pythons, tests = OLDEST[group]
+    version = ".".join(map(str, _python(session)))
+    if version not in pythons:
+        session.skip(f"the oldest versions are wheels for Python {' and '.join(pythons)}, not {version}: "
+                     f"nox -s oldest --force-python 3.11")
     bounds = _lower_bounds(extras)
     pins = [f"{name}=={overrides.get(name, _minimum(req))}" for name, req in bounds.items()
             if name not in NOT_INSTALLABLE_HERE]

@@ -57,17 +57,22 @@ def test_no_extra_installs_a_tensorflow_distribution():
     assert not bad, f"{bad}: TensorFlow is the user's to choose (see lyapax/install.py)"
 
 
-def _names(extra: str) -> set[str]:
-    """Distributions that ``extra`` installs (self-references followed, whether or not the build flattened them)."""
-    out = set()
+def _requires(extra: str, python: str = "3.12") -> dict[str, Requirement]:
+    """What ``extra`` installs on ``python`` (self-references followed, whether or not the build flattened them)."""
+    out = {}
     for req in _requirements():
-        if req.marker is None or not req.marker.evaluate({"extra": extra}):
+        if req.marker is None or not req.marker.evaluate({"extra": extra, "python_version": python}):
             continue
         if req.name == install.DISTRIBUTION:
-            out |= set().union(*(_names(e) for e in req.extras))
+            for e in req.extras:
+                out.update(_requires(e, python))
         else:
-            out.add(req.name)
+            out[req.name] = req
     return out
+
+
+def _names(extra: str, python: str = "3.12") -> set[str]:
+    return set(_requires(extra, python))
 
 
 def test_extras_cover_the_docs_and_all():
@@ -77,6 +82,15 @@ def test_extras_cover_the_docs_and_all():
         assert _names(extra) <= _names("all"), extra
     assert {"pandas", "matplotlib", "optax", "lightning", "torch", "jax", "keras"} <= _names("examples")
     assert "pandas" in _names("test")  # Monitor.to_pandas is tested
+
+
+def test_all_leaves_jax_out_on_python_310_only():
+    """jax >= 0.8 and flax >= 0.12 need Python 3.11; [all] spells [jax] out with a marker (see pyproject.toml)."""
+    jax = _requires("jax")
+    assert {n: str(r.specifier) for n, r in _requires("all").items() if n in jax} == \
+        {n: str(r.specifier) for n, r in jax.items()}
+    assert not _names("all", "3.10") & {"jax", "flax", "equinox"}
+    assert {"torch", "keras", "matplotlib", "pandas"} <= _names("all", "3.10")
 
 
 def test_install_hints_name_existing_extras():
