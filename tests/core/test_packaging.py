@@ -193,3 +193,38 @@ def test_testing_kit_without_pytest_names_what_to_install(blocked, module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("ImportError ") and not out.startswith("ModuleNotFoundError"), out
     assert f"{blocked} is not installed" in out and 'pip install "lyapax-rnn[test]"' in out, out
+
+
+# -- the test runner itself ---------------------------------------------------------------------
+
+
+def _noxfile():
+    import ast
+
+    return ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
+
+
+def test_nox_runs_on_the_python_that_runs_it():
+    """No session is tied to one interpreter, and a missing one is not an error (the README's
+    command must work with whichever Python 3.10-3.13 is installed)."""
+    import ast
+
+    for node in ast.walk(_noxfile()):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "nox.session":
+            assert not [k.arg for k in node.keywords if k.arg in ("python", "py")], ast.unparse(node)
+        if isinstance(node, ast.Assign):
+            targets = [ast.unparse(t) for t in node.targets]
+            assert "nox.options.error_on_missing_interpreters" not in targets
+
+
+def test_nox_runs_every_check_by_default_and_ci_runs_nox():
+    import ast
+
+    sessions = next(
+        ast.literal_eval(node.value) for node in ast.walk(_noxfile())
+        if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["nox.options.sessions"]
+    )
+    assert {"lint", "tests-numpy", "tests-torch", "tests-jax", "tests-tensorflow", "agreement", "oldest",
+            "docs-examples", "install-check", "docs"} <= set(sessions)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(r"^python -m nox\s*$", ci, re.M), "CI runs the README's test command, nox"
