@@ -4,7 +4,7 @@
 
 Everything but the last figure uses the numpy reference path (lyapax.cells, float64);
 the last one trains small PyTorch networks on the embedded grammar task with a
-lyapax.Monitor (needs lyapax[torch]). Exponents in nats per step.
+lyapax.Monitor (needs lyapax-rnn[torch]). Exponents in nats per step.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import sys
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import lyapax
+from lyapax import plotting
 
-import lyapax  # noqa: E402
+plotting.pyplot(files_only=True)  # the Agg backend: this script only writes files
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "img")
 H, F, B, T, WARM = 32, 4, 8, 400, 100
@@ -37,16 +36,13 @@ def _inputs(scale: float = 1.0, seed: int = 1, steps: int = T) -> np.ndarray:
 
 
 def _save(fig, name: str) -> None:
-    fig.tight_layout()
-    fig.savefig(os.path.join(OUT, name), dpi=110)
-    plt.close(fig)
-    print("wrote", os.path.join(OUT, name))
+    print("wrote", plotting.save(fig, os.path.join(OUT, name), dpi=110))
 
 
 def lstm_state_doubling() -> None:
     """LSTM: the state is (h, c), 2H exponents; the c-block sits near log(forget gate)."""
     rng = _rng(0)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plotting.subplots(1, 2, figsize=(10, 3.6))
     x = _inputs()
     for p, color in ((0.3, "C0"), (1.0, "C1")):
         cell = lyapax.cells.LSTM(_u(rng, (4 * H, F), p), _u(rng, (4 * H, H), p), _u(rng, (4 * H,), p), _u(rng, (4 * H,), p))
@@ -67,11 +63,11 @@ def lstm_state_doubling() -> None:
     gru = lyapax.cells.GRU(_u(rng, (3 * H, F), 1.0), _u(rng, (3 * H, H), 1.0), _u(rng, (3 * H,), 1.0), _u(rng, (3 * H,), 1.0))
     spec = lyapax.spectrum(gru, x, warmup=WARM)
     axes[0].plot(np.arange(1, H + 1), spec.exponents, ".-", color="C2", ms=3, label=f"GRU, U(-1, 1): {spec.k} exponents")
-    axes[0].axhline(0, color="0.6", lw=0.8)
+    plotting.zero_line(axes[0])
     axes[0].set_xlabel("index i")
     axes[0].set_ylabel("λ_i (nats/step)")
     axes[0].set_title(f"H = {H}: LSTM state (h, c) has 2H dimensions", fontsize=10)
-    axes[0].legend(fontsize=7, frameon=False)
+    plotting.legend(axes[0])
     # forget-gate bias moves the c-block of the spectrum towards 0
     for bf, color in ((-2.0, "C3"), (0.0, "C4"), (2.0, "C5"), (5.0, "C6")):
         r = _rng(3)
@@ -81,16 +77,17 @@ def lstm_state_doubling() -> None:
         spec = lyapax.spectrum(cell, x, warmup=WARM)
         axes[1].plot(np.arange(1, 2 * H + 1), spec.exponents, ".-", ms=3, color=color,
                      label=f"forget bias {bf:+g}: log σ(b) = {np.log(1 / (1 + np.exp(-bf))):.2f}")
-    axes[1].axhline(0, color="0.6", lw=0.8)
+    plotting.zero_line(axes[1])
     axes[1].set_xlabel("index i")
+    axes[1].set_ylabel("λ_i (nats/step)")
     axes[1].set_title("the forget gate sets the memory (c) exponents", fontsize=10)
-    axes[1].legend(fontsize=7, frameon=False)
+    plotting.legend(axes[1])
     _save(fig, "arch_lstm_state.png")
 
 
 def gru_update_gate() -> None:
     """GRU: h' = (1 - z) n + z h; z -> 1 pins the exponents at log z -> 0."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plotting.subplots(figsize=(5.5, 3.6))
     x = _inputs()
     for bz, color in ((-2.0, "C0"), (0.0, "C1"), (2.0, "C2"), (4.0, "C3"), (6.0, "C4")):
         r = _rng(5)
@@ -100,11 +97,11 @@ def gru_update_gate() -> None:
         spec = lyapax.spectrum(cell, x, warmup=WARM)
         ax.plot(np.arange(1, H + 1), spec.exponents, ".-", ms=3, color=color,
                 label=f"update bias {bz:+g} (σ = {1 / (1 + np.exp(-bz)):.3f})")
-    ax.axhline(0, color="0.6", lw=0.8)
+    plotting.zero_line(ax)
     ax.set_xlabel("index i")
     ax.set_ylabel("λ_i (nats/step)")
     ax.set_title("GRU: open update gates pin the spectrum near 0", fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
+    plotting.legend(ax)
     _save(fig, "arch_gru_update.png")
 
 
@@ -112,7 +109,7 @@ def saturation_and_drive() -> None:
     """Elman tanh: strong inputs saturate units and drive exponents negative; autonomous vs driven."""
     gains = np.linspace(0.5, 3.0, 11)
     scales = (0.0, 0.5, 1.0, 2.0, 4.0)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plotting.subplots(1, 2, figsize=(10, 3.6))
     r = _rng(7)
     W0 = r.standard_normal((H, H)) / np.sqrt(H)
     Win = r.standard_normal((H, F))
@@ -123,20 +120,21 @@ def saturation_and_drive() -> None:
             cell = lyapax.cells.Elman(Win, g * W0, None, None)
             lam.append(lyapax.spectrum(cell, _inputs(s, steps=T), warmup=WARM, k=1, h0=h0).max_exponent)
         axes[0].plot(gains, lam, ".-", label="autonomous (x = 0)" if s == 0 else f"driven, input std {s:g}")
-    axes[0].axhline(0, color="0.6", lw=0.8)
+    plotting.zero_line(axes[0])
     axes[0].set_xlabel("recurrent gain g (W = g · N(0, 1/H))")
     axes[0].set_ylabel("λ₁ (nats/step)")
     axes[0].set_title("input drive suppresses chaos", fontsize=10)
-    axes[0].legend(fontsize=7, frameon=False)
+    plotting.legend(axes[0])
     for s, color in ((0.0, "C0"), (0.5, "C1"), (1.0, "C2"), (2.0, "C4")):
         cell = lyapax.cells.Elman(Win, 2.0 * W0, None, None)
         # k = 16: one unit saturated to an exactly flat tanh makes J singular and the last exponent -inf
         spec = lyapax.spectrum(cell, _inputs(s), warmup=WARM, h0=h0, k=16)
         axes[1].plot(np.arange(1, spec.k + 1), spec.exponents, ".-", ms=3, color=color, label=f"input std {s:g}")
-    axes[1].axhline(0, color="0.6", lw=0.8)
+    plotting.zero_line(axes[1])
     axes[1].set_xlabel("index i")
+    axes[1].set_ylabel("λ_i (nats/step)")
     axes[1].set_title("g = 2: saturation drives the spectrum down (top 16)", fontsize=10)
-    axes[1].legend(fontsize=7, frameon=False)
+    plotting.legend(axes[1])
     _save(fig, "arch_saturation_drive.png")
 
 
@@ -152,7 +150,7 @@ def during_training() -> None:
 
     corpus = make_corpus(grammar_text(200_000, seed=0), "grammar")
     cfg = TrainConfig(epochs=8, batches_per_epoch=60)
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6.4))
+    fig, axes = plotting.subplots(2, 2, figsize=(10, 6.4))
     for row, (arch, p, lr) in enumerate((("lstm", 1.0, 0.006), ("gru", 1.0, 0.006))):
         monitors = []
 
@@ -170,6 +168,7 @@ def during_training() -> None:
         mon = monitors[0]
         mon.plot_trajectories(axes[row, 0], indices=[1, 2, 4, 8, 16], step_name="epoch")
         axes[row, 0].set_xlabel("epoch (0 = initialisation)")
+        plotting.legend(axes[row, 0])  # inside: the loss axis (twinx) takes the right-hand side
         axes[row, 0].set_title(f"{arch.upper()} H=64, U(-{p}, {p}), lr {lr}: exponents during training", fontsize=9)
         ax2 = axes[row, 0].twinx()
         ax2.plot(range(len(rec["val_loss"])), rec["val_loss"], "k--", lw=1)

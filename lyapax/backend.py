@@ -135,7 +135,7 @@ class Backend:
         name: the backend's name (``spectrum(..., backend=name)``).
         modules: top-level modules of the framework; the backend is only asked
             to recognise objects once one of them is imported.
-        extra: the pip extra that installs the framework (``lyapax[extra]``), or ``None``.
+        extra: the pip extra that installs the framework (``lyapax-rnn[extra]``), or ``None``.
         accepts: what models it takes, in words (for errors).
         default_dtype: the compute dtype when neither ``dtype=`` nor the model says.
         dtype_from_model: whether the model's (or data's) dtype is the default.

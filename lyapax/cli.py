@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--out", default="lyapax-demo", help="folder for the figure (default ./lyapax-demo)")
     demo.add_argument("--no-plot", action="store_true", help="do not save a figure")
     demo.set_defaults(func=_demo)
-    sub.add_parser("readout", help="training-stability readout experiment (needs lyapax[torch]); see lyapax readout -h")
+    sub.add_parser("readout", help="training-stability readout experiment (needs lyapax-rnn[torch]); see lyapax readout -h")
     sub.add_parser("backends", help="list registered backends and whether they are installed").set_defaults(func=_backends)
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -41,9 +41,8 @@ from typing import Any
 import numpy as np
 
 from .algorithm import ZERO, run_chunk
-from .linalg import QR
 from .errors import InputError, NumericalError
-from .linalg import solve_triangular
+from .linalg import QR, solve_triangular
 from .registry import select_backend
 from .validation import Options, check_int
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import cells
 from .api import spectrum
+from .install import pip_install
 from .results import Spectrum
 
 __all__ = ["random_tanh_network", "run_demo"]
@@ -67,7 +68,7 @@ def run_demo(
         )
     if out is not None:
         path = _save_figure(results, Path(out))
-        print_fn(f"figure: {path}" if path else 'figure: skipped (pip install "lyapax[plot]" for matplotlib)')
+        print_fn(f"figure: {path}" if path else f"figure: skipped ({pip_install('plot')} for matplotlib)")
     return results
 
 

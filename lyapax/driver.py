@@ -30,11 +30,12 @@ import numpy as np
 from .algorithm import FLAGS, NONFINITE, QR_FAILED, STATE, ZERO, orthonormal_basis, run_chunk
 from .backend import Problem
 from .errors import InputError, NumericalError, NumericalWarning
+from .install import pip_install
 from .linalg import HOUSEHOLDER, QR
 from .results import Spectrum
 from .validation import Options, check_h0_shape
 
-__all__ = ["Options", "iterate", "initial_carry", "chunks", "DEFAULT_CHUNK"]
+__all__ = ["Options", "iterate", "initial_carry", "DEFAULT_CHUNK", "MAX_AUTO_INTERVAL"]
 
 #: Default steps per chunk (rounded down to a multiple of ``ortho_every``).
 DEFAULT_CHUNK = 256
@@ -161,7 +162,7 @@ def _progress_bar(enabled: bool, total: int) -> Any:
     try:
         from tqdm.auto import tqdm
     except ImportError as exc:
-        raise InputError('progress: the progress bar needs tqdm: pip install "lyapax[progress]"') from exc
+        raise InputError(f"progress: the progress bar needs tqdm: {pip_install('progress')}") from exc
     return tqdm(total=total, unit="step", desc="lyapax")
 
 

@@ -64,7 +64,7 @@ class FiniteTimeExponents:
         return (within.sum(axis=0) + between.sum(axis=0)) / (n * B - 1)
 
     def plot(self, ax: Any = None, *, indices: Any = None) -> Any:
-        """The distribution of each exponent over windows (needs ``lyapax[plot]``); returns the axes."""
+        """The distribution of each exponent over windows (needs ``lyapax-rnn[plot]``); returns the axes."""
         from .plotting import finite_time as plot_finite_time
 
         return plot_finite_time(self, ax=ax, indices=indices)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, LyapaxError
+from .errors import InputError
+from .files import atomic_write_text
 from .results import Spectrum, kaplan_yorke_dimension
 from .validation import Options, check_int
 
@@ -299,7 +299,7 @@ class Monitor:
         """The record as JSON text; with ``path``, also written there atomically (temp file + rename)."""
         text = json.dumps(self.to_dict(), indent=indent)
         if path is not None:
-            _atomic_write(os.fspath(path), text)
+            atomic_write_text(path, text)
         return text
 
     @staticmethod
@@ -319,29 +319,11 @@ class Monitor:
 
         ``step_name`` names the counter on the x axis (e.g. ``"epoch"``).
 
-        Returns the matplotlib axes (needs ``lyapax[plot]``).
+        Returns the matplotlib axes (needs ``lyapax-rnn[plot]``).
         """
-        if not self.records:
-            raise LyapaxError("plot_trajectories: the monitor has no records yet; call it during training first.")
-        plt = _pyplot()
-        ax = ax if ax is not None else plt.subplots(figsize=(5.5, 3.5))[1]
-        ex, se, steps = self.exponents, self.stderr, self.steps
-        idx = list(indices) if indices is not None else list(range(1, ex.shape[1] + 1))
-        cmap = plt.get_cmap("viridis")
-        for n, i in enumerate(idx):
-            if not 1 <= i <= ex.shape[1]:
-                raise InputError(f"indices: exponent index {i} out of 1..{ex.shape[1]} (1-based).")
-            color = cmap(n / max(1, len(idx) - 1))
-            ax.plot(steps, ex[:, i - 1], color=color, lw=1.2, marker="." if len(steps) < 30 else None,
-                    label=f"λ_{i}" if len(idx) <= 8 else None)
-            if errorbars and np.all(np.isfinite(se[:, i - 1])):
-                ax.fill_between(steps, ex[:, i - 1] - se[:, i - 1], ex[:, i - 1] + se[:, i - 1], color=color, alpha=0.2)
-        ax.axhline(0.0, color="0.6", lw=0.8)
-        ax.set_xlabel(f"training {step_name}")
-        ax.set_ylabel("Lyapunov exponent (nats/step)")
-        if len(idx) <= 8:
-            ax.legend(fontsize=7, frameon=False)
-        return ax
+        from . import plotting
+
+        return plotting.monitor_trajectories(self, ax, indices=indices, errorbars=errorbars, step_name=step_name)
 
     def plot_spectra(
         self, ax: Any = None, *, steps: Iterable[int] | None = None, errorbars: bool = True, step_name: str = "step"
@@ -350,35 +332,11 @@ class Monitor:
 
         ``step_name`` names the counter in the legend (e.g. ``"epoch"``).
 
-        Returns the matplotlib axes (needs ``lyapax[plot]``).
+        Returns the matplotlib axes (needs ``lyapax-rnn[plot]``).
         """
-        if not self.records:
-            raise LyapaxError("plot_spectra: the monitor has no records yet; call it during training first.")
-        plt = _pyplot()
-        ax = ax if ax is not None else plt.subplots(figsize=(5.5, 3.5))[1]
-        by_step = {r.step: r for r in self.records}
-        if steps is None:
-            n = len(self.records)
-            pick = sorted({int(round(v)) for v in np.linspace(0, n - 1, min(n, 6))})
-            chosen = [self.records[i] for i in pick]
-        else:
-            chosen = []
-            for s in steps:
-                if int(s) not in by_step:
-                    raise InputError(f"steps: no record at step {s}; recorded steps are {sorted(by_step)}.")
-                chosen.append(by_step[int(s)])
-        cmap = plt.get_cmap("viridis")
-        for n, r in enumerate(chosen):
-            color = cmap(n / max(1, len(chosen) - 1))
-            idx = np.arange(1, r.exponents.size + 1)
-            yerr = r.stderr if errorbars and np.all(np.isfinite(r.stderr)) else None
-            ax.errorbar(idx, r.exponents, yerr=yerr, color=color, marker=".", ms=4, lw=1, capsize=2,
-                        label=f"{step_name} {r.step}")
-        ax.axhline(0.0, color="0.6", lw=0.8)
-        ax.set_xlabel("index i")
-        ax.set_ylabel("Lyapunov exponent λ_i (nats/step)")
-        ax.legend(fontsize=7, frameon=False)
-        return ax
+        from . import plotting
+
+        return plotting.monitor_spectra(self, ax, steps=steps, errorbars=errorbars, step_name=step_name)
 
     def __repr__(self) -> str:
         last = ""
@@ -398,24 +356,3 @@ def _stack(rows: list[np.ndarray]) -> np.ndarray:
         out[i, : r.size] = r
     return out
 
-
-def _atomic_write(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError('plotting needs matplotlib: pip install "lyapax[plot]"') from exc
-    return plt

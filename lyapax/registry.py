@@ -14,6 +14,7 @@ from typing import Any
 
 from .backend import Backend
 from .errors import BackendNotFoundError, ModelTypeError
+from .install import pip_install
 from .tangent import tree_flatten
 
 __all__ = ["backends", "get_backend", "select_backend", "refresh", "BackendWarning", "ENTRY_POINT_GROUP"]
@@ -96,7 +97,7 @@ def backends() -> list[str]:
 def _install_hint(name: str) -> str:
     backend = _try_load(name) if name in _entry_points() else None
     extra = backend.extra if backend is not None else None
-    return f'pip install "lyapax[{extra}]"' if extra else f"install the package that provides backend {name!r}"
+    return pip_install(extra) if extra else f"install the package that provides backend {name!r}"
 
 
 def get_backend(name: str) -> Backend:

@@ -137,28 +137,17 @@ class Spectrum:
         """Plot the spectrum (index vs exponent, error bars = stderr); returns the axes.
 
         With ``history``, use :meth:`plot_history` for the convergence. Needs
-        matplotlib (``pip install "lyapax[plot]"``).
+        matplotlib (``pip install "lyapax-rnn[plot]"``).
         """
-        plt = _pyplot()
-        ax = ax if ax is not None else plt.subplots(figsize=(5, 3.5))[1]
-        idx = np.arange(1, self.k + 1)
-        err = None if self.batch < 2 else self.stderr
-        ax.errorbar(idx, self.exponents, yerr=err, marker=".", ms=4, lw=1, capsize=2, label=label)
-        ax.axhline(0.0, color="0.6", lw=0.8)
-        ax.set_xlabel("index i")
-        ax.set_ylabel("Lyapunov exponent λ_i (nats/step)")
-        return ax
+        from . import plotting
+
+        return plotting.spectrum(self, ax, label=label)
 
     def plot_history(self, ax: Any = None, *, max_lines: int = 10) -> Any:
         """Plot the running estimates of the leading ``max_lines`` exponents against counted steps."""
-        if self.history is None:
-            raise ValueError("history: this Spectrum has no history; call spectrum(..., history=N).")
-        plt = _pyplot()
-        ax = ax if ax is not None else plt.subplots(figsize=(5, 3.5))[1]
-        ax.plot(self.history_steps, self.history[:, :max_lines], lw=1)
-        ax.set_xlabel("counted steps")
-        ax.set_ylabel("running estimate (nats/step)")
-        return ax
+        from . import plotting
+
+        return plotting.spectrum_history(self, ax, max_lines=max_lines)
 
     def __repr__(self) -> str:
         head = np.array2string(self.exponents[:6], precision=4, separator=", ")
@@ -172,10 +161,3 @@ class Spectrum:
             f"  Kaplan-Yorke dimension: {self.kaplan_yorke_dimension:.4g}  entropy: {self.entropy:.4g} nats/step"
         )
 
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError('plotting needs matplotlib: pip install "lyapax[plot]"') from exc
-    return plt

@@ -2,8 +2,8 @@
 
 - :mod:`lyapax.integrations.rule`: :class:`~lyapax.integrations.rule.InstabilityRule`, the one
   rule deciding from an early spectrum whether a trial is unstable (no dependency);
-- :mod:`lyapax.integrations.optuna`: an Optuna pruner (``pip install "lyapax[optuna]"``);
-- :mod:`lyapax.integrations.ray_tune`: a Ray Tune stopper (``pip install "lyapax[ray]"``).
+- :mod:`lyapax.integrations.optuna`: an Optuna pruner (``pip install "lyapax-rnn[optuna]"``);
+- :mod:`lyapax.integrations.ray_tune`: a Ray Tune stopper (``pip install "lyapax-rnn[ray]"``).
 
 Importing this package imports neither Optuna nor Ray; their modules import them.
 """

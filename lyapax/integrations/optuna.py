@@ -1,6 +1,6 @@
 """Spectrum-guided pruning for Optuna: stop trials whose network is chaotic early in training.
 
-Needs ``pip install "lyapax[optuna]"``. Works with any sampler and any storage; the
+Needs ``pip install "lyapax-rnn[optuna]"``. Works with any sampler and any storage; the
 default storage is an SQLite file, which several processes on one machine share
 (run the same script in each); for several machines give a server database URL
 (``postgresql+psycopg2://user:password@host/db``, ``mysql+pymysql://...``).

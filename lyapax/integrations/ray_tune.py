@@ -1,6 +1,6 @@
 """Spectrum-guided stopping for Ray Tune: stop trials whose network is chaotic early in training.
 
-Needs ``pip install "lyapax[ray]"``. The trainable reports λ1 (nats/step) with its
+Needs ``pip install "lyapax-rnn[ray]"``. The trainable reports λ1 (nats/step) with its
 other metrics, :func:`spectrum_metrics` builds them; :class:`SpectrumStopper`, passed
 as ``RunConfig(stop=...)``, applies the same
 :class:`~lyapax.integrations.rule.InstabilityRule` as the Optuna pruner and keeps

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import InputError
+from ..install import pip_install
 
 __all__ = ["main", "build_parser"]
 
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top", type=int, help="how many top exponents the 'mean_top' feature averages (default 4)")
     sp.add_argument("--threshold", type=float, help="threshold of the 'n_above' feature, nats/step (default -0.1)")
     sp.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 2000)")
-    ex = p.add_argument_group("execution (Ray: pip install \"lyapax[ray]\")")
+    ex = p.add_argument_group(f"execution (Ray: {pip_install('ray')})")
     ex.add_argument("--ray", action="store_true",
                     help="train each network as a Ray task: on a local Ray instance started for the run, or on the "
                          "cluster named by --ray-address / RAY_ADDRESS")
@@ -95,7 +96,7 @@ def _ray_options(args: argparse.Namespace) -> Any:
     try:
         from .ray_sweep import RayOptions
     except ImportError as exc:
-        raise ImportError(f'--ray needs Ray, which is not installed ({exc}): pip install "lyapax[ray]"') from exc
+        raise ImportError(f"--ray needs Ray, which is not installed ({exc}): {pip_install('ray')}") from exc
     return RayOptions(address=args.ray_address, num_cpus=args.ray_cpus)
 
 

@@ -15,7 +15,7 @@ Where the tasks run:
   with Ray's own ``ray start --head`` / ``ray start --address=...``;
 - Ray already initialised in this process: that instance, left running.
 
-This module needs ``pip install "lyapax[ray]"``; a worker imports numpy, lyapax and
+This module needs ``pip install "lyapax-rnn[ray]"``; a worker imports numpy, lyapax and
 PyTorch (which the readout trains with), never another framework.
 """
 

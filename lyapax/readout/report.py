@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any
 
 import numpy as np
 
+from .. import plotting
 from .features import FEATURE_LABELS, FEATURES
-from .storage import atomic_write_bytes, atomic_write_text
+from .storage import atomic_write_text
 
 __all__ = ["make_figures", "write_report"]
 
 
-def _plt() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False) if "matplotlib.pyplot" not in __import__("sys").modules else None
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError('the readout figures need matplotlib: pip install "lyapax[plot]"') from exc
-    return plt
-
-
 def _save(fig: Any, path: str) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
+    plotting.save(fig, path, dpi=110)
 
 
 def _spectra(records: list[dict[str, Any]], epoch: int | None) -> list[np.ndarray | None]:
@@ -43,7 +30,7 @@ def _spectra(records: list[dict[str, Any]], epoch: int | None) -> list[np.ndarra
 def make_figures(records: list[dict[str, Any]], rows: list[dict[str, Any]], analysis: dict[str, Any],
                  folder: str, *, early_epoch: int) -> list[str]:
     """Write the study's figures into ``folder``; returns their file names."""
-    plt = _plt()
+    plt = plotting.pyplot(files_only=True)
     from matplotlib import colors
 
     os.makedirs(folder, exist_ok=True)
@@ -54,8 +41,7 @@ def make_figures(records: list[dict[str, Any]], rows: list[dict[str, Any]], anal
     archs = sorted({r["arch"] for r in rows})
 
     # 1. spectra coloured by final loss, early and final, one row per architecture
-    fig, axes = plt.subplots(len(archs), 2, figsize=(10, 3.4 * len(archs)), squeeze=False, sharey="row",
-                             layout="constrained")
+    fig, axes = plotting.subplots(len(archs), 2, figsize=(10, 3.4 * len(archs)), squeeze=False, sharey="row")
     for ai, arch in enumerate(archs):
         for ci, (epoch, title) in enumerate(((early_epoch, f"early (epoch {early_epoch})"), (None, "end of training"))):
             ax = axes[ai, ci]
@@ -65,43 +51,43 @@ def make_figures(records: list[dict[str, Any]], rows: list[dict[str, Any]], anal
                 if rows[i]["arch"] != arch or specs[i] is None:
                     continue
                 ax.plot(np.arange(1, specs[i].size + 1), specs[i], color=cmap(norm(loss[i])), lw=1.1, alpha=0.9)
-            ax.axhline(0, color="0.6", lw=0.8)
+            plotting.zero_line(ax)
             ax.set_title(f"{arch.upper()}: {title}", fontsize=10)
-            ax.set_xlabel("index i")
+            ax.set_xlabel(plotting.INDEX_LABEL)
             if ci == 0:
                 ax.set_ylabel("λ_i (nats/step)")
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="final validation loss (nats/char)")
     _save(fig, os.path.join(folder, "spectra_by_loss.png"))
-    plt.close(fig)
     written.append("spectra_by_loss.png")
 
-    # 2. early features vs final loss
+    # 2. early features vs final loss; colour: the initialisation scale
     corr = analysis["correlations"]["all"]
-    fig, axes = plt.subplots(1, len(FEATURES), figsize=(4 * len(FEATURES), 3.4), squeeze=False)
+    fig, axes = plotting.subplots(1, len(FEATURES), figsize=(4 * len(FEATURES), 3.6), squeeze=False)
     markers = {"lstm": "o", "gru": "s"}
+    scale_norm = colors.LogNorm(vmin=min(r["init_scale"] for r in rows), vmax=max(r["init_scale"] for r in rows))
     for fi, f in enumerate(FEATURES):
         ax = axes[0, fi]
         for arch in archs:
             sel = [i for i, r in enumerate(rows) if r["arch"] == arch]
             x = np.array([rows[i][f"early_{f}"] for i in sel], dtype=float)
             ax.scatter(x, loss[sel], s=22, marker=markers.get(arch, "^"), alpha=0.8, label=arch.upper(),
-                       c=np.log10([rows[i]["init_scale"] for i in sel]), cmap="plasma", edgecolors="k", linewidths=0.3)
+                       c=[rows[i]["init_scale"] for i in sel], cmap="plasma", norm=scale_norm,
+                       edgecolors="k", linewidths=0.3)
         c = corr[f"early_{f}"]
         title = "ρ = n/a" if c["spearman"] is None else f"ρ = {c['spearman']:.2f} [{c['ci95'][0]:.2f}, {c['ci95'][1]:.2f}]"
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(f"early {FEATURE_LABELS[f]}", fontsize=8)
         if fi == 0:
             ax.set_ylabel("final validation loss (nats/char)")
-            ax.legend(fontsize=7, frameon=False)
-    fig.suptitle(f"Early (epoch {early_epoch}) spectrum features vs final loss; colour: log10 p", fontsize=10)
-    fig.tight_layout()
+            for handle in plotting.legend(ax, title="architecture").legend_handles:
+                handle.set_facecolor("0.7")  # the marker is the architecture; the colour is p
+    fig.colorbar(plt.cm.ScalarMappable(norm=scale_norm, cmap="plasma"), ax=axes, label="init scale p (U(-p, p))")
+    fig.suptitle(f"Early (epoch {early_epoch}) spectrum features vs final loss", fontsize=10)
     _save(fig, os.path.join(folder, "early_features_vs_loss.png"))
-    plt.close(fig)
     written.append("early_features_vs_loss.png")
 
     # 3. max exponent over training, coloured by final loss
-    fig, axes = plt.subplots(1, len(archs), figsize=(5 * len(archs), 3.4), squeeze=False, sharey=True,
-                             layout="constrained")
+    fig, axes = plotting.subplots(1, len(archs), figsize=(5 * len(archs), 3.4), squeeze=False, sharey=True)
     for ai, arch in enumerate(archs):
         ax = axes[0, ai]
         for i in np.argsort(-loss):
@@ -111,7 +97,7 @@ def make_figures(records: list[dict[str, Any]], rows: list[dict[str, Any]], anal
             if pts:
                 e, m = zip(*pts)
                 ax.plot(e, m, color=cmap(norm(loss[i])), lw=1, marker=".", ms=3)
-        ax.axhline(0, color="0.6", lw=0.8)
+        plotting.zero_line(ax)
         ax.axvline(early_epoch, color="0.8", ls="--", lw=0.8)
         ax.set_title(f"{arch.upper()}: λ₁ during training", fontsize=10)
         ax.set_xlabel("epoch (0 = initialisation)")
@@ -119,32 +105,30 @@ def make_figures(records: list[dict[str, Any]], rows: list[dict[str, Any]], anal
             ax.set_ylabel("max exponent λ₁ (nats/step)")
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="final validation loss (nats/char)")
     _save(fig, os.path.join(folder, "max_exponent_during_training.png"))
-    plt.close(fig)
     written.append("max_exponent_during_training.png")
 
     # 4. cross-validated predictions
     reg = analysis["regression"]
     if "hyperparameters" in reg:
         names = ["hyperparameters", "early_spectrum", "hyperparameters+early_spectrum"]
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharex=True, sharey=True)
+        fig, axes = plotting.subplots(1, 3, figsize=(12, 3.8), sharex=True, sharey=True)
         y = np.asarray(reg["y"])
         lo, hi = float(np.min(y)), float(np.max(y))
         for ax, name in zip(axes, names):
             pred = np.asarray(reg[name]["predictions"])
-            ax.scatter(y, pred, s=16, alpha=0.8)
-            ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8)
+            ax.scatter(y, pred, s=16, alpha=0.8, label="network (out of fold)")
+            ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, label="perfect prediction")
             ax.set_title(f"{name.replace('_', ' ')}\nout-of-fold R² = {reg[name]['r2_cv']:.2f}", fontsize=9)
-            ax.set_xlabel("final validation loss")
-        axes[0].set_ylabel("cross-validated prediction")
-        fig.tight_layout()
+            ax.set_xlabel("final validation loss (nats/char)")
+        axes[0].set_ylabel("cross-validated prediction (nats/char)")
+        plotting.legend(axes[0])
         _save(fig, os.path.join(folder, "regression_cv.png"))
-        plt.close(fig)
         written.append("regression_cv.png")
 
     # 5. the loss landscape over the grid
     scales = sorted({r["init_scale"] for r in rows})
     lrs = sorted({r["lr"] for r in rows})
-    fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.6), squeeze=False, layout="constrained")
+    fig, axes = plotting.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.6), squeeze=False)
     for ai, arch in enumerate(archs):
         grid = np.full((len(lrs), len(scales)), np.nan)
         for r in rows:
@@ -158,9 +142,8 @@ def make_figures(records: list[dict[str, Any]], rows: list[dict[str, Any]], anal
         ax.set_xlabel("init scale p (U(-p, p))")
         ax.set_ylabel("learning rate")
         ax.set_title(f"{arch.upper()}: final validation loss", fontsize=10)
-    fig.colorbar(im, ax=axes, label="nats/char")
+    fig.colorbar(im, ax=axes, label="final validation loss (nats/char)")
     _save(fig, os.path.join(folder, "loss_grid.png"))
-    plt.close(fig)
     written.append("loss_grid.png")
     return written
 

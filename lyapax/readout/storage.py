@@ -1,4 +1,4 @@
-"""Files of a readout study, written atomically (temp file + rename) so an interrupt never leaves a corrupt file."""
+"""Files of a readout study, written atomically (:mod:`lyapax.files`) so an interrupt never leaves a corrupt file."""
 
 from __future__ import annotations
 
@@ -6,40 +6,12 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from typing import Any
 
+from ..files import atomic_write_bytes, atomic_write_text
+
 __all__ = ["atomic_write_text", "atomic_write_bytes", "write_json", "read_json", "write_csv"]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _clean(obj: Any) -> Any:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ..install import pip_install
 from .storage import read_json, write_json
 from .tasks import CharCorpus, grammar_text, make_corpus, read_text
 from .train import NetworkConfig, TrainConfig, train_network
@@ -130,7 +131,7 @@ def _progress_bar(total: int, unit: str, log: Callable[[str], Any]) -> Any:
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        log('(no progress bar: pip install "lyapax[progress]")')
+        log(f"(no progress bar: {pip_install('progress')})")
         return None
     return tqdm(total=total, unit=unit, desc="readout", dynamic_ncols=True)
 

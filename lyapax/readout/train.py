@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..install import pip_install
 from ..monitor import Monitor
 from .tasks import CharCorpus
 
@@ -71,7 +72,7 @@ def require_torch() -> Any:
         import torch
     except ImportError as exc:
         raise ImportError(
-            'lyapax readout trains networks with PyTorch, which is not installed: pip install "lyapax[torch]"'
+            f"lyapax readout trains networks with PyTorch, which is not installed: {pip_install('torch')}"
         ) from exc
     return torch
 

@@ -35,9 +35,15 @@ from types import ModuleType
 from typing import ClassVar
 
 import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+
+from . import _missing_test_tool
+
+try:
+    import pytest
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ModuleNotFoundError as exc:
+    raise _missing_test_tool(__name__, ("pytest", "hypothesis"), exc) from exc
 
 from .. import registry
 from ..api import spectrum

@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from hypothesis import strategies as st
+
+from . import _missing_test_tool
+
+try:
+    from hypothesis import strategies as st
+except ModuleNotFoundError as exc:
+    raise _missing_test_tool(__name__, ("hypothesis",), exc) from exc
 
 from .. import cells
 from ..api import spectrum

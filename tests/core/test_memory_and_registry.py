@@ -51,7 +51,7 @@ def test_registered_but_uninstalled_backend_names_the_extra(monkeypatch):
     registry.refresh()
     name = "torch"
     monkeypatch.setattr(registry._load(name).__class__, "is_installed", lambda self: False)
-    with pytest.raises(BackendNotFoundError, match=rf'{name}.*not installed: pip install "lyapax\[.*\]"'):
+    with pytest.raises(BackendNotFoundError, match=rf'{name}.*not installed: pip install "lyapax-rnn\[.*\]"'):
         registry.get_backend(name)
     registry.refresh()
 

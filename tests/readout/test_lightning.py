@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-lightning = pytest.importorskip("lightning", reason="the torch test session installs lightning (lyapax[lightning])")
+lightning = pytest.importorskip("lightning", reason="the torch test session installs lightning (lyapax-rnn[lightning])")
 
 from lightning.pytorch import LightningModule, Trainer  # noqa: E402
 from lightning.pytorch.loggers import CSVLogger  # noqa: E402

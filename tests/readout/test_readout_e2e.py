@@ -110,7 +110,7 @@ def test_missing_torch_gives_install_hint(monkeypatch):
     try:
         require_torch()
     except ImportError as exc:
-        assert 'pip install "lyapax[torch]"' in str(exc)
+        assert 'pip install "lyapax-rnn[torch]"' in str(exc)
     else:
         raise AssertionError("require_torch did not raise without torch")
 

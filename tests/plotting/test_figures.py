@@ -1,0 +1,203 @@
+"""Every figure of lyapax survives a plain ``fig.savefig``: labels (with units), legends and
+colourbars present and inside the image (numpy and matplotlib only)."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+
+import lyapax
+from lyapax import plotting
+
+matplotlib.use("Agg")
+
+
+def _network(gain: float = 1.5, hidden: int = 16, seed: int = 0) -> lyapax.cells.Elman:
+    rng = np.random.default_rng(seed)
+    return lyapax.cells.Elman(rng.normal(0, 1, (hidden, 2)), rng.normal(0, gain / np.sqrt(hidden), (hidden, hidden)))
+
+
+def _inputs(batch: int = 4, steps: int = 200) -> np.ndarray:
+    return np.random.default_rng(1).normal(size=(batch, steps, 2))
+
+
+def _monitor(k: int = 16) -> lyapax.Monitor:
+    monitor = lyapax.Monitor(_inputs(steps=80), k=k)
+    for epoch in range(5):
+        monitor(_network(gain=0.8 + 0.2 * epoch), step=epoch)
+    return monitor
+
+
+def _texts(fig):
+    for ax in fig.axes:
+        yield from (ax.xaxis.label, ax.yaxis.label, ax.title)
+        if ax.get_legend() is not None:
+            yield ax.get_legend()
+    yield from fig.texts
+    if getattr(fig, "_suptitle", None) is not None:
+        yield fig._suptitle
+
+
+def _inside(ext, box) -> bool:
+    return ext.x0 >= box.x0 - 1 and ext.y0 >= box.y0 - 1 and ext.x1 <= box.x1 + 1 and ext.y1 <= box.y1 + 1
+
+
+def saved_intact(fig, path) -> None:
+    """Save ``fig`` with a plain savefig; assert every visible label and legend, and every axes with
+    its drawn tick labels, lies inside the image."""
+    fig.savefig(path)
+    height, width = matplotlib.image.imread(path).shape[:2]
+    assert (width, height) == tuple(np.round(fig.get_size_inches() * fig.dpi).astype(int))
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    for artist in _texts(fig):
+        if not artist.get_visible() or (hasattr(artist, "get_text") and not artist.get_text()):
+            continue
+        ext = artist.get_window_extent(renderer)
+        what = artist.get_text() if hasattr(artist, "get_text") else type(artist).__name__
+        assert _inside(ext, box), f"{what!r} clipped: {ext.extents} outside the figure {box.extents}"
+    for ax in fig.axes:
+        ext = ax.get_tightbbox(renderer)
+        assert _inside(ext, box), f"axes {ax.get_label() or ax.get_ylabel()!r} clipped: {ext.extents} vs {box.extents}"
+
+
+def _data_axes(fig):
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def _colorbars(fig):
+    return [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+
+
+def _assert_exponent_axes(ax) -> None:
+    assert ax.get_xlabel(), "no x label"
+    assert "nats/step" in ax.get_ylabel(), ax.get_ylabel()
+
+
+def test_spectrum_plot(tmp_path):
+    spec = lyapax.spectrum(_network(), _inputs(), warmup=50)
+    ax = spec.plot()
+    _assert_exponent_axes(ax)
+    assert ax.get_xlabel() == plotting.INDEX_LABEL
+    saved_intact(ax.figure, tmp_path / "spectrum.png")
+
+
+def test_spectrum_plot_with_labels_has_a_legend(tmp_path):
+    ax = lyapax.spectrum(_network(0.8), _inputs(), warmup=50).plot(label="gain 0.8")
+    lyapax.spectrum(_network(1.5), _inputs(), warmup=50).plot(ax, label="gain 1.5")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["gain 0.8", "gain 1.5"]
+    saved_intact(ax.figure, tmp_path / "spectra.png")
+
+
+def test_spectrum_history(tmp_path):
+    spec = lyapax.spectrum(_network(), _inputs(), warmup=50, history=10)
+    ax = spec.plot_history()
+    _assert_exponent_axes(ax)
+    assert "steps" in ax.get_xlabel()
+    names = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert names[0] == "λ_1" and len(names) == 10
+    saved_intact(ax.figure, tmp_path / "history.png")
+
+
+@pytest.mark.parametrize("indices", [None, [1, 2, 4, 8, 16]])
+def test_monitor_trajectories(tmp_path, indices):
+    ax = _monitor().plot_trajectories(indices=indices, step_name="epoch", errorbars=True)
+    _assert_exponent_axes(ax)
+    assert ax.get_xlabel() == "training epoch"
+    names = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert names[0] == "λ_1" and names[-1] == "λ_16" and len(names) <= plotting.MAX_LEGEND_ENTRIES
+    saved_intact(ax.figure, tmp_path / "trajectories.png")
+
+
+def test_monitor_spectra(tmp_path):
+    ax = _monitor().plot_spectra(step_name="epoch")
+    _assert_exponent_axes(ax)
+    assert [t.get_text() for t in ax.get_legend().get_texts()][0] == "epoch 0"
+    saved_intact(ax.figure, tmp_path / "monitor_spectra.png")
+
+
+def test_plots_draw_on_given_axes():
+    fig, axes = plotting.subplots(1, 2, figsize=(8, 3))
+    spec = lyapax.spectrum(_network(), _inputs(), warmup=50, history=10)
+    assert spec.plot(axes[0]) is axes[0] and spec.plot_history(axes[1]) is axes[1]
+
+
+def test_plot_errors_name_the_fix():
+    with pytest.raises(ValueError, match="history=N"):
+        lyapax.spectrum(_network(), _inputs(), warmup=50).plot_history()
+    with pytest.raises(lyapax.LyapaxError, match="no records"):
+        lyapax.Monitor(_inputs()).plot_trajectories()
+    with pytest.raises(lyapax.InputError, match="indices"):
+        _monitor().plot_trajectories(indices=[17])
+    with pytest.raises(lyapax.InputError, match="recorded steps"):
+        _monitor().plot_spectra(steps=[9])
+
+
+def test_missing_matplotlib_names_the_extra(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r'pip install "lyapax-rnn\[plot\]"'):
+        plotting.pyplot()
+
+
+def test_save_is_atomic_and_closes(tmp_path):
+    fig, ax = plotting.subplots()
+    ax.plot([0, 1])
+    path = plotting.save(fig, tmp_path / "sub" / "line.png")
+    assert matplotlib.image.imread(path).shape[2] in (3, 4)
+    assert not matplotlib.pyplot.fignum_exists(fig.number)
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["line.png"]
+
+
+# -- the readout's figures, from a synthetic study (no training) --------------------------
+
+
+def _synthetic_study(n_per_arch: int = 6):
+    from lyapax.readout.analysis import analyse, network_rows
+
+    rng = np.random.default_rng(0)
+    records = []
+    for arch in ("lstm", "gru"):
+        for i in range(n_per_arch):
+            p, lr = [0.05, 0.3, 1.0, 2.0, 4.0, 0.5][i % 6], [0.001, 0.006, 0.036][i % 3]
+            spectra = []
+            for epoch in range(3):
+                lam = np.sort(rng.normal(0.3 * np.log(p) - 0.1 * epoch, 0.3, 8))[::-1]
+                spectra.append({"epoch": epoch, "exponents": lam.tolist(), "max_exponent": float(lam[0]),
+                                "kaplan_yorke_dimension": float(lyapax.results.kaplan_yorke_dimension(lam))})
+            loss = 1.5 + 0.4 * np.log(p) ** 2 + rng.normal(0, 0.05)
+            records.append({
+                "id": f"{arch}-{i}", "network": {"arch": arch, "init_scale": p, "lr": lr, "hidden": 8, "seed": 0},
+                "final_val_loss": float(loss), "val_loss": [float(loss) + 1, float(loss)], "diverged": False,
+                "skipped_steps": 0, "spectra": spectra,
+            })
+    rows = network_rows(records, early_epoch=1, top=4, threshold=-0.1)
+    return records, rows, analyse(rows, folds=3, n_boot=50)
+
+
+def test_readout_figures(tmp_path, monkeypatch):
+    from lyapax.readout import report
+
+    records, rows, analysis = _synthetic_study()
+    figures = {}
+    close = plotting.pyplot().close
+    monkeypatch.setattr(report, "_save", lambda fig, path: figures.setdefault(path, fig))
+    written = report.make_figures(records, rows, analysis, str(tmp_path), early_epoch=1)
+    assert len(written) == len(figures) == 5
+    for path, fig in figures.items():
+        data = _data_axes(fig)
+        assert all(ax.get_xlabel() for ax in data), path
+        assert any(ax.get_ylabel() for ax in data), path
+        for cbar in _colorbars(fig):
+            assert cbar.get_ylabel() or cbar.get_xlabel(), f"{path}: unlabelled colourbar"
+        saved_intact(fig, tmp_path / ("checked-" + path.rsplit("/", 1)[-1]))
+        close(fig)
+    by_name = {path.rsplit("/", 1)[-1]: fig for path, fig in figures.items()}
+    early = by_name["early_features_vs_loss.png"]
+    assert [cb.get_ylabel() for cb in _colorbars(early)] == ["init scale p (U(-p, p))"]
+    assert _data_axes(early)[0].get_legend() is not None
+    regression = by_name["regression_cv.png"]
+    assert all("nats/char" in ax.get_xlabel() for ax in _data_axes(regression))
+    assert "nats/char" in _data_axes(regression)[0].get_ylabel()
+    for name in ("spectra_by_loss.png", "max_exponent_during_training.png", "loss_grid.png"):
+        assert [cb.get_ylabel() for cb in _colorbars(by_name[name])] == ["final validation loss (nats/char)"]
