@@ -133,6 +133,12 @@ class CovariantVectors:
     def k(self) -> int:
         return int(self.exponents.shape[0])
 
+    def plot_angles(self, ax: Any = None, *, label: str | None = None) -> Any:
+        """The distribution of the unstable-stable subspace angle (degrees; needs ``lyapax-rnn[plot]``)."""
+        from .plotting import angles
+
+        return angles(self, ax=ax, label=label)
+
     def __repr__(self) -> str:
         head = np.array2string(self.exponents[:6], precision=4, separator=", ")
         return (

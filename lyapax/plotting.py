@@ -28,7 +28,7 @@ from .install import pip_install
 
 __all__ = [
     "EXPONENT_LABEL", "INDEX_LABEL", "pyplot", "subplots", "zero_line", "legend", "index_colors", "save",
-    "spectrum", "spectrum_history", "monitor_trajectories", "monitor_spectra",
+    "spectrum", "spectrum_history", "monitor_trajectories", "monitor_spectra", "finite_time", "angles",
 ]
 
 #: Axis labels shared by every figure.
@@ -207,4 +207,53 @@ def monitor_spectra(
     ax.set_xlabel(INDEX_LABEL)
     ax.set_ylabel(EXPONENT_LABEL)
     legend(ax, outside=len(chosen) > 4)
+    return ax
+
+
+# -- finite-time exponents and covariant vectors ----------------------------------------------
+
+
+def finite_time(ft: Any, ax: Any = None, *, indices: Iterable[int] | None = None) -> Any:
+    """:class:`lyapax.FiniteTimeExponents`: per exponent, its mean over windows with the spread
+    (one standard deviation, pooled over sequences) and the range (smallest to largest window);
+    with every window kept, a violin of their distribution instead."""
+    ax = _axes(ax)
+    k = ft.mean.shape[1]
+    idx = np.arange(1, k + 1) if indices is None else np.asarray(list(indices), dtype=int)
+    if np.any((idx < 1) | (idx > k)):
+        raise InputError(f"indices: exponent indices must lie in 1..{k} (1-based), got {idx.tolist()}.")
+    pos = idx - 1
+    if ft.windows is not None and ft.windows.shape[0] > 1:
+        data = [ft.windows[:, :, i].ravel() for i in pos]
+        ax.violinplot(data, positions=idx, showmeans=True, showextrema=True, widths=0.8)
+    else:
+        sd = np.sqrt(ft.pooled_variance[pos])
+        ax.errorbar(idx, ft.pooled_mean[pos], yerr=sd, fmt=".", ms=4, capsize=2, label="mean ± std over windows")
+        ax.vlines(idx, ft.minimum[:, pos].min(axis=0), ft.maximum[:, pos].max(axis=0), color="0.7", lw=3,
+                  zorder=0, label="smallest to largest window")
+        legend(ax)
+    zero_line(ax)
+    _whole_numbers(ax.xaxis)
+    ax.set_xlabel(INDEX_LABEL)
+    ax.set_ylabel(f"finite-time exponent over {ft.window} steps (nats/step)")
+    return ax
+
+
+def angles(cv: Any, ax: Any = None, *, label: str | None = None, bins: int = 40) -> Any:
+    """:class:`lyapax.CovariantVectors`: the distribution of the angle between the unstable and the
+    stable subspaces (or, without that split, between the first two covariant vectors), in degrees.
+
+    Angles near 0 are near-tangencies, where the dynamics are not hyperbolic."""
+    ax = _axes(ax)
+    values = cv.subspace_angles.ravel()
+    what = "unstable-stable subspace angle"
+    if not np.any(np.isfinite(values)):
+        values, what = cv.angles[..., 0].ravel(), "angle between covariant vectors 1 and 2"
+    values = np.degrees(values[np.isfinite(values)])
+    ax.hist(values, bins=bins, range=(0.0, 90.0), density=True, histtype="step", lw=1.2, label=label)
+    ax.set_xlim(0.0, 90.0)
+    ax.set_xlabel(f"{what} (degrees)")
+    ax.set_ylabel("density (1/degree)")
+    if label is not None:
+        legend(ax)
     return ax

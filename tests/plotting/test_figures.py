@@ -201,3 +201,22 @@ def test_readout_figures(tmp_path, monkeypatch):
     assert "nats/char" in _data_axes(regression)[0].get_ylabel()
     for name in ("spectra_by_loss.png", "max_exponent_during_training.png", "loss_grid.png"):
         assert [cb.get_ylabel() for cb in _colorbars(by_name[name])] == ["final validation loss (nats/char)"]
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_finite_time_plot(tmp_path, keep):
+    ft = lyapax.finite_time(_network(2.0, hidden=6), _inputs(steps=300), window=20, warmup=40, keep_windows=keep)
+    ax = ft.plot()
+    _assert_exponent_axes(ax)
+    assert "20 steps" in ax.get_ylabel()
+    if not keep:
+        assert len(ax.get_legend().get_texts()) == 2
+    saved_intact(ax.figure, tmp_path / "finite_time.png")
+
+
+def test_covariant_angle_plot(tmp_path):
+    cv = lyapax.covariant_vectors(_network(2.5, hidden=6), _inputs(steps=300), at=range(0, 180, 3))
+    ax = cv.plot_angles(label="gain 2.5")
+    assert "degrees" in ax.get_xlabel() and "density" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["gain 2.5"]
+    saved_intact(ax.figure, tmp_path / "angles.png")

@@ -119,7 +119,7 @@ def test_core_cells_on_tf_tensors_match_numpy(kind, rng):
 def test_track_trouble_matches_numpy():
     h = np.array([[0.0, 1.0], [np.nan, 0.0], [0.0, 0.0]])
     log_r = np.array([[0.0, -np.inf], [0.0, 0.0], [0.1, 0.2]])
-    flags = np.full((3, 3), -1, dtype=np.int32)
+    flags = np.full((3, algorithm.FLAGS), -1, dtype=np.int32)
     ref = algorithm.track_trouble(npx, h, log_r, flags, 4)
     got = algorithm.track_trouble(xp, tf.constant(h), tf.constant(log_r), tf.constant(flags), tf.constant(4, tf.int32))
     for g, r in zip(got, ref):
