@@ -235,7 +235,8 @@ def finite_time(ft: Any, ax: Any = None, *, indices: Iterable[int] | None = None
     zero_line(ax)
     _whole_numbers(ax.xaxis)
     ax.set_xlabel(INDEX_LABEL)
-    ax.set_ylabel(f"finite-time exponent over {ft.window} steps (nats/step)")
+    ax.set_ylabel("finite-time exponent (nats/step)")
+    ax.set_title(f"windows of {ft.window} steps", fontsize=9)
     return ax
 
 

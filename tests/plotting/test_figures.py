@@ -208,7 +208,7 @@ def test_finite_time_plot(tmp_path, keep):
     ft = lyapax.finite_time(_network(2.0, hidden=6), _inputs(steps=300), window=20, warmup=40, keep_windows=keep)
     ax = ft.plot()
     _assert_exponent_axes(ax)
-    assert "20 steps" in ax.get_ylabel()
+    assert "20 steps" in ax.get_title()
     if not keep:
         assert len(ax.get_legend().get_texts()) == 2
     saved_intact(ax.figure, tmp_path / "finite_time.png")
