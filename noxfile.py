@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 
 import nox
 from packaging.requirements import Requirement
@@ -167,7 +169,13 @@ def sweeps(session: nox.Session) -> None:
     """Readout sweeps on a local Ray (two CPUs), the Optuna pruner with SQLite, the Ray Tune stopper."""
     _install_torch(session)
     _install(session, "-e", ".[torch,ray,optuna,test]")
-    session.run(*PYTEST, "tests/sweeps", *session.posargs, env={"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"})
+    # nox points TMPDIR into the virtualenv, where Ray's workers refuse to start: give Ray its own folder.
+    ray_tmp = tempfile.mkdtemp(prefix="lyapax-ray-")
+    try:
+        env = {"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": ray_tmp}
+        session.run(*PYTEST, "tests/sweeps", *session.posargs, env=env)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 @nox.session

@@ -226,13 +226,19 @@ class Backend:
         """Whether ``device`` is a GPU (or another accelerator), where GEMM-bound QR pays."""
         return False
 
-    def threads(self, problem: Problem) -> int:
-        """How many threads split the batch when ``threads=None``: 1 (a backend that measured a
-        gain on CPUs says more)."""
+    def threads(self, problem: Problem, k: int) -> int:
+        """How many threads split the batch when ``threads=None`` (``k`` exponents): 1 (a backend
+        that measured a gain on CPUs says more, and for which sizes)."""
         return 1
 
     def thread_scope(self, n: int) -> contextlib.AbstractContextManager:
-        """Held while ``n`` threads each run a share of the batch (e.g. one intra-op thread each)."""
+        """Held (by the calling thread) while ``n`` threads each run a share of the batch (e.g. one
+        intra-op thread each)."""
+        return contextlib.nullcontext()
+
+    def worker_scope(self, problem: Problem) -> contextlib.AbstractContextManager:
+        """Held by each of those threads around its share: what :meth:`scope` set that is local to a
+        thread and the runner needs (JAX's float64 mode, TensorFlow's device scope)."""
         return contextlib.nullcontext()
 
     # autodiff primitives (see lyapax.tangent)

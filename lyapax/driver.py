@@ -264,9 +264,9 @@ def _chunk_length(opts: Options, p: int, preferred: int) -> int:
     return max(1, (opts.chunk or preferred) // p) * p
 
 
-def _parts(problem: Problem, opts: Options, B: int) -> list[slice]:
+def _parts(problem: Problem, opts: Options, B: int, k: int) -> list[slice]:
     """Contiguous groups of sequences run by separate threads (the batch's rows are independent)."""
-    n = opts.threads if opts.threads is not None else problem.backend.threads(problem)
+    n = opts.threads if opts.threads is not None else problem.backend.threads(problem, k)
     n = max(1, min(int(n), B))
     bounds = np.linspace(0, B, n + 1).astype(int)
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -352,9 +352,9 @@ def iterate(
     """
     xp, d = problem.xp, int(problem.dynamics.dim)
     carry = initial_carry(problem, opts)
-    B = int(carry[1].shape[0])
+    B, k = int(carry[1].shape[0]), int(carry[1].shape[2])
     _check_finite_state_and_weights(problem)
-    rows = _parts(problem, opts, B)
+    rows = _parts(problem, opts, B, k)
     bar = _progress_bar(opts.progress, int(problem.steps))
     try:
         if len(rows) == 1:
@@ -366,7 +366,8 @@ def iterate(
                 sub = dataclasses.replace(
                     problem, h0=problem.h0[r, ...], inputs=None if problem.inputs is None else problem.inputs[:, r, ...]
                 )
-                return _Part(sub, opts, tuple(c[r, ...] for c in carry), r, observe, bar if i == 0 else None).run()
+                with problem.backend.worker_scope(problem):
+                    return _Part(sub, opts, tuple(c[r, ...] for c in carry), r, observe, bar if i == 0 else None).run()
 
             with problem.backend.thread_scope(len(rows)), ThreadPoolExecutor(len(rows)) as pool:
                 parts = list(pool.map(part, range(len(rows)), rows))

@@ -118,6 +118,12 @@ class JaxBackend(Backend):
 
         return x64("float64" in dtypes)
 
+    def worker_scope(self, problem: Any) -> contextlib.AbstractContextManager:
+        """float64 mode is thread-local: a thread that runs a share of the batch enables it too."""
+        from .namespace import x64
+
+        return x64("float64" in (problem.dtype, problem.qr_dtype))
+
     def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
         from .loop import Runner
 

@@ -144,6 +144,10 @@ class TensorFlowBackend(Backend):
         """The whole computation (weights, state, basis, compiled loop) under ``tf.device``."""
         return _tf().device(device) if device else contextlib.nullcontext()
 
+    def worker_scope(self, problem: Any) -> contextlib.AbstractContextManager:
+        """``tf.device`` is thread-local: a thread that runs a share of the batch enters it too."""
+        return _tf().device(problem.device) if problem.device else contextlib.nullcontext()
+
     def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
         return _load("loop").make_runner(dynamics)
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +93,29 @@ def _check_reachable(address: str, option: str) -> None:
         ) from None
 
 
+def _check_temp_dir(kwargs: dict[str, Any]) -> None:
+    """Refuse a Ray temp folder inside the active virtualenv: Ray's workers refuse to start there and
+    the driver would wait for them forever (this happens under nox and tox, which set TMPDIR so)."""
+    venv = os.environ.get("VIRTUAL_ENV")
+    if not venv:
+        return
+    # Ray's own rule for the folder of a local instance: RAY_TMPDIR, else TMPDIR on Linux, else /tmp (POSIX).
+    if "RAY_TMPDIR" in os.environ:
+        base = os.environ["RAY_TMPDIR"]
+    elif sys.platform.startswith("linux") and "TMPDIR" in os.environ:
+        base = os.environ["TMPDIR"]
+    else:
+        base = "/tmp" if sys.platform.startswith(("linux", "darwin")) else tempfile.gettempdir()
+    temp = os.path.realpath(kwargs.get("_temp_dir") or os.path.join(base, "ray"))
+    root = os.path.realpath(venv)
+    if os.path.commonpath([temp, root]) == root:
+        raise InputError(
+            f"RAY_TMPDIR / TMPDIR: Ray would keep its session files in {temp!r}, inside the virtualenv {root!r}, "
+            "where Ray's workers refuse to start (the sweep would hang). Set RAY_TMPDIR to a folder outside the "
+            "virtualenv, e.g. RAY_TMPDIR=/tmp."
+        )
+
+
 def connect(options: RayOptions) -> bool:
     """Initialise Ray for a sweep as :class:`RayOptions` says; returns whether this call started it.
 
@@ -120,6 +145,8 @@ def connect(options: RayOptions) -> bool:
             "CPUs its nodes declared (`ray start --num-cpus N`). Drop the option, or the address to run locally."
         )
     _check_reachable(address, option)
+    if address == "local":
+        _check_temp_dir(kwargs)
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as exc:

@@ -40,6 +40,20 @@ def test_unreachable_ray_address_python_api(monkeypatch):
     assert options.init_kwargs == {"log_to_driver": False}  # nothing the caller passed is changed
 
 
+def test_ray_temp_folder_inside_the_virtualenv(monkeypatch, tmp_path):
+    # Ray's workers refuse to start under the active virtualenv; the sweep would wait for them forever
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path))
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "tmp"))
+    with pytest.raises(InputError, match=r"RAY_TMPDIR / TMPDIR: .*inside the virtualenv.*Set RAY_TMPDIR"):
+        connect(RayOptions(num_cpus=1))
+    assert not ray.is_initialized()
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path.parent / "elsewhere"))
+    from lyapax.readout.ray_sweep import _check_temp_dir
+
+    _check_temp_dir({})  # outside the virtualenv: accepted
+
+
 def test_unreachable_ray_address_cli(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     flags = ["--out", str(tmp_path / "x"), "--quick", "--archs", "gru", "--init-scales", "1", "--lrs", "0.01",
