@@ -67,14 +67,14 @@ class Dynamics(Protocol):
 
 #: What the iteration carries from one chunk of time steps to the next: ``(h, Q, flags)``.
 #: ``flags`` is a ``(B, 4)`` int32 array holding, per sequence, the first step at which
-#: each kind of trouble was seen (``-1``: never): column :data:`ZERO` an exact zero on
-#: diag(R) (a direction collapsed: its exponent is ``-inf``), column :data:`STATE` a NaN/Inf
-#: state with a finite tangent map, column :data:`NONFINITE` a NaN/Inf tangent map or QR,
-#: column :data:`QR` a Cholesky-based QR that failed its own check (the chunk is redone
+#: each kind of trouble was seen (``-1``: never): column `ZERO` an exact zero on
+#: diag(R) (a direction collapsed: its exponent is ``-inf``), column `STATE` a NaN/Inf
+#: state with a finite tangent map, column `NONFINITE` a NaN/Inf tangent map or QR,
+#: column `QR` a Cholesky-based QR that failed its own check (the chunk is redone
 #: with Householder).
 Carry = tuple[Any, Any, Any]
 
-#: Columns of the trouble flags (see :data:`Carry`).
+#: Columns of the trouble flags (see `Carry`).
 ZERO, STATE, NONFINITE, QR_FAILED = 0, 1, 2, 3
 #: Number of flag columns.
 FLAGS = 4
@@ -111,13 +111,13 @@ def orthonormal_basis(d: int, k: int, seed: int | None = 0, basis: Any = None) -
 
 def qr_positive(xp: Any, A: Any) -> tuple[Any, Any]:
     """Sign-fixed Householder QR of a batch ``A (B, d, k)``: ``Q`` with ``diag(R) >= 0`` and
-    ``log|diag(R)|`` ``(B, k)`` (see :func:`lyapax.linalg.orthonormalize` for the other engines)."""
+    ``log|diag(R)|`` ``(B, k)`` (see `lyapax.linalg.orthonormalize` for the other engines)."""
     Q, R, _ = orthonormalize(xp, A)
     return Q, xp.log(xp.linalg.diagonal(R))
 
 
 class Interval(NamedTuple):
-    """What :func:`tangent_interval` returns (``R`` only with ``factor=True``; ``ok`` only from
+    """What `tangent_interval` returns (``R`` only with ``factor=True``; ``ok`` only from
     an engine that checks itself, else ``None``)."""
 
     h: Any
@@ -144,7 +144,7 @@ def tangent_interval(
 
 
 def track_trouble(xp: Any, h: Any, log_r: Any, flags: Any, step: Any, ok: Any = None) -> Any:
-    """Record, per sequence, the first ``step`` of each kind of trouble (see :data:`Carry`);
+    """Record, per sequence, the first ``step`` of each kind of trouble (see `Carry`);
     ``ok`` is the QR engine's own check (``None``: nothing to check)."""
     state = ~xp.all(xp.isfinite(h), axis=-1)
     nonfinite = xp.any(xp.isnan(log_r) | (log_r == float("inf")), axis=-1)

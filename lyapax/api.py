@@ -1,4 +1,4 @@
-"""The public entry point: :func:`spectrum`."""
+"""The public entry point: `spectrum`."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def spectrum(
 
     Args:
         model: a framework RNN (layer, cell, stack), a step function
-            ``f(h, x) -> h_next``, a :mod:`lyapax.cells` cell or a :class:`lyapax.Map`.
+            ``f(h, x) -> h_next``, a `lyapax.cells` cell or a `lyapax.Map`.
         inputs: input sequences ``(batch, time, features)``, or ``(time, batch,
             features)`` for a model that declares that layout (a PyTorch RNN with
             ``batch_first=False``, a flax ``RNN(time_major=True)``) or with
@@ -87,7 +87,7 @@ def spectrum(
             default: the backend's choice (PyTorch on a CPU: one per core; else 1).
 
     Returns:
-        A :class:`lyapax.Spectrum` (exponents descending, nats/step).
+        A `lyapax.Spectrum` (exponents descending, nats/step).
 
     Raises:
         lyapax.errors.InputError: bad arguments (each names the argument and the fix).
@@ -122,7 +122,7 @@ def spectrum(
 
 
 def compute(model: Any, inputs: Any, opts: Options, backend: str | None = None) -> Spectrum:
-    """:func:`spectrum` with validated :class:`~lyapax.validation.Options` (for callers that hold them)."""
+    """`spectrum` with validated `Options` (for callers that hold them)."""
     chosen = select_backend(model, inputs if inputs is not None else opts.h0, backend)
     with chosen.session(model, inputs, opts) as problem:
         return iterate(problem, opts, chosen.name)

@@ -1,11 +1,11 @@
 """What a backend (framework adapter) provides to the core, and the one pipeline that uses it.
 
-A backend is a :class:`Backend` subclass registered under the entry-point group
+A backend is a `Backend` subclass registered under the entry-point group
 ``lyapax.backends``. Importing the module that defines it must not import its
-framework: the registry asks :meth:`Backend.recognises_model` only once the
+framework: the registry asks `Backend.recognises_model` only once the
 framework is already in ``sys.modules``, and imports nothing to check.
 
-:meth:`Backend.session` runs the same sequence for every framework::
+`Backend.session` runs the same sequence for every framework::
 
     recognise the model (plan) -> dtype -> device -> scope (x64, no_grad, ...) ->
     inputs to time-major (T, B, F) -> dynamics (native layer -> canonical cell,
@@ -40,7 +40,7 @@ __all__ = ["Backend", "Plan", "Problem", "whole_model_hint"]
 
 @dataclass
 class Plan:
-    """What a backend made of the user's model (the answer of :meth:`Backend.plan`).
+    """What a backend made of the user's model (the answer of `Backend.plan`).
 
     Exactly one of ``cell``, ``step`` and ``dynamics`` is set.
 
@@ -58,14 +58,14 @@ class Plan:
         state: ``state(h0, batch, convert)`` turns an initial state in the model's own
             format into the flat ``(batch, d)`` array; ``None``: ``h0`` is ``(batch, d)``.
         step: a step function for the autodiff tangent map.
-        dynamics: a ready :class:`lyapax.algorithm.Dynamics` (a :class:`lyapax.Map`).
+        dynamics: a ready `lyapax.algorithm.Dynamics` (a `lyapax.Map`).
         check: ``check(dynamics, xs, h0)`` after the dynamics are built (e.g. that a
             module's forward pass is what the plan assumed); ``xs`` is time-major or ``None``.
         hint: for a module that holds recurrent layers but is not one: the error (naming the
             fix, e.g. "pass model.lstm") raised when it is called without ``h0``.
         fixed_dtype: the only dtype the model computes in (a module differentiated
             through its own call, which cannot be cast), or ``None``.
-        model: the user's model (for :meth:`Backend.scope`).
+        model: the user's model (for `Backend.scope`).
     """
 
     name: str
@@ -85,19 +85,19 @@ class Plan:
 
 @dataclass(frozen=True)
 class Problem:
-    """A model and its inputs made ready for the core's iteration (built by :meth:`Backend.prepare`).
+    """A model and its inputs made ready for the core's iteration (built by `Backend.prepare`).
 
     Attributes:
         backend: the backend that built it.
         xp: the array namespace the core computes with.
-        dynamics: the system; see :class:`lyapax.algorithm.Dynamics`.
+        dynamics: the system; see `lyapax.algorithm.Dynamics`.
         inputs: time-major inputs ``(T, B, F)`` of ``xp`` on the compute device, or ``None``.
         h0: initial states ``(B, d)`` of ``xp``.
         steps: the number of time steps ``T``.
         dtype: ``"float32"`` or ``"float64"``.
         device: the compute device (the backend's own object).
         run_chunk: a compiled runner with the signature and results of
-            :func:`lyapax.algorithm.run_chunk` less its first two arguments, or ``None``.
+            `lyapax.algorithm.run_chunk` less its first two arguments, or ``None``.
         model_name: a short description of the model for reports.
         chunk: preferred steps per chunk (host sync and compile unit), or ``None``.
         qr_dtype: the dtype of the QR and of the sums of logs (``"float64"`` for a float32
@@ -165,11 +165,11 @@ class Backend:
         return any(m in sys.modules for m in self.modules)
 
     def recognises_model(self, model: Any) -> bool:
-        """Whether ``model`` is of this framework. Only called when :meth:`is_imported`."""
+        """Whether ``model`` is of this framework. Only called when `is_imported`."""
         return False
 
     def recognises_array(self, array: Any) -> bool:
-        """Whether ``array`` is an array of this framework. Only called when :meth:`is_imported`."""
+        """Whether ``array`` is an array of this framework. Only called when `is_imported`."""
         return False
 
     # -- hooks: the same names and signatures in every adapter ---------------------------------
@@ -179,11 +179,11 @@ class Backend:
         raise NotImplementedError
 
     def plan(self, model: Any) -> Plan | None:
-        """A :class:`Plan` for the framework's own models (layers, cells, modules), else ``None``.
+        """A `Plan` for the framework's own models (layers, cells, modules), else ``None``.
 
-        ``None`` hands the model to the core's generic handling: :mod:`lyapax.cells`
-        cells with this framework's arrays, :class:`lyapax.Map` (numpy only) and plain
-        step functions ``f(h, x)`` (with :attr:`autodiff`).
+        ``None`` hands the model to the core's generic handling: `lyapax.cells`
+        cells with this framework's arrays, `lyapax.Map` (numpy only) and plain
+        step functions ``f(h, x)`` (with `autodiff`).
         """
         return None
 
@@ -214,10 +214,10 @@ class Backend:
         return contextlib.nullcontext()
 
     def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any] | None:
-        """A compiled chunk runner (see :attr:`Problem.run_chunk`), or ``None`` for the core's loop.
+        """A compiled chunk runner (see `Problem.run_chunk`), or ``None`` for the core's loop.
 
         It takes ``(carry, xs, start, length, ortho_every, *, qr=HOUSEHOLDER)`` and returns
-        :func:`lyapax.algorithm.run_chunk`'s results; with ``factors=True`` too if it sets the
+        `lyapax.algorithm.run_chunk`'s results; with ``factors=True`` too if it sets the
         attribute ``factors = True`` on itself (else covariant vectors use the core's loop).
         """
         return None
@@ -237,7 +237,7 @@ class Backend:
         return contextlib.nullcontext()
 
     def worker_scope(self, problem: Problem) -> contextlib.AbstractContextManager:
-        """Held by each of those threads around its share: what :meth:`scope` set that is local to a
+        """Held by each of those threads around its share: what `scope` set that is local to a
         thread and the runner needs (JAX's float64 mode, TensorFlow's device scope)."""
         return contextlib.nullcontext()
 
@@ -261,7 +261,7 @@ class Backend:
     # -- the pipeline ------------------------------------------------------------------------
 
     def resolve(self, model: Any) -> Plan:
-        """The :class:`Plan` of ``model``: the adapter's :meth:`plan`, else the core's generic kinds."""
+        """The `Plan` of ``model``: the adapter's `plan`, else the core's generic kinds."""
         plan = self.plan(model)
         if plan is not None:
             plan.model = model if plan.model is None else plan.model
@@ -300,7 +300,7 @@ class Backend:
 
     @contextlib.contextmanager
     def session(self, model: Any, inputs: Any, options: Options) -> Iterator[Problem]:
-        """The :class:`Problem` of ``model`` and ``inputs``, inside the backend's :meth:`scope`.
+        """The `Problem` of ``model`` and ``inputs``, inside the backend's `scope`.
 
         Run the iteration inside the ``with`` block: the scope (float64 mode, no-grad,
         the model's training flags, locks) holds until it ends.
@@ -333,7 +333,7 @@ class Backend:
     def prepare(
         self, plan: Plan, inputs: Any, options: Options, dtype: str, device: Any, *, check: bool = True
     ) -> Problem:
-        """Build the :class:`Problem` (call it within :meth:`session`'s scope).
+        """Build the `Problem` (call it within `session`'s scope).
 
         ``check=False`` skips the probe step (for traced, functional use).
         """
@@ -478,7 +478,7 @@ class Backend:
 
 
 def whole_model_hint(model: Any, layers: list[tuple[tuple, str]]) -> str:
-    """The hint of a :class:`Plan` for a network that holds recurrent layers but is not one.
+    """The hint of a `Plan` for a network that holds recurrent layers but is not one.
 
     ``layers``: ``(path, class name)`` of the recurrent layers inside, a path being the
     attribute names or indices from the model down (outermost layers first).

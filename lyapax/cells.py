@@ -4,14 +4,14 @@ The weights are plain arrays of any array-API namespace (numpy for the
 reference path; backends pass their own tensors). Conventions follow
 PyTorch, which most users know:
 
-- :class:`Elman`: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
-- :class:`LSTM`: gate rows ordered ``i, f, g, o``; state ``[h; c]`` (``d = 2H``,
+- `Elman`: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
+- `LSTM`: gate rows ordered ``i, f, g, o``; state ``[h; c]`` (``d = 2H``,
   or ``P + H`` with a projection ``h = W_hr (o * tanh(c'))``).
-- :class:`GRU`: gate rows ordered ``r, z, n``; ``h' = (1 - z) * n + z * h``.
+- `GRU`: gate rows ordered ``r, z, n``; ``h' = (1 - z) * n + z * h``.
   ``reset_after=True`` (PyTorch, Keras default):
   ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``;
   ``reset_after=False`` (Cho et al. 2014): ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``.
-- :class:`Stack`: layers fed one into the next; the state is all layers'
+- `Stack`: layers fed one into the next; the state is all layers'
   states concatenated, the Jacobian is the full (block lower-triangular) one.
 
 A tangent map costs a few ``(G, H) @ (B, H, k)`` matmuls and elementwise
@@ -35,7 +35,7 @@ __all__ = ["Cell", "CellDef", "Elman", "LSTM", "GRU", "Stack", "Map", "jacobian"
 def static(default: Any) -> Any:
     """A cell field that is an option, not an array (e.g. the nonlinearity).
 
-    Static fields are part of a cell's :class:`CellDef` (hashable: the key of
+    Static fields are part of a cell's `CellDef` (hashable: the key of
     compiled code); every other field is a weight array (or ``None``), traced
     by ``jax.jit`` and passed to ``tf.function`` as an argument.
     """
@@ -75,8 +75,8 @@ def _shape(a: Any) -> tuple[int, ...]:
 class CellDef:
     """The static part of a cell: its class, its static fields and which arrays it has.
 
-    Hashable, so it keys compiled code; :meth:`build` puts arrays back in.
-    ``params`` is a dict of arrays by field name (a list of such dicts for a :class:`Stack`).
+    Hashable, so it keys compiled code; `build` puts arrays back in.
+    ``params`` is a dict of arrays by field name (a list of such dicts for a `Stack`).
     """
 
     cls: type
@@ -97,7 +97,7 @@ class Cell:
     The output (what a layer above receives as input) is the leading
     ``output_size`` columns of the state. Subclasses are dataclasses whose
     fields are weight arrays (or ``None``) except those declared with
-    :func:`static`.
+    `static`.
     """
 
     dim: int
@@ -116,7 +116,7 @@ class Cell:
         return dataclasses.replace(self, **{k: fn(v) for k, v in self.arrays().items()})
 
     def split(self) -> tuple[CellDef, Any]:
-        """``(definition, params)``: the hashable static part and the arrays (see :class:`CellDef`)."""
+        """``(definition, params)``: the hashable static part and the arrays (see `CellDef`)."""
         arrays = self.arrays()
         options = tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.metadata.get("static"))
         return CellDef(type(self), options, tuple(arrays)), arrays

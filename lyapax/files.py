@@ -48,5 +48,5 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> None:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    """Write ``text`` to ``path`` atomically (see `atomic_write_bytes`)."""
     atomic_write_bytes(path, text.encode(encoding))

@@ -1,11 +1,11 @@
-"""Spectra during training: :class:`Monitor`, framework-neutral.
+"""Spectra during training: `Monitor`, framework-neutral.
 
-A :class:`Monitor` holds a fixed probe batch of input sequences and computes
-the Lyapunov spectrum of a model with :func:`lyapax.spectrum` every ``every``
+A `Monitor` holds a fixed probe batch of input sequences and computes
+the Lyapunov spectrum of a model with `lyapax.spectrum` every ``every``
 steps (or epochs: a "step" is whatever counter you pass), keeping a tidy
 record exportable to numpy, pandas and JSON, and plottable. It never imports
 a framework itself: the probe batch and the model are handed to
-:func:`lyapax.spectrum`, which picks the backend, and which never changes the
+`lyapax.spectrum`, which picks the backend, and which never changes the
 model (parameters, training mode, RNG state all stay as they were).
 
 Exponents are in nats per step of the recurrent map throughout.
@@ -43,7 +43,7 @@ _RESERVED = ("inputs", "model")
 
 @dataclass(frozen=True)
 class MonitorRecord:
-    """One spectrum computation of a :class:`Monitor` (exponents in nats/step).
+    """One spectrum computation of a `Monitor` (exponents in nats/step).
 
     Attributes:
         step: the training step or epoch at which it was computed.
@@ -114,13 +114,13 @@ class Monitor:
     Args:
         probe: input sequences ``(batch, time, features)``, batch-first, as
             numpy arrays or the framework's tensors (they are passed to
-            :func:`lyapax.spectrum` unchanged). Keep it small: the
+            `lyapax.spectrum` unchanged). Keep it small: the
             overhead of one computation scales with ``batch * time * k``.
         every: compute when ``step % every == 0`` (steps or epochs, whatever
             counter you pass).
         k: number of exponents, at most the state dimension (default: the
             leading 16, or all of a smaller state); ``None``: all.
-        warmup: transient steps of the probe not counted (see :func:`lyapax.spectrum`);
+        warmup: transient steps of the probe not counted (see `lyapax.spectrum`);
             default: the first fifth of the probe's steps, so the state has forgotten
             its arbitrary start.
         backend: backend name, or ``None`` to pick it from the model's type.
@@ -129,13 +129,13 @@ class Monitor:
             whole network.
         on_record: optional callback ``f(record, spectrum)`` after each
             computation (e.g. to log to TensorBoard or Weights & Biases).
-        **spectrum_kwargs: any other keyword of :func:`lyapax.spectrum`
+        **spectrum_kwargs: any other keyword of `lyapax.spectrum`
             (``ortho_every``, ``dtype``, ``device``, ``seed``, ``h0`` ...).
 
     Call ``monitor(model, step=s)`` or ``monitor.update(model, s)`` in the
-    training loop; it returns the :class:`lyapax.Spectrum` when it computed
+    training loop; it returns the `lyapax.Spectrum` when it computed
     one, else ``None``. Without ``step``, the monitor counts its own calls
-    (0, 1, 2 ...). Records are kept in :attr:`records`.
+    (0, 1, 2 ...). Records are kept in `records`.
     """
 
     def __init__(
@@ -304,7 +304,7 @@ class Monitor:
 
     @staticmethod
     def load_records(source: str | os.PathLike[str] | dict[str, Any]) -> list[MonitorRecord]:
-        """Records from a JSON file written by :meth:`to_json` (or its parsed dict)."""
+        """Records from a JSON file written by `to_json` (or its parsed dict)."""
         if not isinstance(source, dict):
             with open(os.fspath(source), encoding="utf-8") as fh:
                 source = json.load(fh)

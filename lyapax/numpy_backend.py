@@ -1,4 +1,4 @@
-"""The numpy backend: the core's canonical cells and :class:`lyapax.Map` on numpy.
+"""The numpy backend: the core's canonical cells and `lyapax.Map` on numpy.
 
 It needs no adapter code beyond the core's own and is the reference path the
 framework backends are checked against. Default dtype: float64.

@@ -1,7 +1,7 @@
 """Figures: the matplotlib import, the shared style and every plot of lyapax, in one place.
 
-:meth:`lyapax.Spectrum.plot`, :meth:`lyapax.Spectrum.plot_history`,
-:meth:`lyapax.Monitor.plot_trajectories` and :meth:`lyapax.Monitor.plot_spectra` call the
+`lyapax.Spectrum.plot`, `lyapax.Spectrum.plot_history`,
+`lyapax.Monitor.plot_trajectories` and `lyapax.Monitor.plot_spectra` call the
 functions here; the readout's figures and ``docs/make_figures.py`` use the same helpers.
 
 A figure made here uses matplotlib's constrained layout, which makes room for the axis
@@ -117,7 +117,7 @@ def save(fig: Any, path: str | os.PathLike[str], *, dpi: int = 110, close: bool 
 
 
 def spectrum(spec: Any, ax: Any = None, *, label: str | None = None) -> Any:
-    """A :class:`lyapax.Spectrum`: exponent against index, error bars = standard error."""
+    """A `lyapax.Spectrum`: exponent against index, error bars = standard error."""
     ax = _axes(ax)
     idx = np.arange(1, spec.k + 1)
     err = None if spec.batch < 2 else spec.stderr
@@ -155,7 +155,7 @@ def monitor_trajectories(
     monitor: Any, ax: Any = None, *, indices: Iterable[int] | None = None, errorbars: bool = False,
     step_name: str = "step",
 ) -> Any:
-    """Exponents of a :class:`lyapax.Monitor`'s records against the training step, one line each."""
+    """Exponents of a `lyapax.Monitor`'s records against the training step, one line each."""
     if not monitor.records:
         raise LyapaxError("plot_trajectories: the monitor has no records yet; call it during training first.")
     ex, se, steps = monitor.exponents, monitor.stderr, monitor.steps
@@ -182,7 +182,7 @@ def monitor_spectra(
     monitor: Any, ax: Any = None, *, steps: Iterable[int] | None = None, errorbars: bool = True,
     step_name: str = "step",
 ) -> Any:
-    """Spectra (index vs exponent) of a :class:`lyapax.Monitor` at the chosen ``steps``."""
+    """Spectra (index vs exponent) of a `lyapax.Monitor` at the chosen ``steps``."""
     if not monitor.records:
         raise LyapaxError("plot_spectra: the monitor has no records yet; call it during training first.")
     records: Sequence[Any] = monitor.records
@@ -214,7 +214,7 @@ def monitor_spectra(
 
 
 def finite_time(ft: Any, ax: Any = None, *, indices: Iterable[int] | None = None) -> Any:
-    """:class:`lyapax.FiniteTimeExponents`: per exponent, its mean over windows with the spread
+    """`lyapax.FiniteTimeExponents`: per exponent, its mean over windows with the spread
     (one standard deviation, pooled over sequences) and the range (smallest to largest window);
     with every window kept, a violin of their distribution instead."""
     ax = _axes(ax)
@@ -241,7 +241,7 @@ def finite_time(ft: Any, ax: Any = None, *, indices: Iterable[int] | None = None
 
 
 def angles(cv: Any, ax: Any = None, *, label: str | None = None, bins: int = 40) -> Any:
-    """:class:`lyapax.CovariantVectors`: the distribution of the angle between the unstable and the
+    """`lyapax.CovariantVectors`: the distribution of the angle between the unstable and the
     stable subspaces (or, without that split, between the first two covariant vectors), in degrees.
 
     Angles near 0 are near-tangencies, where the dynamics are not hyperbolic."""

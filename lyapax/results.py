@@ -1,4 +1,4 @@
-"""The result of a spectrum computation: :class:`Spectrum`."""
+"""The result of a spectrum computation: `Spectrum`."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Spectrum:
     """Lyapunov spectrum of a model driven by a batch of input sequences.
 
     All exponents are in nats per step (natural log, per time step of the
-    map); see :meth:`exponents_in` for bits and per-unit-time rates.
+    map); see `exponents_in` for bits and per-unit-time rates.
 
     Attributes:
         exponents: ``(k,)`` mean over sequences of the per-sequence spectra, descending, nats/step.
@@ -136,7 +136,7 @@ class Spectrum:
     def plot(self, ax: Any = None, *, label: str | None = None) -> Any:
         """Plot the spectrum (index vs exponent, error bars = stderr); returns the axes.
 
-        With ``history``, use :meth:`plot_history` for the convergence. Needs
+        With ``history``, use `plot_history` for the convergence. Needs
         matplotlib (``pip install "lyapax-rnn[plot]"``).
         """
         from . import plotting

@@ -11,7 +11,7 @@ has one (the primal step is then computed once), else by tiling the batch ``k``
 times so one JVP carries every column. ``f`` must treat the rows of a batch
 independently, as recurrent cells do.
 
-A backend supplies only primitives (hooks of :class:`lyapax.backend.Backend`):
+A backend supplies only primitives (hooks of `lyapax.backend.Backend`):
 ``tree_flatten``/``tree_unflatten`` (the defaults here handle tuples, lists and
 dicts), ``jvp(fn, primal, tangent)`` and optionally ``vmap``.
 """
@@ -61,7 +61,7 @@ def tree_flatten(tree: Any) -> tuple[list[Any], Any]:
 
 
 def tree_unflatten(treedef: Any, leaves: list[Any]) -> Any:
-    """Inverse of :func:`tree_flatten`."""
+    """Inverse of `tree_flatten`."""
     it = iter(leaves)
 
     def build(node: Any) -> Any:
@@ -221,7 +221,7 @@ class StateLayout:
         return backend.tree_unflatten(self.treedef, parts)
 
     def select(self, backend: Any, out: Any, output: str) -> Any:
-        """The next state from what a step returned (see :attr:`Step.output`)."""
+        """The next state from what a step returned (see `Step.output`)."""
         if output == "carry":
             return out[0]
         if output == "auto" and not self.matches(backend, out) and isinstance(out, (tuple, list)) and len(out) == 2:
@@ -232,7 +232,7 @@ class StateLayout:
 
 @dataclass(frozen=True)
 class AutodiffDef:
-    """The static part of :class:`AutodiffDynamics` (hashable: keys compiled code)."""
+    """The static part of `AutodiffDynamics` (hashable: keys compiled code)."""
 
     backend: Any
     apply: Callable[..., Any]
@@ -247,12 +247,12 @@ class AutodiffDef:
 
 
 class AutodiffDynamics:
-    """A :class:`lyapax.algorithm.Dynamics` for a step function, its tangent map from the backend's JVP.
+    """A `lyapax.algorithm.Dynamics` for a step function, its tangent map from the backend's JVP.
 
     Args:
-        backend: the :class:`lyapax.backend.Backend` whose primitives are used.
-        step: the step function as a :class:`Step`.
-        layout: the state's :class:`StateLayout`.
+        backend: the `lyapax.backend.Backend` whose primitives are used.
+        step: the step function as a `Step`.
+        layout: the state's `StateLayout`.
         input_size: features per step, or ``None`` when unknown.
     """
 

@@ -1,7 +1,7 @@
 """Argument checks, done once in the core so every backend refuses the same mistakes the same way.
 
-:class:`Options` holds the validated arguments of one computation;
-:meth:`Options.from_arguments` is the single place where they are checked.
+`Options` holds the validated arguments of one computation;
+`Options.from_arguments` is the single place where they are checked.
 The other helpers check what only a backend can see (shapes, dtypes of
 arrays) but word the errors the same everywhere.
 """
@@ -168,10 +168,10 @@ def _check_basis(basis: Any) -> np.ndarray | None:
 
 @dataclass(frozen=True)
 class Options:
-    """The validated arguments of one computation (see :func:`lyapax.spectrum` for their meaning).
+    """The validated arguments of one computation (see `lyapax.spectrum` for their meaning).
 
     ``max_k`` is for callers that want "at most this many exponents" (the
-    :class:`lyapax.Monitor` default): ``k`` is then ``min(max_k, d)``. ``ortho_every`` is an
+    `lyapax.Monitor` default): ``k`` is then ``min(max_k, d)``. ``ortho_every`` is an
     int or ``"auto"``; ``qr_dtype`` ``"auto"``, ``"float32"``, ``"float64"`` or ``None`` (the
     tangent map's dtype).
     """

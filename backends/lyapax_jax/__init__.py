@@ -2,10 +2,10 @@
 
 Importing this package does not import JAX; the backend imports it when used.
 
-- :class:`JaxBackend`: registered as ``jax`` in the ``lyapax.backends`` entry points
+- `JaxBackend`: registered as ``jax`` in the ``lyapax.backends`` entry points
   (``lyapax.spectrum`` picks it for JAX models and arrays).
-- :func:`exponents`: the pure, jit- and grad-able functional form, for gradients
-  of the spectrum with respect to parameters (:mod:`lyapax_jax.functional`).
+- `exponents`: the pure, jit- and grad-able functional form, for gradients
+  of the spectrum with respect to parameters (`lyapax_jax.functional`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ __all__ = ["JaxBackend", "exponents"]
 def exponents(model: Any, params: Any = None, inputs: Any = None, **options: Any) -> Any:
     """Per-sequence Lyapunov exponents ``(B, k)`` as a pure JAX function (each row descending, nats/step).
 
-    See :func:`lyapax_jax.functional.exponents`.
+    See `lyapax_jax.functional.exponents`.
     """
     from .functional import exponents as _exponents
 

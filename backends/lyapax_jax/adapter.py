@@ -1,17 +1,17 @@
-"""The JAX backend: :class:`JaxBackend`, the core's hooks filled in for JAX.
+"""The JAX backend: `JaxBackend`, the core's hooks filled in for JAX.
 
-What it accepts (see docs/backends/jax.md), one class per library in :mod:`.models`:
+What it accepts (see docs/backends/jax.md), one class per library in `.models`:
 ``flax.nnx`` cells, ``nnx.RNN`` and modules holding a stack of ``nnx.RNN``
 layers; ``flax.linen`` modules with their variables (``(module, variables)``
-or bound); ``equinox`` cells and modules; :mod:`lyapax.cells` cells with JAX
+or bound); ``equinox`` cells and modules; `lyapax.cells` cells with JAX
 weights; any function ``f(h, x) -> h_next`` over (pytrees of) batched arrays.
 Standard cells become the core's analytic cells; everything else gets its
-tangent map from ``jax.jvp`` (the core's autodiff tangent with :mod:`.tangent`'s
-primitives). The iteration runs in compiled chunks (:mod:`.loop`); float64 is
-enabled only for the duration of a computation (:func:`.namespace.x64`).
-Gradients of the spectrum come from :func:`lyapax_jax.exponents` (:mod:`.functional`).
+tangent map from ``jax.jvp`` (the core's autodiff tangent with `.tangent`'s
+primitives). The iteration runs in compiled chunks (`.loop`); float64 is
+enabled only for the duration of a computation (`.namespace.x64`).
+Gradients of the spectrum come from `lyapax_jax.exponents` (`.functional`).
 
-This module imports no framework: the registry asks :class:`JaxBackend` about
+This module imports no framework: the registry asks `JaxBackend` about
 an object only once the user has imported JAX, and the hooks import the
 modules that need JAX when they run.
 """

@@ -1,4 +1,4 @@
-"""Where a JAX computation runs: :func:`resolve_device`."""
+"""Where a JAX computation runs: `resolve_device`."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""The pure, jit- and grad-able form of the spectrum: :func:`exponents`.
+"""The pure, jit- and grad-able form of the spectrum: `exponents`.
 
-The same pipeline and iteration as :func:`lyapax.spectrum`: the model is planned
+The same pipeline and iteration as `lyapax.spectrum`: the model is planned
 by the backend, the problem prepared by the core (``Backend.prepare`` with
 ``check=False``: nothing is read back to the host), the first carry is the
-core's (:func:`lyapax.driver.initial_carry`) and the chunks are the compiled
-runner's traced body (:func:`lyapax_jax.loop.run_traced`), so ``jax.grad``,
+core's (`lyapax.driver.initial_carry`) and the chunks are the compiled
+runner's traced body (`lyapax_jax.loop.run_traced`), so ``jax.grad``,
 ``nnx.grad``, ``eqx.filter_grad`` and ``jax.jit`` can transform it.
 """
 
@@ -41,10 +41,10 @@ def exponents(
 ) -> Any:
     """Per-sequence Lyapunov exponents ``(B, k)`` (nats/step) as a pure, jit- and grad-able JAX function.
 
-    Each row (sequence) is sorted in descending order, as :attr:`lyapax.Spectrum.per_sequence`.
+    Each row (sequence) is sorted in descending order, as `lyapax.Spectrum.per_sequence`.
 
     Args:
-        model: what :func:`lyapax.spectrum` takes on JAX (nnx / linen / equinox
+        model: what `lyapax.spectrum` takes on JAX (nnx / linen / equinox
             models, lyapax cells with jax weights, step functions ``f(h, x)``).
         params: replacement parameters to differentiate with respect to, or
             ``None`` to use the model's own: ``nnx.state(model, nnx.Param)`` for
@@ -53,13 +53,18 @@ def exponents(
             of arrays (a list of dicts for a Stack) for lyapax cells; for a
             plain function, ``params`` makes it called as ``f(params, h, x)``.
         inputs: ``(batch, time, features)`` inputs, or ``None`` with ``steps``.
-        k, warmup, ortho_every, seed, basis, h0: as in :func:`lyapax.spectrum`.
+        k: as in `lyapax.spectrum`.
+        warmup: as in `lyapax.spectrum`.
+        ortho_every: as in `lyapax.spectrum`.
+        seed: as in `lyapax.spectrum`.
+        basis: as in `lyapax.spectrum`.
+        h0: as in `lyapax.spectrum`.
         steps: the number of steps of an autonomous map (``inputs=None``).
 
     Computes in the parameters' dtype (float64 needs ``jax.enable_x64``
     around the call, see the docs). It does not raise on NaN/Inf or exact
     zeros on diag(R) (a traced function cannot): such sequences give
-    NaN/-inf entries; :func:`lyapax.spectrum` checks and reports them.
+    NaN/-inf entries; `lyapax.spectrum` checks and reports them.
     """
     options = Options.from_arguments(
         k=k, warmup=warmup, ortho_every=ortho_every, steps=steps, h0=h0, seed=seed, basis=basis

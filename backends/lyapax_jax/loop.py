@@ -1,12 +1,12 @@
 """The compiled chunk runner: the core's QR iteration inside ``jax.jit`` + ``lax.scan``.
 
-:class:`Runner` has the signature and results of :func:`lyapax.algorithm.run_chunk`
+`Runner` has the signature and results of `lyapax.algorithm.run_chunk`
 (less ``xp`` and ``dynamics``). One call runs a whole chunk of time steps as one
 compiled program: a ``lax.scan`` over the QR intervals, each interval being the
-core's own :func:`~lyapax.algorithm.tangent_interval` (its ``ortho_every`` steps
+core's own `tangent_interval` (its ``ortho_every`` steps
 unrolled; longer intervals are a nested ``lax.scan`` of the dynamics'
-``step_tangent`` followed by the core's QR engine, :func:`~lyapax.linalg.orthonormalize`),
-then :func:`~lyapax.algorithm.track_trouble`. Nothing of the algorithm is
+``step_tangent`` followed by the core's QR engine, `orthonormalize`),
+then `track_trouble`. Nothing of the algorithm is
 re-implemented here.
 
 Compilation: the dynamics enter the compiled function split by the core
@@ -60,7 +60,7 @@ def run_traced(
     dynamics: Any, carry: Any, xs: Any, start: Any, length: int, ortho_every: int, qr: QR = HOUSEHOLDER,
     factors: bool = False,
 ) -> tuple[Any, ...]:
-    """:func:`lyapax.algorithm.run_chunk` as one ``lax.scan`` over QR intervals (traceable, differentiable).
+    """`lyapax.algorithm.run_chunk` as one ``lax.scan`` over QR intervals (traceable, differentiable).
 
     With ``factors``, also the intervals' ``R`` factors, stacked ``(intervals, B, k, k)``.
     """
@@ -105,8 +105,8 @@ def _compiled() -> Callable[..., Any]:
 class Runner:
     """``Problem.run_chunk``: the compiled chunk runner of one model's dynamics.
 
-    The compiled program is keyed on the dynamics' definition (see :meth:`lyapax.cells.Cell.split`
-    and :class:`lyapax.tangent.AutodiffDef`), the chunk's length, the QR interval and engine;
+    The compiled program is keyed on the dynamics' definition (see `lyapax.cells.Cell.split`
+    and `lyapax.tangent.AutodiffDef`), the chunk's length, the QR interval and engine;
     the dynamics' arrays are its arguments.
     """
 

@@ -1,19 +1,19 @@
-"""JAX models as the core's :class:`~lyapax.backend.Plan`: one small class per library.
+"""JAX models as the core's `Plan`: one small class per library.
 
 Every library class has the same methods: ``matches(model)`` (is it one of the
 library's models; only libraries the user has imported are looked at, through
 ``sys.modules``), ``plan(model)`` (its Plan, or ``None`` for the core's generic
 handling) and ``with_params(model, params)`` (the model with ``params`` in place
-of its own arrays, for :func:`lyapax_jax.exponents`):
+of its own arrays, for `lyapax_jax.exponents`):
 
-- :class:`Nnx`: flax.nnx cells and ``nnx.RNN`` (standard ones as canonical cells),
+- `Nnx`: flax.nnx cells and ``nnx.RNN`` (standard ones as canonical cells),
   modules holding a stack of ``nnx.RNN`` layers, any other module as ``module(h, x)``;
-- :class:`Linen`: ``(module, variables)`` or a bound module, likewise (``nn.RNN`` too);
-- :class:`Equinox`: ``GRUCell``/``LSTMCell`` as canonical cells, any module as ``module(h, x)``;
-- :class:`Cells`: :mod:`lyapax.cells` cells with JAX weights; :class:`Functions`:
+- `Linen`: ``(module, variables)`` or a bound module, likewise (``nn.RNN`` too);
+- `Equinox`: ``GRUCell``/``LSTMCell`` as canonical cells, any module as ``module(h, x)``;
+- `Cells`: `lyapax.cells` cells with JAX weights; `Functions`:
   ``f(h, x)`` (both planned by the core).
 
-Standard cells become :mod:`lyapax.cells` cells (PyTorch conventions: weights
+Standard cells become `lyapax.cells` cells (PyTorch conventions: weights
 ``(out, in)``, LSTM gates ``i, f, g, o``, GRU gates ``r, z, n``, LSTM state
 ``[h; c]``), their arrays passed through the core's ``convert`` (dtype, device)
 before any arithmetic. Conventions of the libraries (checked against their source):
@@ -473,7 +473,7 @@ class Equinox:
 
 
 class Cells:
-    """:mod:`lyapax.cells` cells whose weights are JAX arrays (planned by the core)."""
+    """`lyapax.cells` cells whose weights are JAX arrays (planned by the core)."""
 
     by_type = True
 
@@ -489,7 +489,7 @@ class Cells:
 
 
 class Functions:
-    """Plain step functions ``f(h, x)`` (planned by the core: :func:`lyapax.tangent.call_plain`).
+    """Plain step functions ``f(h, x)`` (planned by the core: `lyapax.tangent.call_plain`).
 
     Not picked by type (any callable would match): by the inputs' or ``h0``'s arrays, or ``backend="jax"``.
     With ``params`` (functional API) the function is called as ``f(params, h, x)``.
@@ -536,13 +536,13 @@ def recognises(model: Any) -> bool:
 
 
 def plan(model: Any) -> Plan | None:
-    """The :class:`~lyapax.backend.Plan` of a JAX library's model, ``None`` for the core's generic kinds."""
+    """The `Plan` of a JAX library's model, ``None`` for the core's generic kinds."""
     lib = library(model)
     return None if lib is None else lib.plan(model)
 
 
 def with_params(model: Any, params: Any) -> Any:
-    """``model`` with ``params`` in place of its own arrays (see :func:`lyapax_jax.exponents`)."""
+    """``model`` with ``params`` in place of its own arrays (see `lyapax_jax.exponents`)."""
     lib = library(model)
     if lib is None:
         raise ModelTypeError(f"model: the jax backend cannot put params into a {type(model).__name__}.")

@@ -4,7 +4,7 @@
 ``linalg.diagonal``, ``matrix_transpose``, ``concat``, ...), so it is used as is.
 
 float64 in JAX needs the ``jax_enable_x64`` flag. lyapax never flips it
-globally: :func:`x64` turns it on in a thread-local scope (``jax.enable_x64``)
+globally: `x64` turns it on in a thread-local scope (``jax.enable_x64``)
 around one computation only (the backend's ``scope`` hook).
 """
 

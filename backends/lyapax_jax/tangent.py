@@ -1,9 +1,9 @@
-"""JAX's autodiff primitives for the core's tangent maps of step functions (see :mod:`lyapax.tangent`).
+"""JAX's autodiff primitives for the core's tangent maps of step functions (see `lyapax.tangent`).
 
 The core flattens the state, calls the step and vectorises the JVP over the
 basis columns; JAX supplies its pytrees (``jax.tree_util``: any carry, treedefs
-hashable), forward-mode :func:`jvp` and :func:`vmap`. The ``apply_*`` functions
-are the :class:`lyapax.tangent.Step` ``apply`` of each library's modules: a pure
+hashable), forward-mode `jvp` and `vmap`. The ``apply_*`` functions
+are the `lyapax.tangent.Step` ``apply`` of each library's modules: a pure
 function of a static part (the key of compiled code) and the arrays (traced),
 called on a new module built from them, so the user's module is never changed.
 """

@@ -1,4 +1,4 @@
-"""Builders for lyapax's conformance suite (see :mod:`lyapax.testing.conformance`), in Flax NNX.
+"""Builders for lyapax's conformance suite (see `lyapax.testing.conformance`), in Flax NNX.
 
 A canonical cell (PyTorch conventions, two biases) becomes the ``flax.nnx`` cell
 with the same map, Flax kernels being ``(in, out)`` (transposed):
@@ -18,16 +18,16 @@ with the same map, Flax kernels being ``(in, out)`` (transposed):
   ``dense_h = nnx.Linear(H, 3H, use_bias=True)`` holding ``[0, 0, b_hn]``: the
   GRUCell's own ``__call__`` then computes ``r ⊙ (W_hn h + b_hn)`` exactly (the
   form PyTorch GRU weights need when ported to flax);
-- a homogeneous :class:`lyapax.cells.Stack` -> a small ``nnx.Module`` holding
+- a homogeneous `lyapax.cells.Stack` -> a small ``nnx.Module`` holding
   an ``nnx.List`` of ``nnx.RNN`` layers applied in order (the multi-layer form
   the backend takes, see docs/backends/jax.md).
 
 Flax has no GRU with the reset gate before the recurrent matmul, so
-``"gru_before"`` is not among :data:`KINDS`.
+``"gru_before"`` is not among `KINDS`.
 
 float64 needs JAX's x64 mode: models and arrays are built inside the backend's
-scoped :func:`~lyapax_jax.namespace.x64` switch (the arrays stay float64 after
-it; :func:`lyapax.spectrum` enters the scope again to compute).
+scoped `x64` switch (the arrays stay float64 after
+it; `lyapax.spectrum` enters the scope again to compute).
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
-"""The TensorFlow/Keras backend: :class:`TensorFlowBackend`, the core's hooks filled in for TensorFlow.
+"""The TensorFlow/Keras backend: `TensorFlowBackend`, the core's hooks filled in for TensorFlow.
 
 What it accepts (see docs/backends/tensorflow.md): Keras 3 recurrent layers,
-cells, ``StackedRNNCells`` and ``Sequential`` stacks (:mod:`.models`: standard
+cells, ``StackedRNNCells`` and ``Sequential`` stacks (`.models`: standard
 cells as the core's canonical cells, other cells through their own ``call``);
-:mod:`lyapax.cells` cells with tf weights; any callable ``f(h, x) -> h_next`` on
-tf tensors (the core's autodiff tangent with :mod:`.tangent`'s forward-mode JVP).
-The chunk loop runs compiled with ``tf.function`` (:mod:`.loop`) on the device
-of :mod:`.devices`. Default dtype: the layer's own weight dtype (float32 for
+`lyapax.cells` cells with tf weights; any callable ``f(h, x) -> h_next`` on
+tf tensors (the core's autodiff tangent with `.tangent`'s forward-mode JVP).
+The chunk loop runs compiled with ``tf.function`` (`.loop`) on the device
+of `.devices`. Default dtype: the layer's own weight dtype (float32 for
 fresh layers), else the data's.
 
-This module imports no framework: the registry asks :class:`TensorFlowBackend`
+This module imports no framework: the registry asks `TensorFlowBackend`
 about an object only once the user has imported TensorFlow (or Keras on it),
 and the hooks import the modules that need TensorFlow when they run.
 """

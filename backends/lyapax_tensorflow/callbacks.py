@@ -1,6 +1,6 @@
 """A Keras callback that tracks the Lyapunov spectrum of a model's recurrent layers during ``fit``.
 
-It is a thin wrapper around :class:`lyapax.Monitor` (the same record, schedule and
+It is a thin wrapper around `lyapax.Monitor` (the same record, schedule and
 options as with PyTorch and JAX): each due epoch it hands the recurrent layer(s)
 and the probe, passed through the layers in front of them, to ``Monitor.update``,
 and writes the result into the epoch's ``logs``.
@@ -40,7 +40,7 @@ def _is_recurrent(layer: Any) -> bool:
 
 
 def pick_recurrent_layers(model: Any) -> tuple[list, list]:
-    """``(preprocessing, recurrent)`` layers of ``model`` for :class:`SpectrumCallback`.
+    """``(preprocessing, recurrent)`` layers of ``model`` for `SpectrumCallback`.
 
     - ``keras.Sequential``: the first run of consecutive recurrent layers
       (``SimpleRNN``/``LSTM``/``GRU``/``keras.layers.RNN``) is the stack; the
@@ -70,9 +70,9 @@ class SpectrumCallback(keras.callbacks.Callback):
     """Computes the Lyapunov spectrum of the model's recurrent layer(s) on a fixed probe batch during ``fit``.
 
     At the end of every epoch with ``epoch % every == 0`` (epochs 0-based, as Keras
-    passes them: the first epoch is always probed, as with :class:`lyapax.Monitor`),
+    passes them: the first epoch is always probed, as with `lyapax.Monitor`),
     after that epoch's weight updates, it records the spectrum of ``probe_inputs``
-    through :attr:`monitor` and writes into ``logs``, so that the numbers appear in
+    through `monitor` and writes into ``logs``, so that the numbers appear in
     ``History.history`` and in any logger (CSVLogger, TensorBoard):
 
     - ``{prefix}max``: the largest exponent, nats/step;
@@ -81,9 +81,9 @@ class SpectrumCallback(keras.callbacks.Callback):
     - ``{prefix}kaplan_yorke``: the Kaplan-Yorke dimension (a lower bound when ``k < d``).
 
     On the epochs it skips, these keys are NaN, so History's lists stay aligned with epochs.
-    The full :class:`lyapax.Spectrum` of every probe is kept in :attr:`spectra`
-    (the epoch numbers, 0-based, in :attr:`epochs`), and the tidy record in
-    :attr:`monitor`, the :class:`lyapax.Monitor` used with PyTorch and JAX
+    The full `lyapax.Spectrum` of every probe is kept in `spectra`
+    (the epoch numbers, 0-based, in `epochs`), and the tidy record in
+    `monitor`, the `lyapax.Monitor` used with PyTorch and JAX
     (``monitor.to_pandas()``, ``to_json()``, ``plot_trajectories()``, ``plot_spectra()``).
 
     Which layers: with ``layers=None``, for a ``keras.Sequential`` the first
@@ -103,7 +103,11 @@ class SpectrumCallback(keras.callbacks.Callback):
         every: probe at epochs ``0, every, 2 * every, ...``.
         k: number of exponents, at most the state dimension (default: all).
         layers: the recurrent layer, or list of stacked layers, to analyse (default: picked as above).
-        warmup, ortho_every, seed, dtype, h0: passed to :func:`lyapax.spectrum`.
+        warmup: passed to `lyapax.spectrum`.
+        ortho_every: passed to `lyapax.spectrum`.
+        seed: passed to `lyapax.spectrum`.
+        dtype: passed to `lyapax.spectrum`.
+        h0: passed to `lyapax.spectrum`.
         prefix: prefix of the log keys.
         verbose: print the largest exponent after each probe.
     """

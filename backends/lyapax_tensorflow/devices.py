@@ -1,4 +1,4 @@
-"""Where a TensorFlow computation runs: :func:`resolve_device`."""
+"""Where a TensorFlow computation runs: `resolve_device`."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The compiled chunk runner: the core's run_chunk logic in one ``tf.function``.
 
-The body is the core's own pure functions, :func:`lyapax.algorithm.tangent_interval`
-(``ortho_every`` steps then one QR) and :func:`lyapax.algorithm.track_trouble`,
+The body is the core's own pure functions, `lyapax.algorithm.tangent_interval`
+(``ortho_every`` steps then one QR) and `lyapax.algorithm.track_trouble`,
 traced with this package's namespace; the intervals of a chunk are a
 ``tf.while_loop`` and a last partial interval gets its own QR, exactly as
-:func:`lyapax.algorithm.run_chunk` does (the same operations in the same order;
+`lyapax.algorithm.run_chunk` does (the same operations in the same order;
 only the partial interval's step count is a run-time value, so its steps are
 the dynamics' ``step_tangent`` in a loop followed by a one-step
 ``tangent_interval``). Nothing leaves the device inside a chunk.
@@ -141,7 +141,7 @@ def _call(fn: Any, *args: Any) -> Any:
 
 
 def make_runner(dynamics: Any) -> Callable[..., Any]:
-    """A runner with the signature and results of :func:`lyapax.algorithm.run_chunk` less ``xp, dynamics``.
+    """A runner with the signature and results of `lyapax.algorithm.run_chunk` less ``xp, dynamics``.
 
     ``dynamics`` is anything with ``split()`` (a core cell with tf weights, the
     core's autodiff dynamics of a step function): its parameters become arguments

@@ -1,9 +1,9 @@
-"""Keras 3 recurrent layers and cells as a :class:`lyapax.backend.Plan`.
+"""Keras 3 recurrent layers and cells as a `lyapax.backend.Plan`.
 
 Standard cells become the core's canonical cells, with weights read from the
 layers' variables (inside any ``tf.GradientTape`` the caller has open, so
 gradients reach the variables) and rearranged into the PyTorch conventions of
-:mod:`lyapax.cells`:
+`lyapax.cells`:
 
 - Keras stores kernels transposed, ``(F, units * gates)``: they are transposed.
 - ``LSTMCell``: kernel columns ``i, f, c, o`` are the core's ``i, f, g, o``
@@ -21,12 +21,12 @@ recurrent layers (the full stacked state, bottom layer first); with
 ``backend="tensorflow"``, also a plain list of recurrent layers (a stack).
 
 Other Keras RNN cells (custom cells with integer state sizes) become a
-:class:`lyapax.tangent.Step` that calls the cells' own ``call``, differentiated
+`lyapax.tangent.Step` that calls the cells' own ``call``, differentiated
 by the core's autodiff tangent; they compute in their variables' dtype
-(:attr:`lyapax.backend.Plan.fixed_dtype`).
+(`lyapax.backend.Plan.fixed_dtype`).
 
 Keras 3 RNN layers are batch-first, and so are lyapax's inputs; ``go_backwards``
-on the bottom layer reads them reversed (:attr:`lyapax.backend.Plan.reverse`).
+on the bottom layer reads them reversed (`lyapax.backend.Plan.reverse`).
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def canonical_cell(cell: Any, convert: Callable[[Any], Any]) -> cells.Cell:
 
 
 def canonical(keras_cells: list, convert: Callable[[Any], Any]) -> cells.Cell:
-    """The core cell (a :class:`lyapax.cells.Stack` for several) of standard Keras cells."""
+    """The core cell (a `lyapax.cells.Stack` for several) of standard Keras cells."""
     parts = [canonical_cell(c, convert) for c in keras_cells]
     return parts[0] if len(parts) == 1 else cells.Stack(parts)
 
@@ -253,7 +253,7 @@ def flatten_h0(h0: Any, sizes: list[int], batch: int, convert: Callable[[Any], A
 
 
 def call_cells(keras_cells: tuple, params: Any, states: list, x: Any) -> list:
-    """``apply`` of a :class:`lyapax.tangent.Step`: one step of the cells' own ``call`` (``training=False``)
+    """``apply`` of a `lyapax.tangent.Step`: one step of the cells' own ``call`` (``training=False``)
     over the flat list of Keras state tensors (the cells' own variables, hence no ``params``)."""
     out, pos, inp = [], 0, x
     for cell in keras_cells:

@@ -1,8 +1,8 @@
 """The array namespace the core computes with on TensorFlow tensors.
 
 array-api-compat has no TensorFlow namespace, so this module supplies the
-small subset of the array API that :mod:`lyapax.algorithm`, :mod:`lyapax.cells`
-and :mod:`lyapax.driver` use, with array-API semantics, on top of TensorFlow
+small subset of the array API that `lyapax.algorithm`, `lyapax.cells`
+and `lyapax.driver` use, with array-API semantics, on top of TensorFlow
 ops. Everything stays a ``tf.Tensor`` (nothing goes through numpy), so the
 core's pure functions trace into ``tf.function`` graphs and run on the
 TensorFlow device.

@@ -1,7 +1,7 @@
-"""TensorFlow's autodiff primitive for the core's tangent maps of step functions (see :mod:`lyapax.tangent`).
+"""TensorFlow's autodiff primitive for the core's tangent maps of step functions (see `lyapax.tangent`).
 
 The core flattens the state, calls the step and carries the ``k`` basis
-columns; TensorFlow supplies forward-mode :func:`jvp` through
+columns; TensorFlow supplies forward-mode `jvp` through
 ``tf.autodiff.ForwardAccumulator``. There is no ``vmap``: the core tiles the
 batch ``k`` times so that one accumulator carries every column (row
 ``j * B + b``), which is one call of the step per time step.

@@ -1,11 +1,11 @@
-"""Builders for lyapax's conformance suite (see :mod:`lyapax.testing.conformance`), in Keras 3.
+"""Builders for lyapax's conformance suite (see `lyapax.testing.conformance`), in Keras 3.
 
 A canonical cell (PyTorch conventions, two biases) becomes the Keras layer
 with the same map: kernels transposed, GRU gate blocks reordered ``r, z, n`` ->
 ``z, r, h``; where Keras has one bias (SimpleRNN, LSTM, GRU with
 ``reset_after=False``) it holds ``bias_ih + bias_hh``, which is the same map
 (for the GRU before-reset variant, ``b_hn`` sits outside the reset gate in
-the core, as Keras' single bias does). A homogeneous :class:`lyapax.cells.Stack`
+the core, as Keras' single bias does). A homogeneous `lyapax.cells.Stack`
 becomes a ``keras.Sequential`` of such layers.
 """
 

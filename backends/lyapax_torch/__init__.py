@@ -1,7 +1,7 @@
 """lyapax's PyTorch backend, registered as ``torch`` in the ``lyapax.backends`` entry-point group.
 
 Importing this package does not import torch: the registry asks
-:class:`TorchBackend` about a model only once the user has imported torch.
+`TorchBackend` about a model only once the user has imported torch.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["TorchBackend", "step_function"]
 def step_function(module: Any) -> Any:
     """A standard PyTorch layer or cell as a step function ``f(h, x) -> h_next`` (autodiff path).
 
-    See :func:`lyapax_torch.models.step_function`.
+    See `lyapax_torch.models.step_function`.
     """
     from .models import step_function as _step_function
 

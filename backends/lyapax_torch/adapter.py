@@ -1,13 +1,13 @@
-"""The PyTorch backend: :class:`TorchBackend`, the core's hooks filled in for PyTorch.
+"""The PyTorch backend: `TorchBackend`, the core's hooks filled in for PyTorch.
 
 What it accepts (see docs/backends/torch.md): standard layers and cells
 (``nn.RNN``/``LSTM``/``GRU``, ``nn.RNNCell``/``LSTMCell``/``GRUCell``) as the
-core's canonical cells (:mod:`.models`); :mod:`lyapax.cells` cells with torch
+core's canonical cells (`.models`); `lyapax.cells` cells with torch
 weights; any other ``nn.Module`` or function ``f(h, x) -> h_next`` through
-``torch.func`` (:mod:`.tangent`). Defaults: the model's device and parameter
+``torch.func`` (`.tangent`). Defaults: the model's device and parameter
 dtype (half precision is raised to float32).
 
-This module imports no framework: the registry asks :class:`TorchBackend`
+This module imports no framework: the registry asks `TorchBackend`
 about an object only once the user has imported torch, and the hooks import
 the modules that need torch when they run.
 """

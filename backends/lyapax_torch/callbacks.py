@@ -1,7 +1,7 @@
 """Spectra during PyTorch training: a plain-loop helper and a PyTorch Lightning callback.
 
-Both are thin wrappers around :class:`lyapax.Monitor`, which holds the probe
-batch, computes the spectrum with :func:`lyapax.spectrum` (never changing the
+Both are thin wrappers around `lyapax.Monitor`, which holds the probe
+batch, computes the spectrum with `lyapax.spectrum` (never changing the
 model) and keeps the record. Importing this module imports neither torch nor
 Lightning; the Lightning base class is resolved when ``SpectrumCallback`` is
 first used (``pip install lightning``).
@@ -71,7 +71,7 @@ def probe_batch(data: Any, *, batch: int = 8, steps: int | None = 100, transform
 
 
 class _StepHook:
-    """Handle returned by :func:`attach`; ``remove()`` detaches the monitor."""
+    """Handle returned by `attach`; ``remove()`` detaches the monitor."""
 
     def __init__(self, monitor: Monitor, model: Any, optimizer: Any, start: int) -> None:
         self.monitor, self.model, self.step = monitor, model, start
@@ -100,7 +100,7 @@ def attach(monitor: Monitor, model: Any, optimizer: Any, *, start: int = 0) -> _
 
 
 class SpectrumCallbackMixin:
-    """The logic of :class:`SpectrumCallback`, independent of the Lightning version.
+    """The logic of `SpectrumCallback`, independent of the Lightning version.
 
     Args:
         probe: batch-first probe sequences (a tensor; moved to the module's device).
@@ -109,10 +109,10 @@ class SpectrumCallbackMixin:
         interval: ``"epoch"`` (at the end of each training epoch) or ``"step"``.
         log: also log ``lyapax/max_exponent``, ``lyapax/kaplan_yorke_dimension``
             and ``lyapax/entropy`` through ``pl_module.log`` (to the trainer's logger).
-        **monitor_kwargs: :class:`lyapax.Monitor` arguments (``k``, ``warmup``,
+        **monitor_kwargs: `lyapax.Monitor` arguments (``k``, ``warmup``,
             ``select``, ``backend``, ``dtype`` ...).
 
-    The record is :attr:`monitor` (a :class:`lyapax.Monitor`). Only global rank 0 computes.
+    The record is `monitor` (a `lyapax.Monitor`). Only global rank 0 computes.
     """
 
     def __init__(self, probe: Any, *, every: int = 1, interval: str = "epoch", log: bool = True, **monitor_kwargs: Any):

@@ -1,4 +1,4 @@
-"""Where a PyTorch computation runs: :func:`resolve_device`."""
+"""Where a PyTorch computation runs: `resolve_device`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The chunk runner the torch backend gives the driver (``Problem.run_chunk``).
 
-It runs the core's own :func:`lyapax.algorithm.run_chunk` (the algorithm is
+It runs the core's own `lyapax.algorithm.run_chunk` (the algorithm is
 written once, in the core) with the torch namespace. No autograd graph is built
 or kept unless the spectrum must be differentiable: analytic cells run under
 ``torch.inference_mode()``, step functions under ``torch.no_grad()`` (their
@@ -32,7 +32,7 @@ __all__ = ["make_runner"]
 
 
 def make_runner(xp: Any, dynamics: Any, differentiable: bool) -> Callable[..., Any]:
-    """A runner with the signature of :func:`lyapax.algorithm.run_chunk` less ``xp`` and ``dynamics``."""
+    """A runner with the signature of `lyapax.algorithm.run_chunk` less ``xp`` and ``dynamics``."""
     quiet = torch.inference_mode if isinstance(dynamics, Cell) else torch.no_grad
 
     def runner(carry: Any, xs: Any, start: int, length: int, ortho_every: int, *, qr: QR = HOUSEHOLDER,

@@ -2,8 +2,8 @@
 
 ``nn.RNN`` (tanh, relu), ``nn.LSTM`` (with ``proj_size``), ``nn.GRU`` of any
 ``num_layers``, and ``nn.RNNCell`` / ``nn.LSTMCell`` / ``nn.GRUCell`` become
-:class:`lyapax.cells.Elman` / :class:`~lyapax.cells.LSTM` /
-:class:`~lyapax.cells.GRU` (a :class:`~lyapax.cells.Stack` for several layers)
+`lyapax.cells.Elman` / `LSTM` /
+`GRU` (a `Stack` for several layers)
 holding the module's own parameter tensors. PyTorch's gate order (LSTM
 ``i, f, g, o``; GRU ``r, z, n`` with ``b_hn`` inside the reset product) is the
 core's canonical order, so the weights are used as they are: no copy unless a
@@ -202,7 +202,7 @@ def flatten_h0(module: Any, h0: Any, batch: int) -> Any:
 
 
 def unflatten_state(module: Any, state: Any) -> Any:
-    """The core's ``(B, d)`` state in the module's own format (inverse of :func:`flatten_h0`)."""
+    """The core's ``(B, d)`` state in the module's own format (inverse of `flatten_h0`)."""
     cls = _base_standard(module)
     if cls in (nn.RNNCell, nn.GRUCell):
         return state
@@ -236,7 +236,7 @@ class StepFunction(nn.Module):
     ``h`` is the core's flat state ``(B, d)`` (layers bottom first, LSTM
     layers ``[h_l; c_l]``); ``x`` is one input step ``(B, F)``. The step
     runs the module's own ``forward``, so passing this to
-    :func:`lyapax.spectrum` takes the autodiff (torch.func JVP) path instead
+    `lyapax.spectrum` takes the autodiff (torch.func JVP) path instead
     of the analytic one: an independent check of the weight extraction.
     """
 
@@ -273,8 +273,8 @@ class StepFunction(nn.Module):
 def step_function(module: Any) -> Any:
     """Wrap a standard PyTorch layer or cell as a step function ``f(h, x) -> h_next`` (an ``nn.Module``).
 
-    The state ``h`` is the core's flat ``(B, d)`` layout (see :mod:`lyapax_torch.models`).
-    Passing the result to :func:`lyapax.spectrum` (with ``h0`` of shape ``(B, d)``, e.g.
+    The state ``h`` is the core's flat ``(B, d)`` layout (see `lyapax_torch.models`).
+    Passing the result to `lyapax.spectrum` (with ``h0`` of shape ``(B, d)``, e.g.
     zeros) computes the spectrum through torch.func JVPs of the module's own
     ``forward`` rather than the analytic tangent maps.
     """

@@ -1,10 +1,10 @@
-"""PyTorch's autodiff primitives for the core's tangent maps of step functions (see :mod:`lyapax.tangent`).
+"""PyTorch's autodiff primitives for the core's tangent maps of step functions (see `lyapax.tangent`).
 
 The core flattens the state, calls the step and vectorises the JVP over the
-basis columns; PyTorch supplies forward-mode :func:`jvp` and :func:`vmap`
+basis columns; PyTorch supplies forward-mode `jvp` and `vmap`
 from ``torch.func``. An ``nn.Module`` step runs through
 ``torch.func.functional_call`` with its parameters cast to the compute dtype
-and device (:func:`call_module`), so the user's module is never changed.
+and device (`call_module`), so the user's module is never changed.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Builders for lyapax's conformance suite (see :mod:`lyapax.testing.conformance`), in PyTorch.
+"""Builders for lyapax's conformance suite (see `lyapax.testing.conformance`), in PyTorch.
 
 A canonical cell (PyTorch's own conventions) becomes ``nn.RNN`` / ``nn.LSTM``
 (with ``proj_size``) / ``nn.GRU`` with the same weights; a homogeneous
-:class:`lyapax.cells.Stack` becomes the same module with ``num_layers``.
+`lyapax.cells.Stack` becomes the same module with ``num_layers``.
 PyTorch has no GRU with the reset gate before the recurrent matmul, so
-``"gru_before"`` is not among :data:`KINDS`.
+``"gru_before"`` is not among `KINDS`.
 """
 
 from __future__ import annotations

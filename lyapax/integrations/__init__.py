@@ -1,9 +1,9 @@
 """Integrations of the spectrum with tools people already use for hyperparameter searches.
 
-- :mod:`lyapax.integrations.rule`: :class:`~lyapax.integrations.rule.InstabilityRule`, the one
+- `lyapax.integrations.rule`: `InstabilityRule`, the one
   rule deciding from an early spectrum whether a trial is unstable (no dependency);
-- :mod:`lyapax.integrations.optuna`: an Optuna pruner (``pip install "lyapax-rnn[optuna]"``);
-- :mod:`lyapax.integrations.ray_tune`: a Ray Tune stopper (``pip install "lyapax-rnn[ray]"``).
+- `lyapax.integrations.optuna`: an Optuna pruner (``pip install "lyapax-rnn[optuna]"``);
+- `lyapax.integrations.ray_tune`: a Ray Tune stopper (``pip install "lyapax-rnn[ray]"``).
 
 Importing this package imports neither Optuna nor Ray; their modules import them.
 """

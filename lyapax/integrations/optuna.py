@@ -19,10 +19,10 @@ Example::
         return loss                      # report_spectrum raised optuna.TrialPruned if the rule said so
     study.optimize(objective, n_trials=50)
 
-How it works: :func:`report_spectrum` stores λ1 (nats/step) of each epoch as a trial
+How it works: `report_spectrum` stores λ1 (nats/step) of each epoch as a trial
 user attribute (``lyapax.max_exponent.<epoch>``), reports the objective value, and
-asks the study's pruner. :class:`SpectrumPruner` applies the
-:class:`~lyapax.integrations.rule.InstabilityRule` to those attributes (and, if
+asks the study's pruner. `SpectrumPruner` applies the
+`InstabilityRule` to those attributes (and, if
 given, defers to a wrapped pruner such as ``MedianPruner`` otherwise). The verdict
 with its reason is stored as the user attribute ``lyapax.verdict`` and is the
 message of the ``optuna.TrialPruned`` raised.
@@ -42,13 +42,13 @@ from .rule import InstabilityRule, Verdict, leading_exponent
 __all__ = ["SpectrumPruner", "report_spectrum", "create_study", "InstabilityRule", "Verdict", "DEFAULT_STORAGE",
            "EXPONENT_ATTR", "EPOCHS_ATTR", "VERDICT_ATTR"]
 
-#: Default storage of :func:`create_study`: an SQLite file in the working directory.
+#: Default storage of `create_study`: an SQLite file in the working directory.
 DEFAULT_STORAGE = "sqlite:///lyapax-optuna.db"
 #: User attribute prefix of λ1 at an epoch (``lyapax.max_exponent.1``), nats/step, ``None`` if missing.
 EXPONENT_ATTR = "lyapax.max_exponent."
-#: User attribute with the trial's number of epochs, when :func:`report_spectrum` was told.
+#: User attribute with the trial's number of epochs, when `report_spectrum` was told.
 EPOCHS_ATTR = "lyapax.epochs"
-#: User attribute with the rule's :class:`Verdict` (a dict), once the rule's epoch came.
+#: User attribute with the rule's `Verdict` (a dict), once the rule's epoch came.
 VERDICT_ATTR = "lyapax.verdict"
 
 _OPTION = "InstabilityRule(epoch=...)"
@@ -63,12 +63,12 @@ class SpectrumPruner(BasePruner):
     """Optuna pruner that stops a trial when its early spectrum says the network is unstable.
 
     Args:
-        rule: the :class:`~lyapax.integrations.rule.InstabilityRule` (default:
+        rule: the `InstabilityRule` (default:
             λ1 > 0.05 nats/step at epoch 1).
         wrapped: another pruner asked when the rule does not prune (e.g.
             ``optuna.pruners.MedianPruner()`` on the reported losses); default none.
 
-    Use :func:`report_spectrum` in the objective: it records the spectrum where
+    Use `report_spectrum` in the objective: it records the spectrum where
     this pruner reads it and records the reason of a pruning.
     """
 
@@ -85,7 +85,7 @@ class SpectrumPruner(BasePruner):
 
         Raises:
             InputError: the rule's epoch never comes for this trial (see
-                :meth:`InstabilityRule.decide <lyapax.integrations.rule.InstabilityRule.decide>`).
+                `InstabilityRule.decide <lyapax.integrations.rule.InstabilityRule.decide>`).
         """
         attrs = trial.user_attrs
         return self.rule.decide(_spectra_of(attrs), epochs=attrs.get(EPOCHS_ATTR), option=_OPTION)
@@ -111,7 +111,7 @@ def report_spectrum(
     Args:
         trial: the running Optuna trial.
         epoch: the epoch (0 = at initialisation) the spectrum was computed after.
-        spectrum: a :class:`lyapax.Spectrum`, :class:`lyapax.MonitorRecord`, a readout
+        spectrum: a `lyapax.Spectrum`, `lyapax.MonitorRecord`, a readout
             record dict, λ1 as a number (nats/step), or ``None`` when it could not be computed.
         value: the objective's intermediate value at ``epoch`` (e.g. the validation
             loss), passed to ``trial.report`` for samplers and wrapped pruners.
@@ -119,8 +119,8 @@ def report_spectrum(
             never comes.
 
     Returns:
-        The rule's :class:`Verdict` once its epoch has come (``None`` before, or when the
-        study's pruner is not a :class:`SpectrumPruner`).
+        The rule's `Verdict` once its epoch has come (``None`` before, or when the
+        study's pruner is not a `SpectrumPruner`).
 
     Raises:
         optuna.TrialPruned: the study's pruner prunes the trial; the message, and the
@@ -167,15 +167,15 @@ def create_study(
     direction: str = "minimize",
     load_if_exists: bool = True,
 ) -> optuna.Study:
-    """``optuna.create_study`` with a :class:`SpectrumPruner`, on a shared storage by default.
+    """``optuna.create_study`` with a `SpectrumPruner`, on a shared storage by default.
 
     Args:
         study_name: the study's name in the storage (several processes give the same name).
         storage: a database URL Optuna accepts (default ``sqlite:///lyapax-optuna.db``; for
             several machines a server database, e.g. ``postgresql+psycopg2://user:pw@host/db``),
             an Optuna storage object, or ``None`` for memory (one process).
-        rule: the :class:`InstabilityRule` (default λ1 > 0.05 nats/step at epoch 1).
-        wrapped: a pruner asked when the rule keeps a trial (see :class:`SpectrumPruner`).
+        rule: the `InstabilityRule` (default λ1 > 0.05 nats/step at epoch 1).
+        wrapped: a pruner asked when the rule keeps a trial (see `SpectrumPruner`).
         sampler: any Optuna sampler (default: Optuna's, TPE).
         direction: ``"minimize"`` (a loss) or ``"maximize"``.
         load_if_exists: join the study if it already exists (how several processes share it).

@@ -1,11 +1,11 @@
 """Spectrum-guided stopping for Ray Tune: stop trials whose network is chaotic early in training.
 
 Needs ``pip install "lyapax-rnn[ray]"``. The trainable reports λ1 (nats/step) with its
-other metrics, :func:`spectrum_metrics` builds them; :class:`SpectrumStopper`, passed
+other metrics, `spectrum_metrics` builds them; `SpectrumStopper`, passed
 as ``RunConfig(stop=...)``, applies the same
-:class:`~lyapax.integrations.rule.InstabilityRule` as the Optuna pruner and keeps
-each trial's :class:`~lyapax.integrations.rule.Verdict` (with its reason) in
-:attr:`SpectrumStopper.verdicts`.
+`InstabilityRule` as the Optuna pruner and keeps
+each trial's `Verdict` (with its reason) in
+`SpectrumStopper.verdicts`.
 
 Example::
 
@@ -42,9 +42,9 @@ _OPTION = "InstabilityRule(epoch=...)"
 
 def spectrum_metrics(epoch: int, spectrum: Any, *, epochs: int | None = None,
                      metric: str = "max_exponent", epoch_key: str = "epoch") -> dict[str, Any]:
-    """The metrics a trainable reports for :class:`SpectrumStopper`: the epoch and λ1 (nats/step, NaN if missing).
+    """The metrics a trainable reports for `SpectrumStopper`: the epoch and λ1 (nats/step, NaN if missing).
 
-    ``spectrum`` is anything :func:`~lyapax.integrations.rule.leading_exponent` takes;
+    ``spectrum`` is anything `leading_exponent` takes;
     ``epochs``, the trial's number of epochs, lets the stopper say at once when the
     rule's epoch never comes.
     """
@@ -59,19 +59,19 @@ class SpectrumStopper(Stopper):
     """Ray Tune stopper that stops a trial when its early spectrum says the network is unstable.
 
     Args:
-        rule: the :class:`~lyapax.integrations.rule.InstabilityRule` (default: λ1 > 0.05
+        rule: the `InstabilityRule` (default: λ1 > 0.05
             nats/step at epoch 1).
         metric: result key holding λ1 (nats/step); a result without it reports no
             spectrum at its epoch, NaN one that could not be computed (unstable).
         epoch_key: result key holding the epoch (0 = at initialisation).
 
     Attributes:
-        verdicts: trial id -> the rule's :class:`~lyapax.integrations.rule.Verdict`,
+        verdicts: trial id -> the rule's `Verdict`,
             for every trial that reached the rule's epoch (pruned or kept).
 
     A trial that ends without a spectrum at the rule's epoch, or reports
     ``epochs`` smaller than it, makes the stopper raise
-    :class:`~lyapax.errors.InputError`, which ends the Tune run.
+    `InputError`, which ends the Tune run.
     """
 
     def __init__(self, rule: InstabilityRule | None = None, *, metric: str = "max_exponent",

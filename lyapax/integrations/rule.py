@@ -1,11 +1,11 @@
 """The rule that marks a trial unstable from its early spectrum (numpy-free, no framework).
 
-:class:`InstabilityRule` looks at the leading Lyapunov exponent λ1 (nats/step) of a
+`InstabilityRule` looks at the leading Lyapunov exponent λ1 (nats/step) of a
 trial's network at one early epoch and calls the trial unstable when λ1 exceeds a
 threshold, or when no finite spectrum could be computed there (the state blew up).
-The Optuna pruner (:mod:`lyapax.integrations.optuna`) and the Ray Tune stopper
-(:mod:`lyapax.integrations.ray_tune`) both ask this one object, and both keep the
-:class:`Verdict` it returns, which says why.
+The Optuna pruner (`lyapax.integrations.optuna`) and the Ray Tune stopper
+(`lyapax.integrations.ray_tune`) both ask this one object, and both keep the
+`Verdict` it returns, which says why.
 
 Why a fixed threshold and not a predictor fitted on the trials completed so far:
 the early λ1 separates the untrainable, chaotic networks from the rest, but among
@@ -32,7 +32,7 @@ __all__ = ["InstabilityRule", "Verdict", "leading_exponent"]
 def leading_exponent(spectrum: Any) -> float | None:
     """λ1 (nats/step) of a spectrum given in any of the forms lyapax produces, ``None`` if it is missing.
 
-    Accepts a :class:`lyapax.Spectrum` or :class:`lyapax.MonitorRecord` (anything
+    Accepts a `lyapax.Spectrum` or `lyapax.MonitorRecord` (anything
     with ``max_exponent``), a record dict of the readout (``{"max_exponent": ...}``,
     ``{"exponents": [...]}``, or ``{"error": ...}`` for a spectrum that could not be
     computed), a number, or ``None``. NaN/Inf count as missing.
@@ -64,7 +64,7 @@ def leading_exponent(spectrum: Any) -> float | None:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What an :class:`InstabilityRule` decided for one trial, and why.
+    """What an `InstabilityRule` decided for one trial, and why.
 
     Attributes:
         prune: whether the trial is unstable and should be stopped.
@@ -126,7 +126,7 @@ class InstabilityRule:
         return f"prune when λ1 > {self.threshold:g} nats/step at epoch {self.epoch}"
 
     def check_epochs(self, epochs: int | None, *, option: str = "epoch") -> None:
-        """Raise :class:`InputError` when a trial of ``epochs`` epochs never reaches the rule's epoch."""
+        """Raise `InputError` when a trial of ``epochs`` epochs never reaches the rule's epoch."""
         if epochs is not None and self.epoch > int(epochs):
             raise InputError(
                 f"{option}: the rule decides on the spectrum at epoch {self.epoch}, but the trial trains only "
@@ -145,7 +145,7 @@ class InstabilityRule:
         """The verdict from the spectra a trial has reported so far, or ``None`` while its epoch has not come.
 
         Args:
-            spectra: epoch -> spectrum (any form :func:`leading_exponent` takes) of one trial.
+            spectra: epoch -> spectrum (any form `leading_exponent` takes) of one trial.
             epochs: the trial's number of epochs, when known (checked against ``epoch``).
             finished: the trial has ended; a missing spectrum at ``epoch`` is then an error.
             option: how the caller names the rule's epoch in error messages.

@@ -1,6 +1,6 @@
 """``lyapax readout``: the hyperparameter study from the command line.
 
-Entry point: :func:`main` (``argv`` without the program and subcommand names; returns an exit code).
+Entry point: `main` (``argv`` without the program and subcommand names; returns an exit code).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The readout sweep on Ray: each network a Ray task, the records written by the driver.
 
 ``lyapax readout --ray`` (or ``run_study(..., ray=True)``) hands every network of
-the study to :func:`~lyapax.readout.train.train_network` inside a Ray task and
+the study to `train_network` inside a Ray task and
 writes each record (atomically, in this process) as its task finishes, so the
 results, files and resumability are those of the sequential run. A record
 depends only on the study's settings and the network's own seed, never on where
@@ -117,7 +117,7 @@ def _check_temp_dir(kwargs: dict[str, Any]) -> None:
 
 
 def connect(options: RayOptions) -> bool:
-    """Initialise Ray for a sweep as :class:`RayOptions` says; returns whether this call started it.
+    """Initialise Ray for a sweep as `RayOptions` says; returns whether this call started it.
 
     When Ray is already initialised in this process and no address is given, that
     instance is used (and the caller should leave it running).

@@ -1,4 +1,4 @@
-"""Files of a readout study, written atomically (:mod:`lyapax.files`) so an interrupt never leaves a corrupt file."""
+"""Files of a readout study, written atomically (`lyapax.files`) so an interrupt never leaves a corrupt file."""
 
 from __future__ import annotations
 

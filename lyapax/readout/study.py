@@ -13,7 +13,7 @@ Every file is written atomically; a network whose file exists with the same
 settings is skipped, so re-running the same command resumes an interrupted
 study (and only refreshes the analysis when everything is done). Networks are
 trained one after another in this process, or each as a Ray task
-(:mod:`~lyapax.readout.ray_sweep`); both call :func:`~lyapax.readout.train.train_network`
+(`ray_sweep`); both call `train_network`
 and this process writes the records.
 """
 
@@ -147,7 +147,7 @@ def run_networks(
 ) -> list[dict[str, Any]]:
     """Train the networks not yet in ``out/networks`` and return every network's record.
 
-    With ``ray`` (``True`` or a :class:`~lyapax.readout.ray_sweep.RayOptions`), each
+    With ``ray`` (``True`` or a `RayOptions`), each
     network is a Ray task; either way this process writes every record (atomically) as
     its network finishes, and a record does not depend on where or in which order it
     was trained.
@@ -194,7 +194,7 @@ def run_networks(
 
 
 def with_overrides(cfg: StudyConfig, **kw: Any) -> StudyConfig:
-    """``cfg`` with study fields and :class:`TrainConfig` fields (by name) replaced; ``None`` values ignored."""
+    """``cfg`` with study fields and `TrainConfig` fields (by name) replaced; ``None`` values ignored."""
     train_fields = set(TrainConfig.__dataclass_fields__)
     train_kw = {k: v for k, v in kw.items() if k in train_fields and v is not None}
     study_kw = {k: v for k, v in kw.items() if k not in train_fields and v is not None}
@@ -213,7 +213,7 @@ def run_study(
 ) -> dict[str, Any]:
     """Train (or resume) every network of ``cfg`` into ``out``, then write the CSV, analysis, figures and report.
 
-    ``ray``: run each network as a Ray task (see :func:`run_networks`). Returns the
+    ``ray``: run each network as a Ray task (see `run_networks`). Returns the
     analysis dict (also in ``out/analysis.json``).
     """
     from .analysis import ROW_COLUMNS, analyse, network_rows

@@ -1,9 +1,9 @@
 """Character-level tasks for the readout experiment (numpy only).
 
-- :func:`grammar_text`: the embedded default, English-like text sampled from a
+- `grammar_text`: the embedded default, English-like text sampled from a
   small stochastic grammar (needs no download, deterministic from a seed).
-- :func:`read_text`: a text file (the paper used Tolstoy's *War and Peace*).
-- :class:`CharCorpus`: the text encoded as integer ids over its character
+- `read_text`: a text file (the paper used Tolstoy's *War and Peace*).
+- `CharCorpus`: the text encoded as integer ids over its character
   vocabulary, split into a training part and a held-out validation part (the
   last ``val_fraction`` of the text), with deterministic batch samplers.
 """

@@ -6,7 +6,7 @@ back-propagation over random windows). The recurrent weights and biases are
 initialised from U(-p, p) as in the paper; the decoder keeps PyTorch's
 default initialisation. After every epoch (and at initialisation, epoch 0)
 the spectrum of the recurrent layer, driven by a fixed probe batch of one-hot
-validation text, is computed by a :class:`lyapax.Monitor`.
+validation text, is computed by a `lyapax.Monitor`.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def train_network(
     recorded as ``skipped_steps``.
 
     ``monitor_factory(cfg, probe_ids, vocab_size)`` builds the spectrum monitor
-    (default: :class:`lyapax.Monitor` on the recurrent layer with a one-hot
+    (default: `lyapax.Monitor` on the recurrent layer with a one-hot
     probe of validation text); ``on_batch`` is called after each batch (progress).
 
     ``on_epoch(epoch, val_loss, spectrum)`` is called after the validation loss

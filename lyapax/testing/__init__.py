@@ -1,8 +1,8 @@
 """Test helpers for lyapax and for third-party backends.
 
-- :mod:`lyapax.testing.networks`: random canonical networks (numpy only).
-- :mod:`lyapax.testing.strategies`: hypothesis strategies drawing whole test cases (needs hypothesis).
-- :mod:`lyapax.testing.conformance`: the test suite every backend runs against itself (needs pytest, hypothesis).
+- `lyapax.testing.networks`: random canonical networks (numpy only).
+- `lyapax.testing.strategies`: hypothesis strategies drawing whole test cases (needs hypothesis).
+- `lyapax.testing.conformance`: the test suite every backend runs against itself (needs pytest, hypothesis).
 """
 
 from ..install import pip_install

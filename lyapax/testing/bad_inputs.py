@@ -1,7 +1,7 @@
 """One table of bad (and borderline) inputs, run on every backend by the conformance suite.
 
-Each :class:`BadInput` builds the keyword arguments of one :func:`lyapax.spectrum`
-call from a :class:`Context` (a small native model, its native inputs and their
+Each `BadInput` builds the keyword arguments of one `lyapax.spectrum`
+call from a `Context` (a small native model, its native inputs and their
 sizes) and says which library error must come out and what its message must
 begin with: the name of the argument at fault. Validation lives in the core, so
 every backend must give the same answer; the table is the proof.

@@ -10,7 +10,7 @@ from .. import cells
 
 __all__ = ["CELL_KINDS", "LAYER_KINDS", "random_cell", "random_network", "trajectory"]
 
-#: Kinds :func:`random_cell` builds: Elman (tanh, relu, linear), LSTM (with and
+#: Kinds `random_cell` builds: Elman (tanh, relu, linear), LSTM (with and
 #: without projection), GRU (reset after / before the recurrent matmul) and a
 #: three-layer LSTM/GRU/Elman stack.
 CELL_KINDS = ("tanh", "relu", "linear", "lstm", "lstm_proj", "gru", "gru_before", "stack")

@@ -41,7 +41,7 @@ class Case:
 
     @property
     def options(self) -> dict:
-        """Keyword arguments for :func:`lyapax.spectrum`."""
+        """Keyword arguments for `lyapax.spectrum`."""
         return {"k": self.k, "warmup": self.warmup, "ortho_every": self.ortho_every, "seed": self.seed}
 
     def reference(self, **overrides) -> Spectrum:
@@ -60,7 +60,7 @@ def cases(
     steps: Sequence[int] = (40, 120),
     gain: tuple[float, float] = (0.3, 3.0),
 ) -> Case:
-    """A :class:`Case`: kind, sizes, layers, bias, weight gain (ordered ~0.3 to chaotic ~3),
+    """A `Case`: kind, sizes, layers, bias, weight gain (ordered ~0.3 to chaotic ~3),
     inputs, warm-up, ``k`` and ``ortho_every``."""
     kind = draw(st.sampled_from(list(kinds)))
     H, F, L = draw(st.sampled_from(list(hidden))), draw(st.sampled_from(list(features))), draw(st.sampled_from(list(layers)))
