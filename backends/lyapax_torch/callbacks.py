@@ -37,6 +37,11 @@ def probe_batch(data: Any, *, batch: int = 8, steps: int | None = 100, transform
     detaches and clones them, so later training never changes the probe.
     ``transform`` maps each loader item to the batch-first input tensor
     (default: the item itself, or its first element for ``(inputs, targets)`` pairs).
+
+    The probe is batch-first, whatever the model's layout: for a module with
+    ``batch_first=False`` (PyTorch's default), give the Monitor ``time_major=False``
+    (``Monitor(probe, ..., time_major=False)``), or it reads the probe as
+    ``(time, batch, features)``, as that module's ``forward`` would.
     """
     import torch
 
