@@ -107,35 +107,24 @@ def _caller_level() -> int:
 
 def _warn(flags: np.ndarray, ortho_every: int) -> None:
     """Warn once per computation about collapsed directions and overflowed states."""
-    bad = np.nonzero(flags[:, ZERO] >= 0)[0]
-    if bad.size:
-        steps = flags[bad, ZERO].tolist()
-        warnings.warn(
-            NumericalWarning(
-                f"an exact zero on diag(R) in sequence(s) {bad.tolist()} at step(s) {steps}{_within(ortho_every)}: "
-                "the tangent map is singular there (e.g. every relu unit inactive, or saturated units in low "
-                "precision), so the collapsed directions have exponent -inf in those sequences (steps count from 0 "
-                "and include warm-up). The finite exponents are returned as computed.",
-                kind="zero",
-                sequences=bad.tolist(),
-                steps=steps,
-            ),
-            stacklevel=_caller_level(),
-        )
-    bad = np.nonzero(flags[:, STATE] >= 0)[0]
-    if bad.size:
-        steps = flags[bad, STATE].tolist()
-        warnings.warn(
-            NumericalWarning(
-                f"the state overflowed to NaN/Inf in sequence(s) {bad.tolist()} at step(s) {steps}, while the "
-                "tangent map stayed finite: the exponents are still well defined (e.g. a linear map with an "
-                "eigenvalue above 1) and are returned, but the trajectory itself is no longer meaningful.",
-                kind="state",
-                sequences=bad.tolist(),
-                steps=steps,
-            ),
-            stacklevel=_caller_level(),
-        )
+    messages = {
+        ("zero", ZERO): "an exact zero on diag(R) in sequence(s) {bad} at step(s) {steps}" + _within(ortho_every)
+        + ": the tangent map is singular there (e.g. every relu unit inactive, or saturated units in low "
+        "precision), so the collapsed directions have exponent -inf in those sequences (steps count from 0 "
+        "and include warm-up). The finite exponents are returned as computed.",
+        ("state", STATE): "the state overflowed to NaN/Inf in sequence(s) {bad} at step(s) {steps}, while the "
+        "tangent map stayed finite: the exponents are still well defined (e.g. a linear map with an "
+        "eigenvalue above 1) and are returned, but the trajectory itself is no longer meaningful.",
+    }
+    for (kind, column), text in messages.items():
+        bad = np.nonzero(flags[:, column] >= 0)[0]
+        if bad.size:
+            steps = flags[bad, column].tolist()
+            warnings.warn(
+                NumericalWarning(text.format(bad=bad.tolist(), steps=steps), kind=kind, sequences=bad.tolist(),
+                                 steps=steps),
+                stacklevel=_caller_level(),
+            )
 
 
 def _sorted_desc(per_sequence: np.ndarray) -> np.ndarray:
