@@ -185,14 +185,22 @@ def _pieces(cuts: list[int], p: int) -> list[tuple[int, int]]:
     return out
 
 
+def _size(nbytes: int) -> str:
+    """Bytes in the unit that shows them best (``512 KiB``, ``6.3 GiB``)."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes} bytes"
+
+
 def _storage(shape: tuple[int, ...], max_memory: int, spill: str | os.PathLike | None, what: str) -> np.ndarray:
     nbytes = int(np.prod(shape)) * 8
     if nbytes <= max_memory:
         return np.empty(shape)
     if spill is None:
         raise InputError(
-            f"max_memory: the {what} need {nbytes / 2**30:.2f} GiB, more than max_memory = {max_memory / 2**30:.2f} "
-            "GiB; pass spill='a/folder' to keep them in a file there, raise max_memory, or ask for fewer "
+            f"max_memory: the {what} need {_size(nbytes)}, more than max_memory = {_size(max_memory)}; "
+            "pass spill='a/folder' to keep them in a file there, raise max_memory, or ask for fewer "
             "exponents (k), sequences, steps (window, transient) or vector steps (at)."
         )
     folder = os.fspath(spill)
