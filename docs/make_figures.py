@@ -1,10 +1,11 @@
-"""Figures of docs/architectures.md, made by lyapax itself.
+"""Figures of docs/architectures.md and docs/covariant.md, made by lyapax itself.
 
-    python docs/make_figures.py            # writes docs/img/arch_*.png (about a minute on 2 cores)
+    python docs/make_figures.py            # writes docs/img/arch_*.png and cov_*.png (about two minutes on 2 cores)
+    python docs/make_figures.py angles     # only the named ones: lstm gru saturation training angles finite_time
 
-Everything but the last figure uses the numpy reference path (lyapax.cells, float64);
-the last one trains small PyTorch networks on the embedded grammar task with a
-lyapax.Monitor (needs lyapax-rnn[torch]). Exponents in nats per step.
+The first three figures use the numpy reference path (lyapax.cells, float64); the
+others train small PyTorch networks on the embedded grammar task (needs
+lyapax-rnn[torch]). Exponents in nats per step, angles in degrees.
 """
 
 from __future__ import annotations
@@ -178,10 +179,129 @@ def during_training() -> None:
     _save(fig, "arch_training.png")
 
 
+GRU_EPOCHS = (0, 1, 2, 4, 8)
+
+
+def _trained_gru(_cache: dict = {}) -> tuple:  # noqa: B006  (computed once per run, shared by two figures)
+    """A GRU (64 units, U(-1, 1): chaotic at initialisation) trained 8 epochs on the grammar task,
+    its recurrent layer copied at GRU_EPOCHS, and the corpus; ``None`` without torch."""
+    if "gru" in _cache:
+        return _cache["gru"]
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("skipping the figures of trained networks: needs torch", file=sys.stderr)
+        return None
+    import copy
+    from types import SimpleNamespace
+
+    from lyapax.readout.tasks import grammar_text, make_corpus
+    from lyapax.readout.train import NetworkConfig, TrainConfig, train_network
+
+    corpus = make_corpus(grammar_text(200_000, seed=0), "grammar")
+    snapshots: dict[int, object] = {}
+
+    class Snapshots:
+        """Stands in for the training's spectrum monitor: keeps a copy of the recurrent layer per epoch."""
+
+        overhead_seconds = 0.0
+
+        def __init__(self) -> None:
+            self.records: list = []
+
+        def compute(self, model, step: int) -> None:
+            snapshots[step] = copy.deepcopy(model.rnn)
+            self.records.append(SimpleNamespace(to_dict=lambda step=step: {"step": step}))
+
+    rec = train_network(NetworkConfig("gru", 1.0, 0.006, 64, 0), TrainConfig(epochs=max(GRU_EPOCHS), batches_per_epoch=60),
+                        corpus, monitor_factory=lambda cfg, ids, vocab: Snapshots())
+    _cache["gru"] = (snapshots, corpus, rec["val_loss"])
+    return _cache["gru"]
+
+
+def _probe(corpus, count: int, steps: int):
+    """``count`` one-hot validation windows of ``steps`` characters, as a torch tensor."""
+    import torch
+
+    from lyapax.readout.train import one_hot_probe
+
+    ids, _ = corpus.val_windows(count, steps)
+    return torch.from_numpy(one_hot_probe(ids, corpus.vocab_size))
+
+
+def covariant_angles() -> None:
+    """Angles between covariant vectors: the GRU at initialisation (chaotic) and after training."""
+    trained = _trained_gru()
+    if trained is None:
+        return
+    snapshots, corpus, val_loss = trained
+    probe = _probe(corpus, 4, 5000)
+    fig, axes = plotting.subplots(1, 2, figsize=(10, 3.6))
+    bins = np.linspace(0.0, 90.0, 46)
+    for epoch, color in ((0, "C3"), (max(GRU_EPOCHS), "C0")):
+        # 2000 steps with vectors every 5, a backward transient of 2500 steps: the top exponents of the
+        # trained GRU are only ~0.003 nats/step apart, so the vectors converge slowly (to 1e-5 in 1 - |cos|)
+        cv = lyapax.covariant_vectors(snapshots[epoch], probe, k=8, warmup=500, transient=2500,
+                                      at=range(0, 2000, 5), tolerance=1e-5)
+        lam = ", ".join(f"{v:+.3f}" for v in cv.exponents[:2])
+        name = f"epoch {epoch} (val. loss {val_loss[epoch]:.2f}): λ₁, λ₂ = {lam}"
+        axes[0].hist(np.degrees(cv.angles[..., 0]).ravel(), bins=bins, density=True, histtype="step", lw=1.4,
+                     color=color, label=name)
+        axes[1].hist(np.degrees(cv.angles.min(axis=-1)).ravel(), bins=bins, density=True, histtype="step", lw=1.4,
+                     color=color, label=f"epoch {epoch}: smallest neighbour angle")
+        if np.any(np.isfinite(cv.subspace_angles)):
+            m = int(np.sum(cv.exponents > 0))
+            axes[1].hist(np.degrees(cv.subspace_angles).ravel(), bins=bins, density=True, histtype="step", lw=1.4,
+                         ls="--", color=color, label=f"epoch {epoch}: unstable ({m}) vs stable ({cv.k - m} of 8) subspace")
+    axes[0].set_title("angle between covariant vectors 1 and 2", fontsize=10)
+    axes[1].set_title("near-tangencies among the top 8 covariant vectors", fontsize=10)
+    for ax in axes:
+        ax.set_xlim(0.0, 90.0)
+        ax.set_xlabel("angle (degrees)")
+        ax.set_ylabel("density (1/degree)")
+        plotting.legend(ax)
+    _save(fig, "cov_angles.png")
+
+
+def finite_time_in_training() -> None:
+    """Finite-time exponents (windows of 25 steps) of the same GRU at several epochs of training."""
+    trained = _trained_gru()
+    if trained is None:
+        return
+    snapshots, corpus, val_loss = trained
+    probe = _probe(corpus, 8, 2000)
+    window, k = 25, 16
+    fig, axes = plotting.subplots(1, 2, figsize=(10, 3.6))
+    colors = plotting.index_colors(len(GRU_EPOCHS))
+    for pos, (epoch, color) in enumerate(zip(GRU_EPOCHS, colors)):
+        ft = lyapax.finite_time(snapshots[epoch], probe, window=window, k=k, warmup=100, keep_windows=True)
+        first = ft.windows[..., 0].ravel()
+        parts = axes[0].violinplot([first], positions=[pos], widths=0.8, showextrema=False)
+        for body in parts["bodies"]:
+            body.set_facecolor(color)
+            body.set_alpha(0.6)
+        axes[0].plot([pos - 0.3, pos + 0.3], [ft.spectrum.exponents[0]] * 2, color="k", lw=1.5)
+        axes[0].text(pos, first.max(), f"{np.mean(first > 0):.0%}", ha="center", va="bottom", fontsize=8)
+        axes[1].plot(np.arange(1, k + 1), np.sqrt(ft.pooled_variance), ".-", ms=4, color=color,
+                     label=f"epoch {epoch} (val. loss {val_loss[epoch]:.2f})")
+    plotting.zero_line(axes[0])
+    axes[0].set_xticks(range(len(GRU_EPOCHS)), [str(e) for e in GRU_EPOCHS])
+    axes[0].set_xlabel("epoch (0 = initialisation)")
+    axes[0].set_ylabel(f"finite-time λ₁, {window}-step windows (nats/step)")
+    axes[0].set_title("λ₁ over windows (bar: asymptotic λ₁; % of windows > 0)", fontsize=10)
+    axes[1].set_xlabel(plotting.INDEX_LABEL)
+    axes[1].set_ylabel("std over windows (nats/step)")
+    axes[1].set_title(f"spread of the top {k} finite-time exponents", fontsize=10)
+    axes[1].set_ylim(bottom=0.0)
+    plotting.legend(axes[1])
+    _save(fig, "cov_finite_time.png")
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    which = sys.argv[1:] or ["lstm", "gru", "saturation", "training"]
-    for name, fn in (("lstm", lstm_state_doubling), ("gru", gru_update_gate), ("saturation", saturation_and_drive),
-                     ("training", during_training)):
+    figures = (("lstm", lstm_state_doubling), ("gru", gru_update_gate), ("saturation", saturation_and_drive),
+               ("training", during_training), ("angles", covariant_angles), ("finite_time", finite_time_in_training))
+    which = sys.argv[1:] or [name for name, _ in figures]
+    for name, fn in figures:
         if name in which:
             fn()

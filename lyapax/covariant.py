@@ -170,14 +170,37 @@ def _counted_steps(at: Any, window: int, p: int) -> np.ndarray:
     return steps
 
 
+def _pieces(cuts: list[int], p: int) -> list[tuple[int, int]]:
+    """The spans between ``cuts`` (steps, multiples of ``p`` apart) cut into pieces of a power of two
+    QR intervals. Compiled runners (JAX) compile one program per chunk length: spans of arbitrary
+    lengths, as the steps in ``at`` make, cost a compilation each (25 s for the ten default vector
+    steps of a 16-unit LSTM), powers of two at most ``log2(chunk / p) + 1`` in all."""
+    out = []
+    for start, stop in zip(cuts[:-1], cuts[1:]):
+        n = (stop - start) // p
+        while n:
+            m = 1 << (n.bit_length() - 1)
+            out.append((start, start + m * p))
+            start, n = start + m * p, n - m
+    return out
+
+
+def _size(nbytes: int) -> str:
+    """Bytes in the unit that shows them best (``512 KiB``, ``6.3 GiB``)."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes} bytes"
+
+
 def _storage(shape: tuple[int, ...], max_memory: int, spill: str | os.PathLike | None, what: str) -> np.ndarray:
     nbytes = int(np.prod(shape)) * 8
     if nbytes <= max_memory:
         return np.empty(shape)
     if spill is None:
         raise InputError(
-            f"max_memory: the {what} need {nbytes / 2**30:.2f} GiB, more than max_memory = {max_memory / 2**30:.2f} "
-            "GiB; pass spill='a/folder' to keep them in a file there, raise max_memory, or ask for fewer "
+            f"max_memory: the {what} need {_size(nbytes)}, more than max_memory = {_size(max_memory)}; "
+            "pass spill='a/folder' to keep them in a file there, raise max_memory, or ask for fewer "
             "exponents (k), sequences, steps (window, transient) or vector steps (at)."
         )
     folder = os.fspath(spill)
@@ -273,9 +296,10 @@ def _ginelli(problem, opts, backend, at, warmup, transient, tolerance, max_memor
         with np.errstate(all="ignore"):
             return run_chunk(xp, dyn, carry, xs, start, n, p, qr=qr, factors=factors)
 
-    cuts = sorted({0, warmup, T, *(warmup + int(s) for s in at_steps)} | set(range(warmup, T, 256 // p * p or p)))
+    chunk = p * (1 << (max(1, 256 // p).bit_length() - 1))
+    cuts = {0, warmup, T, *(warmup + int(s) for s in at_steps)} | set(range(0, warmup, chunk)) | set(range(warmup, T, chunk))
     saved = {warmup + int(s): i for i, s in enumerate(at_steps)}
-    for start, stop in zip(cuts[:-1], cuts[1:]):
+    for start, stop in _pieces(sorted(cuts), p):
         xs = None if problem.inputs is None else problem.inputs[start:stop, ...]
         if start in saved:
             Q_store[saved[start]] = problem.to_numpy(carry[1])

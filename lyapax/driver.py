@@ -220,7 +220,8 @@ def _interval(opts: Options, spread: float | None, dtype: str) -> int:
         return int(opts.ortho_every)
     if spread is None:
         return 1
-    p = 1 if spread <= 0 else int(min(MAX_AUTO_INTERVAL, max(1.0, _LOG_KAPPA[dtype] / (2.0 * spread))))
+    # a zero spread (one exponent, or an isometry) puts no limit on the product's conditioning
+    p = MAX_AUTO_INTERVAL if spread <= 0 else int(min(MAX_AUTO_INTERVAL, max(1.0, _LOG_KAPPA[dtype] / (2.0 * spread))))
     p = 2 ** int(np.log2(p))
     while opts.history is not None and opts.history % p:
         p //= 2

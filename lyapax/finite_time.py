@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .driver import iterate
+from .driver import _number_of_exponents, iterate
 from .errors import InputError
 from .registry import select_backend
 from .results import Spectrum
@@ -121,14 +121,11 @@ def finite_time(
     stats: dict[str, Any] = {}
 
     def observe(start: int, length: int, logsum: np.ndarray, rows: slice) -> None:
-        """Welford's update for the sequences ``rows`` (threads update disjoint rows)."""
+        """Welford's update for the sequences ``rows`` (threads update disjoint rows of ``stats``,
+        which is therefore filled before the threads start, not by the first of them)."""
         if length != window:
             return
         x = logsum / window
-        if not stats:
-            B = problem.h0.shape[0]
-            stats.update(n=np.zeros(B, dtype=np.int64), mean=np.zeros((B, x.shape[1])), m2=np.zeros((B, x.shape[1])),
-                         lo=np.full((B, x.shape[1]), np.inf), hi=np.full((B, x.shape[1]), -np.inf), kept={})
         n = stats["n"][rows] = stats["n"][rows] + 1
         delta = x - stats["mean"][rows]
         stats["mean"][rows] += delta / n[:, None]
@@ -145,6 +142,9 @@ def finite_time(
                 f"window: {window} steps is longer than the {problem.steps - opts.warmup} counted steps; pass a "
                 "shorter window, longer inputs or a shorter warmup."
             )
+        B, k = int(problem.h0.shape[0]), _number_of_exponents(opts, int(problem.dynamics.dim))
+        stats.update(n=np.zeros(B, dtype=np.int64), mean=np.zeros((B, k)), m2=np.zeros((B, k)),
+                     lo=np.full((B, k), np.inf), hi=np.full((B, k), -np.inf), kept={})
         spec = iterate(problem, opts, chosen.name, observe)
     n = int(stats["n"][0])
     windows = None

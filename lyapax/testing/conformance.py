@@ -24,13 +24,17 @@ Then a test module of the backend subclasses :class:`BackendConformance`::
     class TestConformance(BackendConformance):
         backend = "torch"
 
-Every property is checked against the numpy reference path.
+Every property is checked against the numpy reference path: spectra, one step of the
+state, float32, covariant vectors (:func:`lyapax.covariant_vectors`: vectors up to sign,
+growth rates, angles) and finite-time exponents (:func:`lyapax.finite_time`).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
+from dataclasses import dataclass
 from types import ModuleType
 from typing import ClassVar
 
@@ -45,16 +49,23 @@ try:
 except ModuleNotFoundError as exc:
     raise _missing_test_tool(__name__, ("pytest", "hypothesis"), exc) from exc
 
-from .. import registry
+from .. import cells, registry
 from ..api import spectrum
+from ..covariant import CovariantVectors, covariant_vectors
 from ..errors import InputError, NumericalError
+from ..finite_time import finite_time
 from .bad_inputs import BAD_INPUTS, BadInput, Context
+from .networks import LAYER_KINDS, random_network
 from .strategies import Case, cases
 
 __all__ = [
     "BackendConformance",
+    "CovariantCase",
+    "assert_covariant_close",
     "assert_refused",
     "backend_builders",
+    "covariant_case",
+    "covariant_tolerance",
     "float32_agrees",
     "float32_tolerance",
     "float64_tolerance",
@@ -121,6 +132,94 @@ def float32_agrees(got, reference, *, gap: float = 0.05) -> bool:
     separated = ps[:, 0] - ps[:, 1] > gap if ps.shape[1] > 1 else np.ones(ps.shape[0], bool)
     first_ok = np.all((diff[:, 0] <= tol[:, 0]) | ~separated)
     return bool(total_ok and first_ok)
+
+
+#: Kinds whose spectra are smooth in the state (relu's are not: see ``BackendConformance._kinds``).
+SMOOTH_KINDS = tuple(k for k in LAYER_KINDS if k != "relu")
+
+
+@dataclass(frozen=True)
+class CovariantCase:
+    """A small float64 network whose covariant vectors are well posed, with its numpy reference.
+
+    Attributes:
+        kind: one of :data:`lyapax.testing.LAYER_KINDS`.
+        cell: the canonical network (one layer, 3 units, 2 input features).
+        inputs: ``(2, warmup + window + transient, 2)`` inputs (about 60 + 120 + 150 steps).
+        options: keyword arguments of :func:`lyapax.covariant_vectors` (vectors at every QR step
+            of the window).
+        window: counted steps whose vectors are computed.
+        reference: the numpy backend's :class:`lyapax.CovariantVectors`.
+    """
+
+    kind: str
+    cell: cells.Cell
+    inputs: np.ndarray
+    options: dict
+    window: int
+    reference: CovariantVectors
+
+
+@functools.cache
+def covariant_case(kind: str, ortho_every: int = 1) -> CovariantCase:
+    """The first seeded network of ``kind`` (gain 1, 3 units, ``k = 3``) whose numpy covariant
+    vectors converge within the backward transient (150 steps, tolerance 1e-6) and whose largest
+    exponent is negative, so round-off is not amplified along the 330 steps and float64 backends
+    must agree to round-off. Cached: do not modify the arrays."""
+    warmup, window, transient = (n - n % ortho_every for n in (60, 120, 150))
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        cell = random_network(kind, 3, 2, rng, gain=1.0)
+        inputs = rng.normal(size=(2, warmup + window + transient, 2))
+        options = {"k": min(cell.dim, 3), "warmup": warmup, "transient": transient, "ortho_every": ortho_every,
+                   "at": list(range(0, window, ortho_every)), "seed": seed}
+        try:
+            ref = covariant_vectors(cell, inputs, backend="numpy", **options)
+        except (InputError, NumericalError):  # nearly equal exponents (slow convergence), a singular step
+            continue
+        if ref.per_sequence[:, 0].max() < 0:
+            return CovariantCase(kind, cell, inputs, options, window, ref)
+    raise AssertionError(f"covariant_case: no well-posed {kind} network among 50 seeds")  # pragma: no cover
+
+
+def covariant_tolerance(reference: CovariantVectors) -> float:
+    """Absolute tolerance (nats/step) on float64 growth rates and covariant exponents, for a
+    network with a negative largest exponent: ``1e-9 + 1e-13 · exp(p · (λ1 - λk))`` (as
+    :func:`float64_tolerance`: the conditioning of a product of ``p = ortho_every`` maps)."""
+    ps = reference.per_sequence
+    spread = float(ps.max() - ps.min())
+    return 1e-9 + 1e-13 * np.exp(min(reference.ortho_every * spread, 50.0))
+
+
+def assert_covariant_close(got: CovariantVectors, reference: CovariantVectors, *, vectors: float = 1e-7) -> None:
+    """``got`` and ``reference`` hold the same covariant vectors up to sign (each unit vector within
+    ``vectors`` in Euclidean norm), the same angles (within ``vectors`` radians) and the same
+    growth rates and exponents (within :func:`covariant_tolerance`, nats/step)."""
+    assert got.vectors.shape == reference.vectors.shape, (got.vectors.shape, reference.vectors.shape)
+    np.testing.assert_array_equal(got.steps, reference.steps)
+    sign = np.sign(np.sum(got.vectors * reference.vectors, axis=-2, keepdims=True))
+    distance = np.linalg.norm(got.vectors - sign * reference.vectors, axis=-2)
+    worst = np.unravel_index(np.argmax(distance), distance.shape)
+    assert distance.max() <= vectors, (
+        f"covariant vector {worst[2] + 1} of sequence {worst[1]} at counted step {int(got.steps[worst[0]])} is "
+        f"{distance.max():.3g} away from the reference's (up to sign), more than {vectors:g}"
+    )
+    tol = covariant_tolerance(reference)
+    np.testing.assert_allclose(got.growth_rates, reference.growth_rates, rtol=0, atol=tol, err_msg="growth rates")
+    np.testing.assert_allclose(got.per_sequence, reference.per_sequence, rtol=0, atol=tol, err_msg="exponents")
+    np.testing.assert_allclose(got.angles, reference.angles, rtol=0, atol=vectors, err_msg="angles")
+    np.testing.assert_allclose(got.subspace_angles, reference.subspace_angles, rtol=0, atol=vectors,
+                               err_msg="subspace angles")
+
+
+def _log_volumes(V: np.ndarray) -> np.ndarray:
+    """``log vol_i`` ``(..., k)``: the log of the ``i``-volume spanned by the first ``i`` columns of
+    ``V (..., d, k)``, for ``i = 1 .. k`` (``0.5 · log det`` of their Gram matrix)."""
+    out = []
+    for i in range(1, V.shape[-1] + 1):
+        A = V[..., :i]
+        out.append(0.5 * np.linalg.slogdet(np.swapaxes(A, -1, -2) @ A)[1])
+    return np.stack(out, axis=-1)
 
 
 def _same(a, b) -> bool:
@@ -259,6 +358,94 @@ class BackendConformance:
         spread = float(every.per_sequence[:, 0].max() - every.per_sequence[:, -1].min())
         tol = 1e-9 + 1e-11 * np.exp(min(case.ortho_every * spread, 50.0))
         np.testing.assert_allclose(grouped.per_sequence, every.per_sequence, rtol=0, atol=tol)
+
+    def _covariant(self, case: CovariantCase, **overrides) -> CovariantVectors:
+        if case.kind not in self.t.KINDS:
+            pytest.skip(f"{self.backend} has no standard {case.kind} layer")
+        model, x = self.t.native_model(case.cell, "float64"), self.t.native_array(case.inputs, "float64")
+        got = covariant_vectors(model, x, backend=self.backend, dtype="float64", **{**case.options, **overrides})
+        assert got.backend == self.backend and got.dtype == "float64"
+        return got
+
+    @pytest.mark.parametrize("ortho_every", [1, 2])
+    @pytest.mark.parametrize("kind", SMOOTH_KINDS)
+    def test_covariant_vectors_match_numpy_reference(self, kind, ortho_every):
+        case = covariant_case(kind, ortho_every)
+        assert_covariant_close(self._covariant(case), case.reference)
+
+    def test_covariant_vectors_of_a_linear_map_are_its_eigenvectors(self):
+        """A constant non-normal map ``h -> A h + U x`` through the autodiff path: its covariant vectors
+        are ``A``'s eigenvectors (the Gram-Schmidt vectors are its Schur vectors, not these) and
+        their growth rates ``log |eigenvalue|``."""
+        rng = np.random.default_rng(0)
+        rotation, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+        eigenvalues = np.array([0.9, -0.6, 0.35, 0.15])
+        A = rotation @ (np.triu(rng.normal(size=(4, 4)), 1) + np.diag(eigenvalues)) @ rotation.T
+        f = self.t.linear_step(A, rng.normal(size=(4, 2)) * 0.1, "float64")
+        x = self.t.native_array(rng.normal(size=(2, 150, 2)), "float64")
+        h0 = self.t.native_array(np.zeros((2, 4)), "float64")
+        cv = covariant_vectors(f, x, h0=h0, backend=self.backend, dtype="float64", warmup=50, transient=50,
+                               at=[0, 25, 49])
+        w, v = np.linalg.eig(A)
+        v = np.real(v[:, np.argsort(-np.abs(w))])
+        v /= np.linalg.norm(v, axis=0)
+        assert np.abs(v.T @ v - np.eye(4)).max() > 0.1  # non-normal: eigenvectors are not orthogonal
+        np.testing.assert_allclose(np.abs(np.einsum("nbdk,dk->nbk", cv.vectors, v)), 1.0, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(cv.growth_rates, np.broadcast_to(np.log(np.abs(eigenvalues)), cv.growth_rates.shape),
+                                   rtol=0, atol=1e-9)
+
+    @pytest.mark.parametrize("kind", SMOOTH_KINDS)
+    def test_covariant_growth_rates_average_to_the_exponents(self, kind):
+        """The time average of the covariant growth rates is the Lyapunov exponent, up to a boundary
+        term, checked as an identity against the backend's own Gram-Schmidt exponents.
+
+        ``J V_t = V_{t+1} diag(e^{γ_t})`` and ``V_t = Q_t C_t`` with ``C_t`` upper triangular, so over
+        the steps ``a .. b-1`` the first ``i`` growth rates sum to the first ``i`` ``log R_jj`` (the
+        finite-time exponents of one window, times its length) plus ``log vol_i(V_a) - log vol_i(V_b)``,
+        the change of the volume spanned by the first ``i`` unit vectors: O(1) nats, so the two kinds
+        of exponents differ by O(1 / window)."""
+        case = covariant_case(kind, 1)
+        warmup, window, k = case.options["warmup"], case.window, case.options["k"]
+        cv = self._covariant(case, at=[0, window - 1])
+        # the finite-time exponents of the first window - 1 steps, in the basis' column order
+        ft = finite_time(self.t.native_model(case.cell, "float64"),
+                         self.t.native_array(case.inputs[:, : warmup + window - 1], "float64"), backend=self.backend,
+                         dtype="float64", window=window - 1, warmup=warmup, k=k, seed=case.options["seed"])
+        assert ft.count == 1
+        covariant_sums = np.cumsum(cv.per_sequence * window - cv.growth_rates[-1], axis=1)  # steps 0 .. window-2
+        boundary = _log_volumes(cv.vectors[0]) - _log_volumes(cv.vectors[-1])
+        assert np.abs(boundary).max() > 0.1  # the identity is not the trivial one
+        np.testing.assert_allclose(covariant_sums, np.cumsum(ft.mean * (window - 1), axis=1) + boundary,
+                                   rtol=0, atol=1e-8)
+
+    @settings(suppress_health_check=_SHARED)
+    @given(data=st.data())
+    def test_finite_time_matches_numpy_reference(self, data):
+        case = data.draw(self._kinds())
+        p = case.ortho_every
+        # few window lengths and whole windows only: compiled runners (one program per chunk length) reuse theirs
+        window = p * data.draw(st.sampled_from([4, 10]))
+        counted = (case.inputs.shape[1] - case.warmup) // window * window
+        x = case.inputs[:, : case.warmup + counted]
+        opts = {**case.options, "window": window, "keep_windows": True}
+        ref, ref_err = _spectrum_or_error(lambda: finite_time(case.cell, x, backend="numpy", **opts))
+        model, native = self.t.native_model(case.cell, "float64"), self.t.native_array(x, "float64")
+        got, got_err = _spectrum_or_error(
+            lambda: finite_time(model, native, backend=self.backend, dtype="float64", **opts)
+        )
+        if ref_err is not None:
+            assert got_err is not None and got_err.kind == ref_err.kind, (ref_err, got)
+            return
+        assert got_err is None, got_err
+        assert got.spectrum.backend == self.backend
+        assert (got.count, got.windows.shape) == (ref.count, ref.windows.shape)
+        tol = float64_tolerance(ref.spectrum)
+        if tol >= 0.25:  # past the predictability horizon windows part ways; their mean does not
+            np.testing.assert_allclose(got.spectrum.per_sequence, ref.spectrum.per_sequence, rtol=0, atol=tol)
+            return
+        # one step's round-off lands in one window: its share of the whole run's is (counted steps) / window larger
+        np.testing.assert_allclose(got.windows, ref.windows, rtol=0, atol=tol * counted / window)
+        np.testing.assert_allclose(got.mean, ref.mean, rtol=0, atol=tol * counted / window)
 
     @pytest.mark.parametrize("layers", [1, 2])
     def test_relu_matches_numpy_reference(self, layers):

@@ -164,7 +164,8 @@ def test_spill_to_disk_gives_the_same_vectors(tmp_path):
      ({"warmup": 100, "transient": 100}, "warmup, transient: 100 \\+ 100 steps leave no window"),
      ({"at": [170]}, "at: step 170 is outside the window"),
      ({"at": [1], "ortho_every": 2}, "at: steps must be multiples of ortho_every=2"),
-     ({"max_memory": 100}, "max_memory: the R factors need"),
+     # (40 transient + 120 window steps) x 2 sequences x 6 x 6 float64 = 92160 bytes
+     ({"max_memory": 100}, "max_memory: the R factors need 90 KiB, more than max_memory = 100 bytes; pass spill="),
      ({"tolerance": 2}, "tolerance: expected a number in"),
      ({"seed": -3}, "seed: expected an integer >= 0")],
 )

@@ -52,3 +52,52 @@ def test_bad_inputs(kwargs, match):
     rng = np.random.default_rng(2)
     with pytest.raises(lyapax.InputError, match=match):
         finite_time(random_cell("tanh", 3, 2, rng), rng.normal(size=(1, 40, 2)), **kwargs)
+
+
+def test_threads_sharing_the_batch_each_see_every_window(monkeypatch):
+    """With the batch split over threads, each thread observes its rows' windows as they come, the
+    first ones at the same time: every row must get every window. (The statistics were once created
+    by whichever thread came first, and the other could replace them, losing a window: about one
+    call in ten with PyTorch on 2 cores.) Here both threads enter ``observe`` together and creating
+    arrays is slow, as for a large batch, which widens any such window to a certainty."""
+    import sys
+    import threading
+    import time
+
+    from lyapax.numpy_backend import NumpyBackend
+
+    module = sys.modules["lyapax.finite_time"]  # the name lyapax.finite_time is the function
+    rng = np.random.default_rng(3)
+    cell = random_cell("gru", 8, 2, rng)
+    x = rng.normal(size=(4, 40, 2))
+    alone = finite_time(cell, x, window=4, keep_windows=True)
+    barrier = threading.Barrier(2)
+    iterate = module.iterate
+
+    def together(problem, opts, backend, observe):
+        def observe_together(*args):
+            barrier.wait(timeout=10)
+            observe(*args)
+
+        return iterate(problem, opts, backend, observe_together)
+
+    class SlowCreation:
+        def __getattr__(self, name):
+            attr = getattr(np, name)
+            if name not in ("zeros", "full"):
+                return attr
+
+            def slow(*args, **kwargs):
+                time.sleep(0.002)
+                return attr(*args, **kwargs)
+
+            return slow
+
+    monkeypatch.setattr(NumpyBackend, "threads", lambda self, problem, k: 2)
+    monkeypatch.setattr(module, "iterate", together)
+    monkeypatch.setattr(module, "np", SlowCreation())
+    for _ in range(5):
+        shared = finite_time(cell, x, window=4, keep_windows=True)
+        assert shared.spectrum.threads == 2 and shared.count == alone.count
+        np.testing.assert_array_equal(shared.windows, alone.windows)
+        np.testing.assert_array_equal(shared.variance, alone.variance)

@@ -293,3 +293,21 @@ def test_monitor_with_a_new_partial_each_epoch_compiles_once():
     # and it is the same spectrum as the plain closure's
     direct = lyapax.spectrum(lambda h, xt: step(params, h, xt), probe, k=2, h0=jnp.zeros((B, H)), warmup=monitor.warmup)
     np.testing.assert_allclose(monitor.records[-1].exponents, direct.exponents, rtol=0, atol=1e-6)
+
+
+def test_covariant_vectors_compile_a_bounded_number_of_programs():
+    """The runner compiles one program per chunk length; vectors wanted at arbitrary steps must not
+    make arbitrary chunk lengths (at most the powers of two up to 256 steps, with and without R factors)."""
+    rng = np.random.default_rng(3)
+    W, U = rng.normal(size=(3, 3)) / 3**0.5, rng.normal(size=(3, F))  # shapes no other test compiles
+    x = rng.standard_normal((1, 1500, F))
+    at = np.sort(rng.choice(1000, size=30, replace=False))  # 30 irregular gaps
+    with jax.enable_x64(True):
+        Wj, Uj, xj, h0 = jnp.asarray(W), jnp.asarray(U), jnp.asarray(x), jnp.zeros((1, 3), jnp.float64)
+    before = loop.trace_count()
+    cv = lyapax.covariant_vectors(lambda h, xt: jnp.tanh(h @ Wj.T + xt @ Uj.T), xj, h0=h0, dtype="float64",
+                                  warmup=250, transient=250, at=at)
+    assert 0 < loop.trace_count() - before <= 2 * 9
+    ref = lyapax.covariant_vectors(lyapax.cells.Elman(U, W), x, warmup=250, transient=250, at=at)
+    np.testing.assert_allclose(cv.per_sequence, ref.per_sequence, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(np.abs(np.sum(cv.vectors * ref.vectors, axis=-2)), 1.0, rtol=0, atol=1e-12)
