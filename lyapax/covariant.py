@@ -1,6 +1,6 @@
 """Covariant Lyapunov vectors (Ginelli's method) on the core's QR iteration.
 
-The forward pass is the same QR iteration as :func:`lyapax.spectrum`, run by
+The forward pass is the same QR iteration as `lyapax.spectrum`, run by
 the backend's runner, which also hands back each interval's ``R`` factor:
 
     Q_{t+1} R_{t+1} = J_t Q_t                 (Gram-Schmidt vectors Q, R upper triangular)
@@ -108,7 +108,7 @@ class CovariantVectors:
         warmup, window, transient: the forward transient, the window, the backward transient (steps).
         convergence: largest ``1 - |cos|`` between two backward iterations from different
             random starts at the window's last step (small: converged).
-        backend, dtype, state_dim, ortho_every: as in :class:`lyapax.Spectrum`.
+        backend, dtype, state_dim, ortho_every: as in `lyapax.Spectrum`.
     """
 
     vectors: np.ndarray
@@ -236,7 +236,7 @@ def covariant_vectors(
 
     Args:
         model, inputs, k, steps, h0, dtype, device, backend, seed, time_major, ortho_every:
-            as in :func:`lyapax.spectrum`.
+            as in `lyapax.spectrum`.
         at: counted steps (from the window's start, multiples of ``ortho_every``) at which
             vectors are wanted; default: 10 steps spread over the window.
         warmup: forward transient, in steps, for the Gram-Schmidt vectors to converge
@@ -250,7 +250,7 @@ def covariant_vectors(
         spill: a folder to keep them in a file when they need more than ``max_memory``.
 
     Returns:
-        A :class:`CovariantVectors` (exponents and growth rates in nats/step, angles in radians).
+        A `CovariantVectors` (exponents and growth rates in nats/step, angles in radians).
     """
     opts = Options.from_arguments(
         k=k, ortho_every=ortho_every, steps=steps, h0=h0, dtype=dtype, device=device, seed=seed, time_major=time_major

@@ -1,17 +1,17 @@
 """The time loop over chunks: warm-up, counted steps, checks, history, progress.
 
-It runs on any :class:`~lyapax.backend.Problem`: the per-chunk work is the
-core's :func:`~lyapax.algorithm.run_chunk` or a backend's compiled equivalent.
+It runs on any `Problem`: the per-chunk work is the
+core's `run_chunk` or a backend's compiled equivalent.
 Between chunks the only host transfers are the ``(B, k)`` chunk sums, the
 ``(B, 3)`` trouble flags and a few finiteness checks, so memory does not grow
 with the number of steps.
 
 What the trouble flags lead to:
 
-- a NaN/Inf tangent map or QR: :class:`~lyapax.errors.NumericalError` (undefined exponents);
+- a NaN/Inf tangent map or QR: `NumericalError` (undefined exponents);
 - an exact zero on diag(R): the collapsed directions get ``-inf`` (that is the
   answer for a singular tangent map, e.g. relu units all inactive), with a
-  :class:`~lyapax.errors.NumericalWarning` naming the sequences and steps;
+  `NumericalWarning` naming the sequences and steps;
 - a NaN/Inf state while the tangent map stays finite (a linear map with an
   eigenvalue above 1): the exponents are well defined and returned, with a warning.
 """
@@ -334,7 +334,7 @@ class _Part:
 def iterate(
     problem: Problem, opts: Options, backend: str, observe: Callable[..., None] | None = None
 ) -> Spectrum:
-    """Run the QR iteration on ``problem`` and summarise it as a :class:`Spectrum`.
+    """Run the QR iteration on ``problem`` and summarise it as a `Spectrum`.
 
     ``observe(start, length, logsum, rows)`` is called after each counted chunk with the
     chunk's sums of ``log|diag(R)|`` (numpy, in QR column order) of the sequences ``rows``

@@ -1,6 +1,6 @@
 """Finite-time Lyapunov exponents: the growth rates over windows of ``W`` steps, and their spread.
 
-The asymptotic exponents of :func:`lyapax.spectrum` are the time averages of
+The asymptotic exponents of `lyapax.spectrum` are the time averages of
 these; their distribution over windows (and sequences) shows how much the
 expansion rates fluctuate along a trajectory, which a single number hides.
 The ``i``-th finite-time exponent of a window is the growth rate of the ``i``-th
@@ -36,7 +36,7 @@ class FiniteTimeExponents:
         count: whole windows per sequence.
         mean, variance, minimum, maximum: ``(B, k)`` over each sequence's windows.
         windows: ``(count, B, k)`` every window's exponents with ``keep_windows=True``, else ``None``.
-        spectrum: the asymptotic estimate from the same run (:class:`lyapax.Spectrum`).
+        spectrum: the asymptotic estimate from the same run (`lyapax.Spectrum`).
     """
 
     window: int
@@ -104,10 +104,10 @@ def finite_time(
             last whole window still count in ``spectrum`` but give no window.
         keep_windows: keep every window's exponents (memory grows with the steps).
         model, inputs, k, warmup, ortho_every, steps, h0, dtype, device, backend, seed, time_major:
-            as in :func:`lyapax.spectrum`.
+            as in `lyapax.spectrum`.
 
     Returns:
-        A :class:`FiniteTimeExponents` (nats/step).
+        A `FiniteTimeExponents` (nats/step).
     """
     window = check_int("window", window, 1)
     opts = Options.from_arguments(

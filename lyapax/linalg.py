@@ -1,9 +1,9 @@
 """Linear algebra the iteration needs beyond the array API standard, written once against ``xp``.
 
-- :func:`solve_triangular`: ``R^{-1} B`` for batches of upper-triangular ``R``
+- `solve_triangular`: ``R^{-1} B`` for batches of upper-triangular ``R``
   (the standard has no triangular solve): recursive 2 x 2 blocking, so the work
   is matrix products; the leaves are solved by back substitution.
-- :class:`QR` and :func:`orthonormalize`: the re-orthonormalisation engine of
+- `QR` and `orthonormalize`: the re-orthonormalisation engine of
   the QR iteration. ``"householder"`` is the namespace's ``linalg.qr``
   (LAPACK, cuSOLVER); ``"cholesky2"`` is CholeskyQR2 and ``"cholesky3"`` shifted
   CholeskyQR3, both made of matrix products and a small Cholesky factorisation

@@ -3,10 +3,10 @@
 A backend package ``lyapax_<name>`` registered under the ``lyapax.backends``
 entry points provides a module ``<package>.testing`` with:
 
-- ``KINDS``: the kinds of :data:`lyapax.testing.LAYER_KINDS` its framework has as
+- ``KINDS``: the kinds of `lyapax.testing.LAYER_KINDS` its framework has as
   standard layers (homogeneous stacks of them included);
 - ``native_model(cell, dtype)``: the framework's own model holding the weights of
-  a canonical :mod:`lyapax.cells` cell (or homogeneous :class:`~lyapax.cells.Stack`);
+  a canonical `lyapax.cells` cell (or homogeneous `Stack`);
 - ``native_array(a, dtype)``: a numpy array as the framework's array;
 - ``native_step(model, h, x, dtype)``: one step of the framework's own forward pass
   from the flat canonical state ``h (B, d)`` and input ``x (B, F)`` (numpy),
@@ -17,7 +17,7 @@ entry points provides a module ``<package>.testing`` with:
   (parameters, training flags, the framework's global RNG state) as a list of
   numpy arrays and plain values, compared before and after each bad input.
 
-Then a test module of the backend subclasses :class:`BackendConformance`::
+Then a test module of the backend subclasses `BackendConformance`::
 
     from lyapax.testing.conformance import BackendConformance
 
@@ -25,8 +25,8 @@ Then a test module of the backend subclasses :class:`BackendConformance`::
         backend = "torch"
 
 Every property is checked against the numpy reference path: spectra, one step of the
-state, float32, covariant vectors (:func:`lyapax.covariant_vectors`: vectors up to sign,
-growth rates, angles) and finite-time exponents (:func:`lyapax.finite_time`).
+state, float32, covariant vectors (`lyapax.covariant_vectors`: vectors up to sign,
+growth rates, angles) and finite-time exponents (`lyapax.finite_time`).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def float32_agrees(got, reference, *, gap: float = 0.05) -> bool:
     """Whether a float32 spectrum agrees with the float64 reference, on the well-conditioned
     quantities: the largest exponent (where the reference separates it from the second by more
     than ``gap``) and the sum of all ``k`` (the growth rate of k-volumes) within the summed
-    :func:`float32_tolerance`.
+    `float32_tolerance`.
 
     The split of the rest is not compared: where saturated units make a step's Jacobian nearly
     singular (one direction contracting by e^-9 in a step), which direction survives is decided
@@ -143,13 +143,13 @@ class CovariantCase:
     """A small float64 network whose covariant vectors are well posed, with its numpy reference.
 
     Attributes:
-        kind: one of :data:`lyapax.testing.LAYER_KINDS`.
+        kind: one of `lyapax.testing.LAYER_KINDS`.
         cell: the canonical network (one layer, 3 units, 2 input features).
         inputs: ``(2, warmup + window + transient, 2)`` inputs (about 60 + 120 + 150 steps).
-        options: keyword arguments of :func:`lyapax.covariant_vectors` (vectors at every QR step
+        options: keyword arguments of `lyapax.covariant_vectors` (vectors at every QR step
             of the window).
         window: counted steps whose vectors are computed.
-        reference: the numpy backend's :class:`lyapax.CovariantVectors`.
+        reference: the numpy backend's `lyapax.CovariantVectors`.
     """
 
     kind: str
@@ -185,7 +185,7 @@ def covariant_case(kind: str, ortho_every: int = 1) -> CovariantCase:
 def covariant_tolerance(reference: CovariantVectors) -> float:
     """Absolute tolerance (nats/step) on float64 growth rates and covariant exponents, for a
     network with a negative largest exponent: ``1e-9 + 1e-13 · exp(p · (λ1 - λk))`` (as
-    :func:`float64_tolerance`: the conditioning of a product of ``p = ortho_every`` maps)."""
+    `float64_tolerance`: the conditioning of a product of ``p = ortho_every`` maps)."""
     ps = reference.per_sequence
     spread = float(ps.max() - ps.min())
     return 1e-9 + 1e-13 * np.exp(min(reference.ortho_every * spread, 50.0))
@@ -194,7 +194,7 @@ def covariant_tolerance(reference: CovariantVectors) -> float:
 def assert_covariant_close(got: CovariantVectors, reference: CovariantVectors, *, vectors: float = 1e-7) -> None:
     """``got`` and ``reference`` hold the same covariant vectors up to sign (each unit vector within
     ``vectors`` in Euclidean norm), the same angles (within ``vectors`` radians) and the same
-    growth rates and exponents (within :func:`covariant_tolerance`, nats/step)."""
+    growth rates and exponents (within `covariant_tolerance`, nats/step)."""
     assert got.vectors.shape == reference.vectors.shape, (got.vectors.shape, reference.vectors.shape)
     np.testing.assert_array_equal(got.steps, reference.steps)
     sign = np.sign(np.sum(got.vectors * reference.vectors, axis=-2, keepdims=True))
