@@ -234,9 +234,10 @@ def covariant_vectors(
 ) -> CovariantVectors:
     """Covariant Lyapunov vectors, their local growth rates and angles (Ginelli's method).
 
+    ``model``, ``inputs``, ``k``, ``steps``, ``h0``, ``dtype``, ``device``, ``backend``, ``seed``,
+    ``time_major`` and ``ortho_every`` are as in `lyapax.spectrum`.
+
     Args:
-        model, inputs, k, steps, h0, dtype, device, backend, seed, time_major, ortho_every:
-            as in `lyapax.spectrum`.
         at: counted steps (from the window's start, multiples of ``ortho_every``) at which
             vectors are wanted; default: 10 steps spread over the window.
         warmup: forward transient, in steps, for the Gram-Schmidt vectors to converge

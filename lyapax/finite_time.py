@@ -99,12 +99,13 @@ def finite_time(
 ) -> FiniteTimeExponents:
     """Finite-time Lyapunov exponents over consecutive windows of ``window`` counted steps.
 
+    ``model``, ``inputs``, ``k``, ``warmup``, ``ortho_every``, ``steps``, ``h0``, ``dtype``,
+    ``device``, ``backend``, ``seed`` and ``time_major`` are as in `lyapax.spectrum`.
+
     Args:
         window: steps per window (a multiple of ``ortho_every``). Counted steps after the
             last whole window still count in ``spectrum`` but give no window.
         keep_windows: keep every window's exponents (memory grows with the steps).
-        model, inputs, k, warmup, ortho_every, steps, h0, dtype, device, backend, seed, time_major:
-            as in `lyapax.spectrum`.
 
     Returns:
         A `FiniteTimeExponents` (nats/step).
