@@ -28,10 +28,16 @@ def strip_timing(obj):
     return obj
 
 
+def record_paths(folder: Path) -> list[Path]:
+    """The finished records of a study folder (not the ``.tmp-*`` file a killed writer left behind;
+    pathlib's glob, unlike the shell's, matches names that start with a dot)."""
+    return sorted(p for p in (folder / "networks").glob("*.json") if not p.name.startswith(".tmp-"))
+
+
 def records(folder: Path) -> dict[str, dict]:
     """``networks/*.json`` of a study folder: id -> record."""
     out = {}
-    for path in sorted((folder / "networks").glob("*.json")):
+    for path in record_paths(folder):
         rec = json.loads(path.read_text())
         assert rec["id"] == path.stem
         out[path.stem] = rec

@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("ray")
 pytest.importorskip("torch")
 
-from sweep_helpers import TINY_FLAGS, kill_session, records, strip_timing  # noqa: E402
+from sweep_helpers import TINY_FLAGS, kill_session, record_paths, records, strip_timing  # noqa: E402
 
 from lyapax.readout import cli  # noqa: E402
 
@@ -63,7 +63,7 @@ def test_kill_midway_then_resume(tmp_path, capsys):
     first = _sweep(out, env)
     try:
         deadline = time.monotonic() + 240
-        while not list((out / "networks").glob("*.json")) and first.poll() is None and time.monotonic() < deadline:
+        while not record_paths(out) and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(30)
