@@ -102,7 +102,10 @@ class TensorFlowBackend(Backend):
         if tf is not None and isinstance(array, (tf.Tensor, tf.Variable)):
             return True
         keras = _keras()
-        return keras is not None and isinstance(array, keras.Variable)
+        if keras is not None and isinstance(array, keras.Variable):
+            return True
+        # Keras 3.0's TensorFlow variables are not instances of the exported keras.Variable
+        return keras is not None and any(c.__name__ == "KerasVariable" for c in type(array).__mro__)
 
     # -- hooks -------------------------------------------------------------------------------
 
