@@ -272,7 +272,8 @@ class Nnx:
             return self._stack(model, layers)
         carry = self._carry([model], stacked=False) if hasattr(model, "initialize_carry") else None
         graphdef, state = nnx.split(model)
-        inner = [(tuple(path), type(m).__name__) for path, m in nnx.iter_modules(model)
+        walk = getattr(nnx, "iter_modules", None) or nnx.iter_graph  # flax < 0.12.1 has only iter_graph
+        inner = [(tuple(path), type(m).__name__) for path, m in walk(model)
                  if path and isinstance(m, (nnx.RNN, nnx.RNNCellBase))]
         inner = [(p, c) for p, c in inner if not any(p[: len(q)] == q and p != q for q, _ in inner)]
         return Plan(
