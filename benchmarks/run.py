@@ -6,8 +6,8 @@ Usage::
     python benchmarks/run.py --quick                       # a smaller subset, under 2 minutes
     python benchmarks/run.py --backends torch,jax --sizes 64x16x200,128x16x200 --models LSTM
 
-Every row computes a full spectrum (``k = d``; ``d = 2 x hidden`` for the LSTM, whose state is
-``(h, c)``) of one model (``RNN`` tanh, ``GRU``, ``LSTM``; input 32 features, every weight
+Every row but ``k=32`` computes a full spectrum (``k = d``; ``d = 2 x hidden`` for the LSTM, whose
+state is ``(h, c)``) of one model (``RNN`` tanh, ``GRU``, ``LSTM``; input 32 features, every weight
 ``N(0, 1.5² / hidden)``) in float32, without warm-up steps. Columns:
 
 - ``wall s``: for ``default`` and ``paper`` the fastest of ``--repeats`` calls, for the other
@@ -30,15 +30,16 @@ Every row computes a full spectrum (``k = d``; ``d = 2 x hidden`` for the LSTM, 
   ``threads=2`` rows can go below it.
 - ``x bound2``: wall time over ``steps x (tangent + QR flops) / GEMM rate``: everything at
   the rate of that matmul (QR: ``(8/3) d³`` flops per matrix, Householder with ``Q``).
+  Both bounds are for the full spectrum: ``-`` on the ``k=32`` rows.
 - ``max|dλ|``: the largest difference of any exponent of any sequence (nats/step) from a
-  float64 reference with ``ortho_every=1`` and Householder QR, in the same backend and on
-  the same steps;
+  float64 reference with ``ortho_every=1`` and Householder QR, in the same backend, on
+  the same steps and with the same ``k``;
   ``rel``: the largest ``|dλ_i| / max(1, |λ_i|)`` (the measure of the documented float32
   tolerance, 2e-3, in docs/performance.md).
 
 Rows: ``default`` (float32 tangent maps, QR in float64, ``qr="auto"``: Householder on a CPU,
 ``ortho_every=1``, one thread), ``qr=cholesky``, ``qr_dtype=float32``, ``ortho_every=auto``,
-``threads=2`` (the batch split over two threads on two CPUs; not for JAX unless
+``k=32`` (the leading 32 exponents) alone and with ``ortho_every="auto"``, ``threads=2`` (the batch split over two threads on two CPUs; not for JAX unless
 ``--jax-threads``: it hangs in XLA's CPU runtime here), the paper's way.
 
 One thread: each backend runs in its own process, pinned to one CPU (``taskset``, else
@@ -79,8 +80,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "qr=cholesky": {"qr": "cholesky"},
     "qr_dtype=float32": {"qr_dtype": "float32"},
     "ortho_every=auto": {"ortho_every": "auto"},
+    "k=32": {"k": 32},
+    "k=32+auto": {"k": 32, "ortho_every": "auto"},
 }
-QUICK_VARIANTS = ("default", "ortho_every=auto")
+QUICK_VARIANTS = ("default", "ortho_every=auto", "k=32+auto")
 #: variants timed on 1/n of the steps, their times multiplied by n (CholeskyQR is slow on a CPU; one
 #: chunk, no warm-up steps: the cost per step is constant)
 SHORTER = {"qr=cholesky": 4}
@@ -202,11 +205,10 @@ def model_rows(cases: Any, model: str, args: argparse.Namespace) -> None:
         emit(kind="primitives", **common, t_tangent=t_tangent, t_qr=t_qr)
     net, x = cases.build(model, hidden, args.features, args.seed), cases.inputs(batch, steps, args.features, args.seed)
     variants = {"threads=2": {"threads": 2}} if args.threads == 2 else {v: VARIANTS[v] for v in args.variants.split(",")}
-    shortened = {SHORTER.get(name, 1) for name in variants}
-    if args.threads == 1:
-        for f in sorted(shortened):
-            ref = lyapax.spectrum(net, x[:, : steps // f], dtype="float64", qr="householder", ortho_every=1, threads=1)
-            emit(kind="reference", **common, steps=steps // f, per_sequence=ref.per_sequence.tolist(),
+    if args.threads == 1:  # float64 references on the steps and with the k each variant uses
+        for f, k in sorted({(SHORTER.get(name, 1), options.get("k", d)) for name, options in variants.items()}):
+            ref = lyapax.spectrum(net, x[:, : steps // f], k=k, dtype="float64", qr="householder", threads=1)
+            emit(kind="reference", **common, steps=steps // f, k=k, per_sequence=ref.per_sequence.tolist(),
                  exponents=ref.exponents.tolist())
     compiles = backend != "torch"
     if not compiles:  # PyTorch compiles nothing: one untimed float32 call for its caches, then every call counts
@@ -220,19 +222,19 @@ def model_rows(cases: Any, model: str, args: argparse.Namespace) -> None:
             compile_first=compiles or name == "threads=2",  # new threads: first-touch memory, allocator arenas
         )
         note = f"{s.qr}; p={','.join(map(str, s.intervals))}; {s.threads} thr"
-        emit(kind="row", **common, variant=name, wall=wall * f, cpu=cpu * f, steps=steps // f,
+        emit(kind="row", **common, variant=name, wall=wall * f, cpu=cpu * f, steps=steps // f, k=s.k,
              per_sequence=s.per_sequence.tolist(), note=note + (f"; timed on {steps // f} steps, x{f}" if f > 1 else ""))
     if backend == "torch" and args.threads == 1 and args.paper:
         import torch
 
         q0 = torch.as_tensor(np.broadcast_to(orthonormal_basis(d, d, 0), (batch, d, d)).copy(), dtype=torch.float32)
         wall, cpu, out = timed(lambda: cases.paper_spectrum(net, x, q0), args.repeats, False)
-        emit(kind="row", **common, variant="paper", wall=wall, cpu=cpu, steps=steps,
+        emit(kind="row", **common, variant="paper", wall=wall, cpu=cpu, steps=steps, k=d,
              per_sequence=(-np.sort(-out.numpy().astype(np.float64), axis=1)).tolist(),
              note="dense J, float32 QR every step (same initial basis)")
         if model == "LSTM":
             wall, cpu, _ = timed(lambda: cases.paper_spectrum(net, x, h_only=True), 1, False)
-            emit(kind="row", **common, variant="paper h-only", wall=wall, cpu=cpu, steps=steps, per_sequence=None,
+            emit(kind="row", **common, variant="paper h-only", wall=wall, cpu=cpu, steps=steps, k=hidden, per_sequence=None,
                  note=f"dh'/dh only: d={hidden}, another product")
     emit(kind="done", **common)
 
@@ -264,11 +266,17 @@ def run_worker(backend: str, size: str, threads: int, cpus: list[int], args: arg
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           preexec_fn=preexec) as proc:
         assert proc.stdout is not None
-        watchdog = threading.Timer(args.timeout, proc.kill)  # a hung framework must not stall the run
+        fired: list[bool] = []
+
+        def stop() -> None:
+            fired.append(True)
+            proc.kill()
+
+        watchdog = threading.Timer(args.timeout, stop)  # a hung framework must not stall the run
         watchdog.start()
         for line in proc.stdout:
             watchdog.cancel()
-            watchdog = threading.Timer(args.timeout, proc.kill)
+            watchdog = threading.Timer(args.timeout, stop)
             watchdog.start()
             if line.startswith(RESULT):
                 record = json.loads(line[len(RESULT):])
@@ -282,9 +290,9 @@ def run_worker(backend: str, size: str, threads: int, cpus: list[int], args: arg
     if proc.returncode:
         done = {r["model"] for r in records if r["kind"] == "done"}
         missing = [m for m in args.models if m not in done]
-        print(f"# {backend} (threads={threads}) stopped with status {proc.returncode} "
-              f"(or nothing for {args.timeout:.0f} s); rerun with --verbose")
-        records.append({"kind": "timeout", "backend": backend, "size": size, "seconds": args.timeout,
+        why = f"nothing for {args.timeout:.0f} s: stopped" if fired else f"exited with status {proc.returncode}"
+        print(f"# {backend} (threads={threads}): {why}; rerun with --verbose")
+        records.append({"kind": "timeout", "backend": backend, "size": size, "why": why,
                         "variant": "threads=2" if threads == 2 else "(rest)", "missing": missing})
     return records
 
@@ -308,7 +316,8 @@ def order(row: dict) -> int:
 def table(size: str, records: list[dict], args: argparse.Namespace) -> None:
     hidden, batch, steps = parse_size(size)
     rows = [r for r in records if r["kind"] == "row" and r["size"] == size]
-    refs = {(r["backend"], r["model"], r["steps"]): r for r in records if r["kind"] == "reference" and r["size"] == size}
+    refs = {(r["backend"], r["model"], r["steps"], r["k"]): r for r in records
+            if r["kind"] == "reference" and r["size"] == size}
     prims = {(r["backend"], r["model"]): r for r in records if r["kind"] == "primitives" and r["size"] == size}
     hung = [r for r in records if r["kind"] == "timeout" and r["size"] == size]
     print(f"\nfull spectrum, float32, hidden {hidden}, input {args.features}, batch {batch}, {steps} steps, no warm-up")
@@ -329,14 +338,14 @@ def table(size: str, records: list[dict], args: argparse.Namespace) -> None:
                 wall = r["wall"]
                 cells = [f"{wall:8.3f}", f"{r['cpu']:8.3f}", f"{wall / default:7.2f}x" if default else f"{'-':>8s}",
                          f"{paper / wall:6.2f}x" if paper else f"{'-':>7s}"]
-                if t_tangent is not None and t_qr is not None:
+                if t_tangent is not None and t_qr is not None and r["k"] == state_dim(model, hidden):
                     bound1 = steps * (t_tangent + t_qr)
                     bound2 = steps * t_tangent * (tangent_flops + qr_flops) / tangent_flops
                     cells += [f"{wall / bound1:7.1f}x", f"{wall / bound2:7.1f}x"]
                 else:
                     cells += [f"{'-':>8s}"] * 2
                 err = rel = "-"
-                ref = refs.get((backend, model, r["steps"]))
+                ref = refs.get((backend, model, r["steps"], r["k"]))
                 if ref is not None and r["per_sequence"] is not None:
                     lam = np.asarray(ref["per_sequence"])
                     diff = np.abs(np.asarray(r["per_sequence"]) - lam)
@@ -344,11 +353,10 @@ def table(size: str, records: list[dict], args: argparse.Namespace) -> None:
                 print(f"{model:5s} {backend:10s} {r['variant']:18s} " + " ".join(cells) + f" {err:>8s} {rel:>8s}  {r['note']}")
             for h in hung:
                 if h["backend"] == backend and model in h["missing"]:
-                    print(f"{model:5s} {backend:10s} {h['variant']:18s} no result ({h['seconds']:.0f} s without "
-                          "progress: the process was stopped)")
+                    print(f"{model:5s} {backend:10s} {h['variant']:18s} no result ({h['why']})")
     print("\nfloat64 reference (ortho_every=1, Householder): λ1 and λd of the mean spectrum, nats/step")
-    for (backend, model, n), r in sorted(refs.items()):
-        if n == steps:
+    for (backend, model, n, k), r in sorted(refs.items()):
+        if n == steps and k == state_dim(model, hidden):
             print(f"  {backend:10s} {model:5s} λ1 = {r['exponents'][0]:+.4f}   λd = {r['exponents'][-1]:+.3f}")
     print("\nprimitives, one thread, per call (each from a compiled loop of "
           f"{LOOP}); the bounds use the fastest framework's:")

@@ -106,6 +106,16 @@ def test_auto_interval_for_one_exponent() -> None:
     assert max_error(auto, ref) <= AUTO_TOL
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_auto_interval_within_one_chunk_without_warmup(kind: str) -> None:
+    # 200 steps, no warm-up: one default chunk; a short first chunk estimates the spread
+    cell, x = network(kind, GAINS["chaotic"])
+    ref = lyapax.spectrum(cell, x[:, :200], k=3)
+    auto = lyapax.spectrum(cell, x[:, :200], k=3, ortho_every="auto")
+    assert max(auto.intervals) > 1, auto.intervals
+    assert max_error(auto, ref) <= AUTO_TOL
+
+
 def test_a_fixed_long_interval_on_a_wide_spectrum_fails_the_auto_tolerance() -> None:
     # what "auto" avoids, and proof that AUTO_TOL would notice it
     cell, x = network("tanh", GAINS["chaotic"])
