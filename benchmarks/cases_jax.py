@@ -1,42 +1,98 @@
 """Benchmark cases of the JAX backend: Flax nnx cells, full spectrum, float32.
 
-``cases()`` returns zero-argument callables (one per model) that compute the
-full Lyapunov spectrum of a Flax ``nnx`` cell driven by a fixed input batch;
-each blocks until the result is on the host (``lyapax.spectrum`` returns numpy).
-The first call of each compiles; the runner calls every callable once before timing.
+``build``/``inputs`` make the models and inputs that ``benchmarks/run.py`` times (every
+weight ``N(0, 1.5² / hidden)`` as in the torch and TensorFlow cases, zero biases);
+``matmul_op``/``qr_op`` the primitives of its lower bounds (jit-compiled, each call
+blocks until done). ``cases()`` returns zero-argument callables (one per model) for
+a quick look. ``lyapax.spectrum`` returns numpy, so each call blocks until the result is
+on the host; the first call of each compiles.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 
-def cases(
-    hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0, **options: object
-) -> dict[str, Callable[[], object]]:
-    import jax.numpy as jnp
+def build(kind: str, hidden: int, features: int | None = None, seed: int = 0) -> Any:
+    """``nnx.SimpleCell`` (tanh), ``nnx.GRUCell`` or ``nnx.OptimizedLSTMCell``."""
+    import jax
     from flax import nnx
 
+    init = jax.nn.initializers.normal(1.5 / hidden**0.5)
+    cls = {"RNN": nnx.SimpleCell, "GRU": nnx.GRUCell, "LSTM": nnx.OptimizedLSTMCell}[kind]
+    return cls(features or hidden, hidden, kernel_init=init, recurrent_kernel_init=init, rngs=nnx.Rngs(seed))
+
+
+def inputs(batch: int, steps: int, features: int, seed: int = 0) -> Any:
+    """Standard normal inputs ``(batch, steps, features)``, float32."""
+    import jax.numpy as jnp
+
+    return jnp.asarray(np.random.default_rng(seed + 1).standard_normal((batch, steps, features)), dtype=jnp.float32)
+
+
+def _blocks(rows: int, cols: int) -> np.ndarray:
+    """``(rows, cols)``: stacked random orthogonal ``cols x cols`` blocks (norms stay put when iterated)."""
+    rng = np.random.default_rng(0)
+    return np.concatenate([np.linalg.qr(rng.standard_normal((cols, cols)))[0] for _ in range(-(-rows // cols))])[:rows]
+
+
+def _looped(step: Callable[[Any], Any], start: np.ndarray, n: int, dtype: str, *consts: np.ndarray) -> Callable[[], Any]:
+    """``n`` dependent applications of ``step`` in one jit-compiled loop (float64 within a 64-bit scope), blocking."""
+    import contextlib
+
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    scope = getattr(jax, "enable_x64", None)
+    if scope is None:  # JAX < 0.7
+        from jax.experimental import enable_x64 as scope
+
+    def x64() -> contextlib.AbstractContextManager:
+        return scope(True) if dtype == "float64" else contextlib.nullcontext()
+
+    compiled = jax.jit(lambda a, *c: lax.fori_loop(0, n, lambda i, q: step(q, *c), a))
+    with x64():
+        args = [jnp.asarray(a, dtype=dtype) for a in (start, *consts)]
+
+    def call() -> Any:
+        with x64():
+            return jax.block_until_ready(compiled(*args))
+
+    return call
+
+
+def matmul_op(rows: int, cols: int, batch: int, k: int, dtype: str = "float32", n: int = 10) -> Callable[[], Any]:
+    """``n`` dependent products ``Q <- (W (rows, cols) @ Q (batch, cols, k))[:, :cols]``: the matmul of a
+    tangent map, timed for the GEMM rate."""
+    import jax.numpy as jnp
+
+    Q = np.random.default_rng(1).standard_normal((batch, cols, k))
+    return _looped(lambda q, W: jnp.matmul(W, q)[:, :cols], Q, n, dtype, _blocks(rows, cols))
+
+
+def qr_op(batch: int, d: int, k: int, dtype: str = "float64", n: int = 5) -> Callable[[], Any]:
+    """``n`` dependent batched Householder QRs of ``(batch, d, k)`` (``jnp.linalg.qr``)."""
+    import jax.numpy as jnp
+
+    return _looped(lambda q: jnp.linalg.qr(q)[0], np.random.default_rng(0).standard_normal((batch, d, k)), n, dtype)
+
+
+def cases(
+    hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0, features: int | None = None, **options: object
+) -> dict[str, Callable[[], object]]:
+    """Zero-argument callables computing the full float32 spectrum of each model (inputs built once)."""
     import lyapax
 
-    features = hidden
-    rngs = nnx.Rngs(seed)
-    models = {
-        "RNN": nnx.SimpleCell(features, hidden, rngs=rngs),
-        "GRU": nnx.GRUCell(features, hidden, rngs=rngs),
-        "LSTM": nnx.OptimizedLSTMCell(features, hidden, rngs=rngs),
-    }
-    x = jnp.asarray(np.random.default_rng(seed).standard_normal((batch, steps, features)), dtype=jnp.float32)
+    x = inputs(batch, steps, features or hidden, seed)
 
     def make(model: object) -> Callable[[], object]:
-        def run() -> object:
-            return lyapax.spectrum(model, x, dtype="float32", **options).exponents
+        return lambda: lyapax.spectrum(model, x, dtype="float32", **options)
 
-        return run
-
-    return {name: make(model) for name, model in models.items()}
+    return {kind: make(build(kind, hidden, features, seed)) for kind in ("RNN", "GRU", "LSTM")}
 
 
 if __name__ == "__main__":
@@ -45,7 +101,5 @@ if __name__ == "__main__":
     for name, fn in cases().items():
         fn()
         t0 = time.perf_counter()
-        n = 3
-        for _ in range(n):
-            fn()
-        print(f"{name}: {(time.perf_counter() - t0) / n * 1e3:.1f} ms")
+        fn()
+        print(f"{name}: {(time.perf_counter() - t0) * 1e3:.1f} ms")

@@ -11,9 +11,13 @@ sign fixing with ``diag_embed`` matmuls, all ``diag(R)`` stored, Python loop.
 
 Two deliberate differences from the published code, so that both sides compute
 the same numbers (checked in ``tests/torch_backend/test_torch_benchmark_cases.py``):
-``Z = J @ Q`` instead of ``J^T @ Q``, and for the LSTM the Jacobian of the full
-state ``(h, c)`` (``2H x 2H``, what lyapax computes) instead of ``dh'/dh`` only.
-Both choices cost the same as the published ones.
+``Z = J @ Q`` instead of ``J^T @ Q`` (the same cost), and for the LSTM the Jacobian of
+the full state ``(h, c)`` (``2H x 2H``, what lyapax computes) instead of ``dh'/dh`` only;
+``paper_spectrum(..., h_only=True)`` is the published ``H x H`` variant (cheaper, and
+the spectrum of a different product).
+
+``build``, ``inputs``, ``matmul_op`` and ``qr_op`` are what ``benchmarks/run.py`` uses
+(the same names in ``cases_jax.py`` and ``cases_tensorflow.py``).
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ def _gru_jac(m: nn.GRU, h, x):
     return a_h + b_h + c_h
 
 
-def _lstm_jac(m: nn.LSTM, h, c, x):
+def _lstm_jac(m: nn.LSTM, h, c, x, h_only: bool = False):
     H = m.hidden_size
     W, U = m.weight_ih_l0, m.weight_hh_l0
     i_x, f_x, g_x, o_x = (slice(j * H, (j + 1) * H) for j in range(4))
@@ -91,6 +95,8 @@ def _lstm_jac(m: nn.LSTM, h, c, x):
     b_h = (sp[:, o_x, o_x] @ torch.diag_embed(torch.tanh(c_out))) @ U[o_x]
     c_h = sg[:, o_x, o_x] @ _d_sech2(c_out)
     dh_dh = c_h @ dc_dh + b_h
+    if h_only:  # the published code: dh'/dh only, c treated as an input
+        return dh_dh
     dh_dc = c_h @ dc_dc
     return torch.cat([torch.cat([dh_dh, dh_dc], dim=2), torch.cat([dc_dh, dc_dc], dim=2)], dim=1)
 
@@ -103,15 +109,19 @@ def _one_step_var_qr(J, Q):
 
 
 @torch.no_grad()
-def paper_spectrum(model: nn.Module, inputs: torch.Tensor, Q0: torch.Tensor | None = None) -> torch.Tensor:
+def paper_spectrum(
+    model: nn.Module, inputs: torch.Tensor, Q0: torch.Tensor | None = None, h_only: bool = False
+) -> torch.Tensor:
     """Per-sequence spectra ``(B, d)`` (nats/step, QR order) the paper's way; ``inputs (B, T, F)``.
 
-    Single-layer ``nn.RNN`` (tanh), ``nn.GRU`` or ``nn.LSTM`` with biases; zero initial state.
+    Single-layer ``nn.RNN`` (tanh), ``nn.GRU`` or ``nn.LSTM`` with biases; zero initial state;
+    ``Q0 (B, d, d)`` the initial basis (default: the identity). ``h_only``: for an LSTM, the
+    ``H x H`` Jacobian ``dh'/dh`` of the published code (``d = H``) instead of the full state's.
     """
     B, T, _ = inputs.shape
     H = model.hidden_size
     lstm = isinstance(model, nn.LSTM)
-    d = 2 * H if lstm else H
+    d = 2 * H if lstm and not h_only else H
     dev, dt = inputs.device, inputs.dtype
     h = torch.zeros(1, B, H, device=dev, dtype=dt)
     c = torch.zeros(1, B, H, device=dev, dtype=dt)
@@ -121,7 +131,7 @@ def paper_spectrum(model: nn.Module, inputs: torch.Tensor, Q0: torch.Tensor | No
     for t in range(T):
         xt = x_tm[t]
         if lstm:
-            J = _lstm_jac(model, h[0], c[0], xt)
+            J = _lstm_jac(model, h[0], c[0], xt, h_only)
         elif isinstance(model, nn.GRU):
             J = _gru_jac(model, h[0], xt)
         else:
@@ -136,10 +146,11 @@ def paper_spectrum(model: nn.Module, inputs: torch.Tensor, Q0: torch.Tensor | No
     return torch.sum(torch.log(rvals), dim=1) / T
 
 
-def _build(kind: str, hidden: int, seed: int) -> nn.Module:
+def build(kind: str, hidden: int, features: int | None = None, seed: int = 0) -> nn.Module:
+    """``nn.RNN``/``GRU``/``LSTM`` (batch first), every weight ``N(0, 1.5² / hidden)``."""
     torch.manual_seed(seed)
     cls = {"RNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}[kind]
-    model = cls(hidden, hidden, batch_first=True)
+    model = cls(features or hidden, hidden, batch_first=True)
     with torch.no_grad():  # weights of order-one gain: a network in an interesting regime
         for name, p in model.named_parameters():
             if name.startswith("weight"):
@@ -147,15 +158,57 @@ def _build(kind: str, hidden: int, seed: int) -> nn.Module:
     return model.eval()
 
 
+_build = build
+
+
+def inputs(batch: int, steps: int, features: int, seed: int = 0) -> torch.Tensor:
+    """Standard normal inputs ``(batch, steps, features)``, float32."""
+    return torch.randn(batch, steps, features, generator=torch.Generator().manual_seed(seed + 1))
+
+
+def _blocks(rows: int, cols: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(rows, cols)``: stacked random orthogonal ``cols x cols`` blocks (norms stay put when iterated)."""
+    gen = torch.Generator().manual_seed(0)
+    blocks = [torch.linalg.qr(torch.randn(cols, cols, generator=gen, dtype=dtype))[0] for _ in range(-(-rows // cols))]
+    return torch.cat(blocks)[:rows]
+
+
+def matmul_op(rows: int, cols: int, batch: int, k: int, dtype: str = "float32", n: int = 10) -> Callable[[], object]:
+    """``n`` dependent products ``Q <- (W (rows, cols) @ Q (batch, cols, k))[:, :cols]``: the matmul of a
+    tangent map, timed for the GEMM rate."""
+    dt = getattr(torch, dtype)
+    W, Q = _blocks(rows, cols, dt), torch.randn(batch, cols, k, dtype=dt)
+
+    def run() -> torch.Tensor:
+        q = Q
+        for _ in range(n):
+            q = torch.matmul(W, q)[:, :cols]
+        return q
+
+    return run
+
+
+def qr_op(batch: int, d: int, k: int, dtype: str = "float64", n: int = 5) -> Callable[[], object]:
+    """``n`` dependent batched Householder QRs of ``(batch, d, k)`` (``torch.linalg.qr``, LAPACK on a CPU)."""
+    A = torch.randn(batch, d, k, dtype=getattr(torch, dtype))
+
+    def run() -> torch.Tensor:
+        q = A
+        for _ in range(n):
+            q = torch.linalg.qr(q)[0]
+        return q
+
+    return run
+
+
 def cases(
-    hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0, **options: object
+    hidden: int = 128, batch: int = 16, steps: int = 200, seed: int = 0, features: int | None = None, **options: object
 ) -> dict[str, Callable[[], object]]:
     """Zero-argument callables computing the full float32 spectrum of each model (inputs built once)."""
     out: dict[str, Callable[[], object]] = {}
-    gen = torch.Generator().manual_seed(seed + 1)
-    x = torch.randn(batch, steps, hidden, generator=gen)
+    x = inputs(batch, steps, features or hidden, seed)
     for kind in ("RNN", "GRU", "LSTM"):
-        model = _build(kind, hidden, seed)
+        model = build(kind, hidden, features, seed)
         out[kind] = lambda model=model: lyapax.spectrum(model, x, **options)
         out[f"paper-{kind}"] = lambda model=model: paper_spectrum(model, x)
     return out

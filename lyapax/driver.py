@@ -35,7 +35,7 @@ from .linalg import HOUSEHOLDER, QR
 from .results import Spectrum
 from .validation import Options, check_h0_shape
 
-__all__ = ["Options", "iterate", "initial_carry", "DEFAULT_CHUNK", "MAX_AUTO_INTERVAL"]
+__all__ = ["Options", "iterate", "initial_carry", "DEFAULT_CHUNK", "MAX_AUTO_INTERVAL", "AUTO_PROBE"]
 
 #: Default steps per chunk (rounded down to a multiple of ``ortho_every``).
 DEFAULT_CHUNK = 256
@@ -202,6 +202,9 @@ def initial_carry(problem: Problem, opts: Options) -> tuple[Any, Any, Any]:
 _LOG_KAPPA = {"float64": np.log(1e8), "float32": np.log(1e3)}
 #: The largest automatic interval (powers of two up to it: few compiled variants).
 MAX_AUTO_INTERVAL = 16
+#: With ``ortho_every="auto"``, the first chunk's steps (QR every step): long enough to estimate
+#: the spread, short enough that a computation of one default chunk (256 steps) still benefits.
+AUTO_PROBE = 32
 _ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
 
 
@@ -293,6 +296,8 @@ class _Part:
             p = _interval(opts, spread, problem.dtype)
             qr = _engine(opts, problem, p, spread, fell_back)
             length = min(_chunk_length(opts, p, problem.chunk or DEFAULT_CHUNK), (T if counted else opts.warmup) - t)
+            if spread is None and opts.ortho_every == "auto" and opts.history is None:
+                length = min(length, AUTO_PROBE)
             xs = None if problem.inputs is None else problem.inputs[t : t + length, ...]
             _check_inputs_chunk(problem, xs, t, self.rows.start)
             before = carry

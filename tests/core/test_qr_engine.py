@@ -10,10 +10,14 @@ Tolerances, in nats/step, per exponent of every sequence:
 - ``CHOLESKY_TOL`` (1e-9): CholeskyQR2/3 and Householder are both backward stable, so their
   ``log|R_ii|`` differ by about ``u * κ`` of one step; a chaotic Elman network's full spectrum
   (one step's κ up to ~1e6) measured 2.4e-10, every other case below 5e-11.
-- ``FLOAT32_RTOL`` (2e-3): the default float32 (float32 maps, float64 QR) is within
-  ``2e-3 * max(1, |λ_i|)`` of float64 on trajectories that are not chaotic (λ1 < 0). Measured:
-  at most 7.6e-4 (PyTorch LSTM, hidden 128, d = 256, 200 steps), 3e-5 at these sizes. The same
-  number is in docs/performance.md. On a chaotic trajectory float32 rounding moves the state
+- ``FLOAT32_RTOL`` (5e-3): the default float32 (float32 maps, float64 QR) is within
+  ``5e-3 * max(1, |λ_i|)`` of float64 on trajectories that are not chaotic (λ1 < 0) and, for
+  gated cells, whose most negative exponent is above -8 nats/step. Measured: at most 2.9e-3,
+  in the most negative exponent (-7.9) of one of 16 sequences of an LSTM (hidden 128,
+  d = 256, 200 steps), 2.7e-4 for the benchmark's PyTorch LSTM, 1.5e-4 at these sizes; an
+  Elman network stays within it far lower (9e-4 at λd = -24). Below, an LSTM's most negative
+  exponents lose accuracy in float32 whatever the QR dtype (the float32 tangent map's own
+  rounding: 6e-2 at λd = -17). The same numbers are in docs/performance.md. On a chaotic trajectory float32 rounding moves the state
   itself onto another trajectory, and the finite-time exponents then differ by their
   statistical spread, not by a precision error.
 """
@@ -35,7 +39,7 @@ from lyapax.validation import Options
 
 AUTO_TOL = 1e-8
 CHOLESKY_TOL = 1e-9
-FLOAT32_RTOL = 2e-3
+FLOAT32_RTOL = 5e-3
 
 HIDDEN, FEATURES, BATCH, STEPS, WARMUP = 24, 4, 4, 300, 50
 #: recurrent gain: ordered (small weights) and large (chaotic for the Elman network)
@@ -43,11 +47,11 @@ GAINS = {"ordered": 0.5, "chaotic": 3.0}
 KINDS = ("tanh", "gru", "lstm")
 
 
-def network(kind: str, gain: float, seed: int = 0) -> tuple[Any, np.ndarray]:
-    """A random canonical cell and its inputs ``(BATCH, STEPS, FEATURES)``."""
+def network(kind: str, gain: float, seed: int = 0, drive: float = 1.0) -> tuple[Any, np.ndarray]:
+    """A random canonical cell and its inputs ``(BATCH, STEPS, FEATURES)``, ``N(0, drive²)``."""
     rng = np.random.default_rng(seed)
     cell = random_cell(kind, HIDDEN, FEATURES, rng, gain=gain)
-    return cell, rng.normal(size=(BATCH, STEPS, FEATURES))
+    return cell, drive * rng.normal(size=(BATCH, STEPS, FEATURES))
 
 
 def run(model: Any, inputs: Any, **options: Any) -> lyapax.Spectrum:
@@ -99,6 +103,16 @@ def test_auto_interval_for_one_exponent() -> None:
     ref = run(cell, x, k=1)
     auto = run(cell, x, k=1, ortho_every="auto", chunk=64)
     assert max(auto.intervals) == lyapax.driver.MAX_AUTO_INTERVAL
+    assert max_error(auto, ref) <= AUTO_TOL
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_auto_interval_within_one_chunk_without_warmup(kind: str) -> None:
+    # 200 steps, no warm-up: one default chunk; a short first chunk estimates the spread
+    cell, x = network(kind, GAINS["chaotic"])
+    ref = lyapax.spectrum(cell, x[:, :200], k=3)
+    auto = lyapax.spectrum(cell, x[:, :200], k=3, ortho_every="auto")
+    assert max(auto.intervals) > 1, auto.intervals
     assert max_error(auto, ref) <= AUTO_TOL
 
 
@@ -284,13 +298,24 @@ def test_solve_triangular_with_a_zero_on_the_diagonal_is_not_finite(rng: np.rand
 # -- float32 (mixed precision by default) against float64 --------------------------------------
 
 
-@pytest.mark.parametrize("regime", ["ordered", "edge"])
-@pytest.mark.parametrize("kind", KINDS)
+#: (gain, input scale): ordered, near the edge of chaos (still λ1 < 0), and saturated (strong input:
+#: many units in the flat part of tanh, λd about -13 for the Elman network)
+FLOAT32_REGIMES = {"ordered": (0.5, 1.0), "edge": (1.5, 1.0), "saturated": (1.5, 3.0)}
+#: the documented domain of FLOAT32_RTOL for gated cells: the most negative exponent above -8 nats/step
+GATED_LOWEST = -8.0
+
+
+@pytest.mark.parametrize(
+    "kind, regime", [(k, r) for k in KINDS for r in ("ordered", "edge")] + [("tanh", "saturated")]
+)
 def test_float32_default_every_exponent_within_tolerance(kind: str, regime: str) -> None:
-    cell, x = network(kind, {"ordered": 0.5, "edge": 1.5}[regime])
+    gain, drive = FLOAT32_REGIMES[regime]
+    cell, x = network(kind, gain, drive=drive)
     ref = run(cell, x)
     f32 = run(cell, x, dtype="float32")
-    assert ref.exponents[0] < 0  # (the premise) not chaotic: the same trajectory in both precisions
+    # (the premises) not chaotic: the same trajectory in both precisions; within the documented domain
+    assert ref.exponents[0] < 0
+    assert kind == "tanh" or ref.exponents[-1] > GATED_LOWEST
     assert f32.dtype == "float32" and f32.qr == "householder (float64)"
     err = np.abs(f32.per_sequence - ref.per_sequence)
     assert np.all(err <= FLOAT32_RTOL * np.maximum(1, np.abs(ref.per_sequence))), err.max()

@@ -2,7 +2,7 @@
 
 The documented tolerance (docs/performance.md, and ``FLOAT32_RTOL`` in
 tests/core/test_qr_engine.py): every exponent of every sequence within
-``2e-3 * max(1, |λ_i|)`` nats/step of float64, on trajectories that are not chaotic (λ1 < 0;
+``5e-3 * max(1, |λ_i|)`` nats/step of float64, on trajectories that are not chaotic (λ1 < 0;
 on a chaotic one float32 rounding moves the state itself onto another trajectory).
 """
 
@@ -15,7 +15,7 @@ from torch import nn
 
 import lyapax
 
-FLOAT32_RTOL = 2e-3
+FLOAT32_RTOL = 5e-3
 F, H, B, T, WARMUP = 4, 32, 4, 300, 50
 
 
