@@ -320,7 +320,8 @@ def table(size: str, records: list[dict], args: argparse.Namespace) -> None:
             if r["kind"] == "reference" and r["size"] == size}
     prims = {(r["backend"], r["model"]): r for r in records if r["kind"] == "primitives" and r["size"] == size}
     hung = [r for r in records if r["kind"] == "timeout" and r["size"] == size]
-    print(f"\nfull spectrum, float32, hidden {hidden}, input {args.features}, batch {batch}, {steps} steps, no warm-up")
+    print(f"\nfloat32, full spectrum unless k=32, hidden {hidden}, input {args.features}, batch {batch}, {steps} steps, "
+          "no warm-up")
     head = (f"{'model':5s} {'backend':10s} {'variant':18s} {'wall s':>8s} {'cpu s':>8s} {'/default':>8s} "
             f"{'paper/':>7s} {'x bound1':>8s} {'x bound2':>8s} {'max|dλ|':>8s} {'rel':>8s}  note")
     print(head)

@@ -57,7 +57,8 @@ def spectrum(
             all, keep it small if the most negative exponents matter.
             ``"auto"`` chooses it chunk by chunk from the running spread
             ``λ1 - λk`` so that this condition number stays below 1e8 (float64
-            tangent maps) or 1e3 (float32): a power of two up to 16.
+            tangent maps) or 1e3 (float32): a power of two up to 16 (a first
+            chunk of 32 steps, QR every step, estimates the spread).
         steps: number of steps for an autonomous map (``inputs=None``).
         h0: initial state in the model's own format (default: zeros).
         dtype: ``"float32"`` or ``"float64"`` (default: the backend's; float64 for numpy).
