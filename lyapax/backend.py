@@ -142,6 +142,9 @@ class Backend:
         autodiff: whether plain step functions ``f(h, x)`` are differentiated (``jvp``).
         differentiable_error: why ``differentiable=True`` is refused, or ``None``.
         chunk: preferred steps per compiled chunk, or ``None`` (the driver's default).
+        max_threads: the most threads that may run the backend's runners at once (``threads=``
+            above it is lowered, with a warning), or ``None``: no limit.
+        thread_limit_reason: why ``max_threads`` is set (said in that warning).
     """
 
     name: str = ""
@@ -153,6 +156,8 @@ class Backend:
     autodiff: bool = True
     differentiable_error: str | None = None
     chunk: int | None = None
+    max_threads: int | None = None
+    thread_limit_reason: str = ""
 
     # -- detection (never imports the framework) ---------------------------------------------
 

@@ -259,7 +259,17 @@ def _chunk_length(opts: Options, p: int, preferred: int) -> int:
 
 def _parts(problem: Problem, opts: Options, B: int, k: int) -> list[slice]:
     """Contiguous groups of sequences run by separate threads (the batch's rows are independent)."""
-    n = opts.threads if opts.threads is not None else problem.backend.threads(problem, k)
+    backend = problem.backend
+    n = opts.threads if opts.threads is not None else backend.threads(problem, k)
+    if backend.max_threads is not None and n > backend.max_threads:
+        if opts.threads is not None:
+            warnings.warn(
+                f"threads={opts.threads}: the {backend.name} backend runs at most {backend.max_threads} thread(s) "
+                f"at once ({backend.thread_limit_reason}); using {backend.max_threads}.",
+                RuntimeWarning,
+                stacklevel=_caller_level(),
+            )
+        n = backend.max_threads
     n = max(1, min(int(n), B))
     bounds = np.linspace(0, B, n + 1).astype(int)
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]

@@ -38,6 +38,10 @@ class JaxBackend(Backend):
     """JAX: Flax nnx/linen and Equinox cells (analytic), lyapax cells with JAX weights, any f(h, x) (jax.jvp)."""
 
     name = "jax"
+    # Two Python threads each running a compiled loop with a batched QR deadlock in XLA's CPU
+    # runtime (jax 0.10.2; reproduced without lyapax), so the batch is never split over threads.
+    max_threads = 1
+    thread_limit_reason = "two threads running compiled loops with a batched QR deadlock in XLA's CPU runtime"
     modules = ("jax",)
     extra = "jax"
     accepts = (

@@ -58,3 +58,18 @@ def test_bad_threads(bad, rng):
     cell = make_cell("gru", 4, 2, rng)
     with pytest.raises(InputError, match="threads"):
         lyapax.spectrum(cell, rng.normal(size=(2, 10, 2)), threads=bad)
+
+
+def test_a_backend_limit_on_threads_lowers_an_explicit_request_with_a_warning(rng, monkeypatch):
+    from lyapax.numpy_backend import NumpyBackend
+
+    monkeypatch.setattr(NumpyBackend, "max_threads", 1)
+    monkeypatch.setattr(NumpyBackend, "thread_limit_reason", "a test says so")
+    cell = make_cell("gru", 4, 2, rng)
+    x = rng.normal(size=(4, 20, 2))
+    with pytest.warns(RuntimeWarning, match=r"threads=2: the numpy backend runs at most 1 thread.*a test says so"):
+        s = lyapax.spectrum(cell, x, threads=2, warmup=5)
+    assert s.threads == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lyapax.spectrum(cell, x, warmup=5).threads == 1  # the default asks for no more: no warning

@@ -311,3 +311,13 @@ def test_covariant_vectors_compile_a_bounded_number_of_programs():
     ref = lyapax.covariant_vectors(lyapax.cells.Elman(U, W), x, warmup=250, transient=250, at=at)
     np.testing.assert_allclose(cv.per_sequence, ref.per_sequence, rtol=0, atol=1e-9)
     np.testing.assert_allclose(np.abs(np.sum(cv.vectors * ref.vectors, axis=-2)), 1.0, rtol=0, atol=1e-12)
+
+
+def test_threads_are_capped_at_one_with_a_warning(x):
+    # two threads each running a compiled loop with a batched QR deadlock in XLA's CPU runtime:
+    # an explicit threads=2 must neither hang nor be silently ignored
+    cell = nnx.LSTMCell(F, H, rngs=nnx.Rngs(0))
+    with pytest.warns(RuntimeWarning, match=r"threads=2: the jax backend runs at most 1 thread"):
+        s = lyapax.spectrum(cell, x, threads=2)
+    assert s.threads == 1
+    np.testing.assert_array_equal(s.per_sequence, lyapax.spectrum(cell, x).per_sequence)
