@@ -132,7 +132,8 @@ def _minimum(req: Requirement) -> str:
 @nox.session(name="tests-numpy")
 def tests_numpy(session: nox.Session) -> None:
     """Core, numpy path, Monitor, figures and packaging metadata, with no framework installed."""
-    _install(session, "-e", ".[test,plot,progress]")
+    # array-api-strict: the core must run on a strict array-API namespace (tests/core/test_array_api.py)
+    _install(session, "-e", ".[test,plot,progress]", "array-api-strict")
     session.install("--no-deps", "./tests/toy_backend")  # a third-party plugin, registered via entry points
     session.run("python", "-c", NO_FRAMEWORK)
     session.run(*PYTEST, "tests/core", "tests/monitor", "tests/plotting", *session.posargs)

@@ -39,8 +39,8 @@ state is ``(h, c)``) of one model (``RNN`` tanh, ``GRU``, ``LSTM``; input 32 fea
 
 Rows: ``default`` (float32 tangent maps, QR in float64, ``qr="auto"``: Householder on a CPU,
 ``ortho_every=1``, one thread), ``qr=cholesky``, ``qr_dtype=float32``, ``ortho_every=auto``,
-``k=32`` (the leading 32 exponents) alone and with ``ortho_every="auto"``, ``threads=2`` (the batch split over two threads on two CPUs; not for JAX unless
-``--jax-threads``: it hangs in XLA's CPU runtime here), the paper's way.
+``k=32`` (the leading 32 exponents) alone and with ``ortho_every="auto"``, ``threads=2`` (the batch split over two threads on two CPUs; not for JAX, which runs one
+thread: two threads running its compiled loops deadlock in XLA's CPU runtime), the paper's way.
 
 One thread: each backend runs in its own process, pinned to one CPU (``taskset``, else
 ``os.sched_setaffinity``), with ``OMP_NUM_THREADS=MKL_NUM_THREADS=OPENBLAS_NUM_THREADS=1``,
@@ -381,8 +381,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="hidden 64, batch 8, 100 steps; fewer variants, no threads=2 rows; one call each")
     parser.add_argument("--no-threads", dest="two_threads", action="store_false", help="skip the threads=2 rows")
     parser.add_argument("--no-paper", dest="paper", action="store_false", help="skip the paper's way")
-    parser.add_argument("--jax-threads", action="store_true",
-                        help="also run JAX with threads=2 (it hangs in XLA's CPU runtime here; see docs/performance.md)")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="stop a backend's process after this many seconds without a result (default %(default)s)")
     parser.add_argument("--verbose", action="store_true", help="show the workers' own output")
@@ -420,11 +418,11 @@ def main(argv: list[str] | None = None) -> int:
             for r in got:
                 if r["kind"] == "versions":
                     print(f"# {backend}: {r['text']}")
-            if two and (backend != "jax" or args.jax_threads):
+            if two and backend != "jax":
                 records += run_worker(backend, size, 2, cpus[:2], args)
             elif two:
-                print("# jax: threads=2 skipped: two threads each running a compiled loop with a batched QR hang in "
-                      "XLA's CPU runtime (jax 0.10.2, any XLA_FLAGS); --jax-threads to try")
+                print("# jax: threads=2 skipped: the JAX backend runs one thread (two threads each running a compiled "
+                      "loop with a batched QR deadlock in XLA's CPU runtime, jax 0.10.2)")
     for size in sizes:
         table(size, records, args)
     print(f"\n# total {time.perf_counter() - start:.0f} s")

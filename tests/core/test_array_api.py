@@ -22,7 +22,7 @@ from lyapax.driver import iterate
 from lyapax.testing import CELL_KINDS, random_cell
 from lyapax.validation import Options
 
-strict = pytest.importorskip("array_api_strict", reason="array-api-strict is a test dependency (lyapax-rnn[test])")
+strict = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed (the tests-numpy nox session installs it)")
 
 StrictArray = type(strict.asarray(0.0))
 NAMESPACES = {"numpy": "array_api_compat.numpy", "array_api_strict": "array_api_strict"}
