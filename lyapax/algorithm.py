@@ -22,7 +22,6 @@ __all__ = [
     "Carry",
     "Dynamics",
     "orthonormal_basis",
-    "qr_positive",
     "Interval",
     "run_chunk",
     "tangent_interval",
@@ -107,13 +106,6 @@ def orthonormal_basis(d: int, k: int, seed: int | None = 0, basis: Any = None) -
     if np.any(np.abs(diag) <= 1e-12 * max(1.0, float(np.abs(diag).max(initial=0.0)))):
         raise InputError("basis: columns are linearly dependent; pass k independent columns.")
     return np.ascontiguousarray(q * np.sign(diag))
-
-
-def qr_positive(xp: Any, A: Any) -> tuple[Any, Any]:
-    """Sign-fixed Householder QR of a batch ``A (B, d, k)``: ``Q`` with ``diag(R) >= 0`` and
-    ``log|diag(R)|`` ``(B, k)`` (see `lyapax.linalg.orthonormalize` for the other engines)."""
-    Q, R, _ = orthonormalize(xp, A)
-    return Q, xp.log(xp.linalg.diagonal(R))
 
 
 class Interval(NamedTuple):

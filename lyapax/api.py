@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .driver import iterate
-from .registry import select_backend
+from .pipeline import compute
 from .results import Spectrum
 from .validation import Options
 
@@ -120,10 +119,3 @@ def spectrum(
         threads=threads,
     )
     return compute(model, inputs, opts, backend)
-
-
-def compute(model: Any, inputs: Any, opts: Options, backend: str | None = None) -> Spectrum:
-    """`spectrum` with validated `Options` (for callers that hold them)."""
-    chosen = select_backend(model, inputs if inputs is not None else opts.h0, backend)
-    with chosen.session(model, inputs, opts) as problem:
-        return iterate(problem, opts, chosen.name)

@@ -16,6 +16,10 @@ exponent, whose time average is the Lyapunov exponent. The backward iteration
 converges only after a stretch of steps (``transient``), which is why the
 forward pass runs past the window where vectors are wanted.
 
+The forward pass is an observer (`Factors`) of the driver loop `lyapax.spectrum` runs:
+it keeps each interval's ``R`` and the basis at the steps in ``at``; with
+``ortho_every="auto"`` the intervals vary and each ``R`` is kept with its length.
+
 Time line (steps, ``p = ortho_every``)::
 
     0 ........ warmup | window (vectors at `at`) | transient ........ T
@@ -38,13 +42,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import array_api_compat.numpy as nxp
 import numpy as np
 
-from .algorithm import ZERO, run_chunk
+from .algorithm import ZERO
 from .errors import InputError, NumericalError
-from .linalg import QR, solve_triangular
-from .registry import select_backend
-from .validation import Options, check_int
+from .linalg import solve_triangular
+from .observers import Chunk, Observer
+from .pipeline import compute
+from .results import Spectrum
+from .validation import Options, check_int, number_of_exponents
 
 __all__ = [
     "CovariantVectors",
@@ -108,7 +115,7 @@ class CovariantVectors:
         warmup, window, transient: the forward transient, the window, the backward transient (steps).
         convergence: largest ``1 - |cos|`` between two backward iterations from different
             random starts at the window's last step (small: converged).
-        backend, dtype, state_dim, ortho_every: as in `lyapax.Spectrum`.
+        backend, dtype, state_dim, ortho_every, qr, intervals: as in `lyapax.Spectrum`.
     """
 
     vectors: np.ndarray
@@ -126,7 +133,9 @@ class CovariantVectors:
     backend: str
     dtype: str
     state_dim: int
-    ortho_every: int = 1
+    ortho_every: int | str = 1
+    qr: str = "householder"
+    intervals: tuple[int, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -170,21 +179,6 @@ def _counted_steps(at: Any, window: int, p: int) -> np.ndarray:
     return steps
 
 
-def _pieces(cuts: list[int], p: int) -> list[tuple[int, int]]:
-    """The spans between ``cuts`` (steps, multiples of ``p`` apart) cut into pieces of a power of two
-    QR intervals. Compiled runners (JAX) compile one program per chunk length: spans of arbitrary
-    lengths, as the steps in ``at`` make, cost a compilation each (25 s for the ten default vector
-    steps of a 16-unit LSTM), powers of two at most ``log2(chunk / p) + 1`` in all."""
-    out = []
-    for start, stop in zip(cuts[:-1], cuts[1:]):
-        n = (stop - start) // p
-        while n:
-            m = 1 << (n.bit_length() - 1)
-            out.append((start, start + m * p))
-            start, n = start + m * p, n - m
-    return out
-
-
 def _size(nbytes: int) -> str:
     """Bytes in the unit that shows them best (``512 KiB``, ``6.3 GiB``)."""
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
@@ -212,6 +206,136 @@ def _storage(shape: tuple[int, ...], max_memory: int, spill: str | os.PathLike |
     return arr
 
 
+class Factors(Observer):
+    """The forward pass of Ginelli's method as an observer of the driver loop: the ``R`` factor
+    of every counted interval (with its first step and length) and the basis ``Q`` at the steps
+    ``at``. One thread (with ``ortho_every="auto"`` each thread would choose its own intervals)."""
+
+    factors = True
+
+    def __init__(self, at: Any, warmup: Any, transient: Any, max_memory: int, spill: Any):
+        self.at, self.warmup, self.transient, self.max_memory, self.spill = at, warmup, transient, max_memory, spill
+
+    def configure(self, problem: Any, opts: Options) -> Options:
+        p = 1 if opts.ortho_every == "auto" else opts.ortho_every  # "auto": the driver cuts its chunks at `at`
+        T, d, B = int(problem.steps), int(problem.dynamics.dim), int(problem.h0.shape[0])
+        k = number_of_exponents(opts, d)
+        warmup = check_int("warmup", T // 5 // p * p if self.warmup is None else self.warmup, 0)
+        transient = check_int("transient", max(p, T // 5 // p * p) if self.transient is None else self.transient, 1)
+        window = T - warmup - transient
+        if window < p:
+            raise InputError(
+                f"warmup, transient: {warmup} + {transient} steps leave no window out of {T} steps; pass longer "
+                "inputs (or steps) or shorter warmup/transient."
+            )
+        for name, value in (("warmup", warmup), ("transient", transient), ("window", window)):
+            if value % p:
+                raise InputError(
+                    f"{name}: {value} steps is not a multiple of ortho_every={p}; QR steps must fall on its ends."
+                )
+        self.warmup, self.transient, self.window = warmup, transient, window
+        self.at_steps = _counted_steps(self.at, window, p)
+        n_all = (window + transient) // p  # intervals at most (with "auto": p = 1, the most there can be)
+        self.R = _storage((n_all, B, k, k), self.max_memory, self.spill, "R factors")
+        self.Q = _storage((len(self.at_steps), B, d, k), max(0, self.max_memory - self.R.nbytes), self.spill, "vectors")
+        self.starts, self.lengths, self.count = np.zeros(n_all, np.int64), np.zeros(n_all, np.int64), 0
+        self.saved = {warmup + int(s): i for i, s in enumerate(self.at_steps)}
+        self.cuts = sorted({warmup, warmup + window, T, *self.saved})  # the window ends on a QR step
+        self.to_numpy = problem.to_numpy
+        return dataclasses.replace(opts, warmup=warmup, threads=1)
+
+    def limit(self, t: int, length: int, interval: int) -> int:
+        # powers of two of QR intervals: compiled runners (JAX) compile one program per chunk length, and
+        # the spans between the steps in `at` have arbitrary lengths (25 s of compilation for the ten
+        # default vector steps of a 16-unit LSTM, measured); powers of two make log2(chunk / p) + 1 in all
+        span = min(length, next(c for c in self.cuts if c > t) - t)
+        n = span // interval
+        return (1 << (n.bit_length() - 1)) * interval if n else span
+
+    def before(self, t: int, carry: tuple, rows: slice) -> None:
+        if t in self.saved:
+            self.Q[self.saved[t]] = self.to_numpy(carry[1])
+
+    def chunk(self, chunk: Chunk) -> None:
+        flags = chunk.flags
+        if np.any(flags[:, ZERO] >= 0):
+            bad = np.nonzero(flags[:, ZERO] >= 0)[0]
+            raise NumericalError(
+                f"an exact zero on diag(R) in sequence(s) {bad.tolist()} at step(s) {flags[bad, ZERO].tolist()}: the "
+                "tangent map is singular there, so covariant vectors (which need R^{-1}) are undefined; ask for "
+                "fewer exponents (k) or avoid the singular states.",
+                kind="zero", sequences=bad.tolist(), steps=flags[bad, ZERO].tolist(),
+            )
+        p, m, a = chunk.interval, int(chunk.factors.shape[0]), self.count
+        lengths = np.minimum(p, chunk.length - p * np.arange(m))
+        self.R[a : a + m] = chunk.factors
+        self.lengths[a : a + m] = lengths
+        self.starts[a : a + m] = chunk.start + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        self.count += m
+
+    def result(self, spectrum: Spectrum, opts: Options, tolerance: float) -> CovariantVectors:
+        """The backward iteration: two random upper-triangular starts, iterated together (the second
+        checks convergence)."""
+        B, k = int(self.R.shape[1]), int(self.R.shape[2])
+        starts, lengths = self.starts[: self.count], self.lengths[: self.count]
+        n_window = int(np.sum(starts < self.warmup + self.window))
+        where = {int(np.searchsorted(starts, t)): i for t, i in self.saved.items()}
+        rng = np.random.default_rng(None if opts.seed is None else opts.seed + 1)
+        C = np.triu(rng.standard_normal((2 * B, k, k)))
+        C /= np.linalg.norm(C, axis=-2, keepdims=True)
+        growth_sum = np.zeros((B, k))
+        out_C = np.empty((len(self.at_steps), B, k, k))
+        out_g = np.empty((len(self.at_steps), B, k))
+        convergence = np.nan
+        for j in range(self.count - 1, -1, -1):
+            R = np.asarray(self.R[j], dtype=np.float64)
+            with np.errstate(all="ignore"):
+                C, g = backward_step(nxp, np.concatenate([R, R]), C)
+            if j >= n_window:
+                continue
+            growth_sum += g[:B]
+            if j == n_window - 1:
+                convergence = float(np.max(1.0 - np.abs(np.sum(C[:B] * C[B:], axis=-2))))
+                if not convergence <= tolerance:
+                    raise InputError(
+                        f"transient: the backward iteration did not converge in {self.transient} steps (two random "
+                        f"starts still differ by 1 - |cos| = {convergence:.2g} > tolerance {tolerance:g}); pass a "
+                        "longer transient (or longer inputs), or fewer exponents k (nearly equal exponents converge "
+                        "slowly)."
+                    )
+            if j in where:
+                out_C[where[j]] = C[:B]
+                out_g[where[j]] = g[:B] / lengths[j]
+        V = np.einsum("nbdi,nbij->nbdj", self.Q, out_C)
+        per_sequence = growth_sum / self.window
+        exponents = per_sequence.mean(axis=0)
+        m = int(np.sum(exponents > 0))
+        if 0 < m < k:
+            sub = np.stack([subspace_angle(nxp, c, m) for c in out_C])
+        else:
+            sub = np.full((len(self.at_steps), B), np.nan)
+        return CovariantVectors(
+            vectors=V,
+            growth_rates=out_g,
+            angles=neighbour_angles(nxp, out_C),
+            subspace_angles=sub,
+            participation=participation_ratio(nxp, V),
+            exponents=exponents,
+            per_sequence=per_sequence,
+            steps=self.at_steps,
+            warmup=self.warmup,
+            window=self.window,
+            transient=self.transient,
+            convergence=convergence,
+            backend=spectrum.backend,
+            dtype=spectrum.dtype,
+            state_dim=spectrum.state_dim,
+            ortho_every=opts.ortho_every,
+            qr=spectrum.qr,
+            intervals=spectrum.intervals,
+        )
+
+
 def covariant_vectors(
     model: Any,
     inputs: Any = None,
@@ -221,13 +345,15 @@ def covariant_vectors(
     at: Sequence[int] | None = None,
     warmup: int | None = None,
     transient: int | None = None,
-    ortho_every: int = 1,
+    ortho_every: int | str = 1,
     h0: Any = None,
     dtype: Any = None,
     device: Any = None,
     backend: str | None = None,
     seed: int | None = 0,
     time_major: bool | None = None,
+    qr: str = "auto",
+    qr_dtype: Any = "auto",
     tolerance: float = 1e-6,
     max_memory: int = 2**31,
     spill: str | os.PathLike | None = None,
@@ -235,11 +361,12 @@ def covariant_vectors(
     """Covariant Lyapunov vectors, their local growth rates and angles (Ginelli's method).
 
     ``model``, ``inputs``, ``k``, ``steps``, ``h0``, ``dtype``, ``device``, ``backend``, ``seed``,
-    ``time_major`` and ``ortho_every`` are as in `lyapax.spectrum`.
+    ``time_major``, ``ortho_every`` (``"auto"`` too), ``qr`` and ``qr_dtype`` are as in
+    `lyapax.spectrum`; the engine and intervals used are in ``result.qr`` and ``result.intervals``.
 
     Args:
-        at: counted steps (from the window's start, multiples of ``ortho_every``) at which
-            vectors are wanted; default: 10 steps spread over the window.
+        at: counted steps (from the window's start, multiples of an integer ``ortho_every``) at
+            which vectors are wanted; default: 10 steps spread over the window.
         warmup: forward transient, in steps, for the Gram-Schmidt vectors to converge
             (default: a fifth of the steps).
         transient: backward transient, in steps after the window, for the backward
@@ -247,132 +374,20 @@ def covariant_vectors(
         tolerance: largest accepted ``1 - |cos|`` between two backward iterations from
             different random starts, at the window's last step; beyond it the transient
             was too short and an error says so.
-        max_memory: bytes the stored ``R`` factors and vectors may take in memory.
+        max_memory: bytes the stored ``R`` factors and vectors may take in memory (with
+            ``ortho_every="auto"`` room for one ``R`` per step is set aside).
         spill: a folder to keep them in a file when they need more than ``max_memory``.
 
     Returns:
         A `CovariantVectors` (exponents and growth rates in nats/step, angles in radians).
     """
     opts = Options.from_arguments(
-        k=k, ortho_every=ortho_every, steps=steps, h0=h0, dtype=dtype, device=device, seed=seed, time_major=time_major
+        k=k, ortho_every=ortho_every, steps=steps, h0=h0, dtype=dtype, device=device, seed=seed,
+        time_major=time_major, qr=qr, qr_dtype=qr_dtype,
     )
     max_memory = check_int("max_memory", max_memory, 0)
     if not (isinstance(tolerance, (int, float)) and 0 < tolerance < 1):
         raise InputError(f"tolerance: expected a number in (0, 1), got {tolerance!r}.")
-    chosen = select_backend(model, inputs if inputs is not None else h0, backend)
-    with chosen.session(model, inputs, opts) as problem:
-        return _ginelli(problem, opts, chosen.name, at, warmup, transient, tolerance, max_memory, spill)
-
-
-def _ginelli(problem, opts, backend, at, warmup, transient, tolerance, max_memory, spill) -> CovariantVectors:
-    from .driver import _number_of_exponents, _raise_nonfinite, initial_carry
-
-    xp, dyn, p = problem.xp, problem.dynamics, opts.ortho_every
-    T, d, B = int(problem.steps), int(dyn.dim), int(problem.h0.shape[0])
-    k = _number_of_exponents(opts, d)
-    warmup = check_int("warmup", T // 5 // p * p if warmup is None else warmup, 0)
-    transient = check_int("transient", max(p, T // 5 // p * p) if transient is None else transient, 1)
-    window = T - warmup - transient
-    if window < p:
-        raise InputError(
-            f"warmup, transient: {warmup} + {transient} steps leave no window out of {T} steps; pass longer inputs "
-            "(or steps) or shorter warmup/transient."
-        )
-    for name, value in (("warmup", warmup), ("transient", transient), ("window", window)):
-        if value % p:
-            raise InputError(f"{name}: {value} steps is not a multiple of ortho_every={p}; QR steps must fall on its ends.")
-    at_steps = _counted_steps(at, window, p)
-    n_window, n_all = window // p, (window + transient) // p
-    R_store = _storage((n_all, B, k, k), max_memory, spill, "R factors")
-    Q_store = _storage((len(at_steps), B, d, k), max(0, max_memory - R_store.nbytes), spill, "vectors")
-
-    # forward: warm-up, then the window and the transient with R factors kept
-    carry = initial_carry(problem, dataclasses.replace(opts, warmup=0))
-    runner = problem.run_chunk
-    qr = QR("householder", problem.qr_dtype)
-
-    def run(carry: Any, xs: Any, start: int, n: int, factors: bool) -> tuple:
-        if runner is not None and (not factors or getattr(runner, "factors", False)):
-            return runner(carry, xs, start, n, p, qr=qr, factors=True) if factors else runner(carry, xs, start, n, p, qr=qr)
-        with np.errstate(all="ignore"):
-            return run_chunk(xp, dyn, carry, xs, start, n, p, qr=qr, factors=factors)
-
-    chunk = p * (1 << (max(1, 256 // p).bit_length() - 1))
-    cuts = {0, warmup, T, *(warmup + int(s) for s in at_steps)} | set(range(0, warmup, chunk)) | set(range(warmup, T, chunk))
-    saved = {warmup + int(s): i for i, s in enumerate(at_steps)}
-    for start, stop in _pieces(sorted(cuts), p):
-        xs = None if problem.inputs is None else problem.inputs[start:stop, ...]
-        if start in saved:
-            Q_store[saved[start]] = problem.to_numpy(carry[1])
-        if start < warmup:
-            carry, _ = run(carry, xs, start, stop - start, False)
-        else:
-            carry, _, Rs = run(carry, xs, start, stop - start, True)
-            a = (start - warmup) // p
-            R_store[a : a + (stop - start) // p] = problem.to_numpy(Rs)
-        flags = problem.to_numpy(carry[2]).astype(np.int64)
-        _raise_nonfinite(flags, p)
-        if np.any(flags[:, ZERO] >= 0):
-            bad = np.nonzero(flags[:, ZERO] >= 0)[0]
-            raise NumericalError(
-                f"an exact zero on diag(R) in sequence(s) {bad.tolist()} at step(s) {flags[bad, ZERO].tolist()}: the "
-                "tangent map is singular there, so covariant vectors (which need R^{-1}) are undefined; ask for "
-                "fewer exponents (k) or avoid the singular states.",
-                kind="zero", sequences=bad.tolist(), steps=flags[bad, ZERO].tolist(),
-            )
-
-    # backward: two random upper-triangular starts, iterated together (the second checks convergence)
-    import array_api_compat.numpy as nxp
-
-    rng = np.random.default_rng(None if opts.seed is None else opts.seed + 1)
-    C = np.triu(rng.standard_normal((2 * B, k, k)))
-    C /= np.linalg.norm(C, axis=-2, keepdims=True)
-    growth_sum = np.zeros((B, k))
-    out_C = np.empty((len(at_steps), B, k, k))
-    out_g = np.empty((len(at_steps), B, k))
-    where = {int(s) // p: i for i, s in enumerate(at_steps)}
-    convergence = np.nan
-    for j in range(n_all - 1, -1, -1):
-        R = np.asarray(R_store[j], dtype=np.float64)
-        with np.errstate(all="ignore"):
-            C, g = backward_step(nxp, np.concatenate([R, R]), C)
-        if j < n_window:
-            growth_sum += g[:B]
-            if j == n_window - 1:
-                cos = np.abs(np.sum(C[:B] * C[B:], axis=-2))
-                convergence = float(np.max(1.0 - cos))
-                if not convergence <= tolerance:
-                    raise InputError(
-                        f"transient: the backward iteration did not converge in {transient} steps (two random starts "
-                        f"still differ by 1 - |cos| = {convergence:.2g} > tolerance {tolerance:g}); pass a longer "
-                        "transient (or longer inputs), or fewer exponents k (nearly equal exponents converge slowly)."
-                    )
-            if j in where:
-                out_C[where[j]] = C[:B]
-                out_g[where[j]] = g[:B] / p
-    V = np.einsum("nbdi,nbij->nbdj", Q_store, out_C)
-    per_sequence = growth_sum / window
-    exponents = per_sequence.mean(axis=0)
-    m = int(np.sum(exponents > 0))
-    if 0 < m < k:
-        sub = np.stack([subspace_angle(nxp, c, m) for c in out_C])
-    else:
-        sub = np.full((len(at_steps), B), np.nan)
-    return CovariantVectors(
-        vectors=V,
-        growth_rates=out_g,
-        angles=neighbour_angles(nxp, out_C),
-        subspace_angles=sub,
-        participation=participation_ratio(nxp, V),
-        exponents=exponents,
-        per_sequence=per_sequence,
-        steps=at_steps,
-        warmup=warmup,
-        window=window,
-        transient=transient,
-        convergence=convergence,
-        backend=backend,
-        dtype=problem.dtype,
-        state_dim=d,
-        ortho_every=p,
-    )
+    forward = Factors(at, warmup, transient, max_memory, spill)
+    spectrum = compute(model, inputs, opts, backend, [forward])
+    return forward.result(spectrum, opts, tolerance)

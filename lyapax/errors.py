@@ -40,7 +40,8 @@ class NumericalError(LyapaxError, ValueError):
         sequences: indices of the affected input sequences (batch rows).
         steps: for each affected sequence, the first time step (0-based,
             counting warm-up steps) at which the trouble was seen.
-        kind: ``"nonfinite"`` (the tangent map or its QR became NaN/Inf).
+        kind: ``"nonfinite"`` (the tangent map or its QR became NaN/Inf), ``"state"`` (the state became
+            NaN/Inf and the tangent map depends on it) or ``"zero"`` (covariant vectors: an exact zero on diag(R)).
     """
 
     def __init__(self, message: str, *, kind: str, sequences: list[int], steps: list[int]):

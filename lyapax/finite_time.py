@@ -8,7 +8,9 @@ Gram-Schmidt vector over that window, ``sum log R_ii / W``, in nats per step.
 
 Memory does not grow with ``T``: running mean, variance, minimum and maximum
 per sequence and exponent (Welford's update); every window is kept only with
-``keep_windows=True``.
+``keep_windows=True``. The windows are an observer (`Windows`) of the driver loop that
+`lyapax.spectrum` runs: the chunks end on window boundaries, so any ``ortho_every``
+(``"auto"`` included) and any QR engine give the same windows.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .driver import _number_of_exponents, iterate
 from .errors import InputError
-from .registry import select_backend
+from .observers import Chunk, Observer
+from .pipeline import compute
 from .results import Spectrum
 from .validation import Options, check_int
 
-__all__ = ["FiniteTimeExponents", "finite_time"]
+__all__ = ["FiniteTimeExponents", "finite_time", "Windows"]
 
 
 @dataclass(repr=False)
@@ -80,6 +82,68 @@ class FiniteTimeExponents:
         )
 
 
+class Windows(Observer):
+    """Welford's running statistics of each window's growth rates, per sequence (threads update
+    disjoint rows, which `start` allocates before they run)."""
+
+    def __init__(self, window: int, keep: bool):
+        self.window, self.keep = window, keep
+
+    def configure(self, problem: Any, opts: Options) -> Options:
+        if problem.steps - opts.warmup < self.window:
+            raise InputError(
+                f"window: {self.window} steps is longer than the {problem.steps - opts.warmup} counted steps; pass a "
+                "shorter window, longer inputs or a shorter warmup."
+            )
+        return opts
+
+    def start(self, problem: Any, opts: Options, batch: int, k: int) -> None:
+        self.warmup = opts.warmup
+        self.n = np.zeros(batch, dtype=np.int64)
+        self.mean, self.m2 = np.zeros((batch, k)), np.zeros((batch, k))
+        self.lo, self.hi = np.full((batch, k), np.inf), np.full((batch, k), -np.inf)
+        self.partial = np.zeros((batch, k))  # the sums of the window under way
+        self.kept: dict[int, dict[int, np.ndarray]] = {}
+
+    def limit(self, t: int, length: int, interval: int) -> int:
+        if t < self.warmup:
+            return length
+        return min(length, self.window - (t - self.warmup) % self.window)
+
+    def chunk(self, chunk: Chunk) -> None:
+        rows = chunk.rows
+        self.partial[rows] += chunk.logsum
+        end = chunk.start + chunk.length - self.warmup
+        if end % self.window:
+            return
+        x = self.partial[rows] / self.window
+        self.partial[rows] = 0.0
+        n = self.n[rows] = self.n[rows] + 1
+        delta = x - self.mean[rows]
+        self.mean[rows] += delta / n[:, None]
+        self.m2[rows] += delta * (x - self.mean[rows])
+        np.minimum(self.lo[rows], x, out=self.lo[rows])
+        np.maximum(self.hi[rows], x, out=self.hi[rows])
+        if self.keep:
+            self.kept.setdefault(end, {})[rows.start] = x
+
+    def result(self, spectrum: Spectrum) -> FiniteTimeExponents:
+        n = int(self.n[0])
+        windows = None
+        if self.keep:
+            windows = np.stack([np.concatenate([parts[r] for r in sorted(parts)]) for _, parts in sorted(self.kept.items())])
+        return FiniteTimeExponents(
+            window=self.window,
+            count=n,
+            mean=self.mean,
+            variance=self.m2 / (n - 1) if n > 1 else np.full_like(self.mean, np.nan),
+            minimum=self.lo,
+            maximum=self.hi,
+            windows=windows,
+            spectrum=spectrum,
+        )
+
+
 def finite_time(
     model: Any,
     inputs: Any = None,
@@ -87,7 +151,7 @@ def finite_time(
     window: int,
     k: int | None = None,
     warmup: int = 0,
-    ortho_every: int = 1,
+    ortho_every: int | str = 1,
     steps: int | None = None,
     h0: Any = None,
     dtype: Any = None,
@@ -96,15 +160,20 @@ def finite_time(
     seed: int | None = 0,
     time_major: bool | None = None,
     keep_windows: bool = False,
+    qr: str = "auto",
+    qr_dtype: Any = "auto",
+    threads: int | None = None,
 ) -> FiniteTimeExponents:
     """Finite-time Lyapunov exponents over consecutive windows of ``window`` counted steps.
 
-    ``model``, ``inputs``, ``k``, ``warmup``, ``ortho_every``, ``steps``, ``h0``, ``dtype``,
-    ``device``, ``backend``, ``seed`` and ``time_major`` are as in `lyapax.spectrum`.
+    ``model``, ``inputs``, ``k``, ``warmup``, ``ortho_every`` (``"auto"`` too), ``steps``, ``h0``,
+    ``dtype``, ``device``, ``backend``, ``seed``, ``time_major``, ``qr``, ``qr_dtype`` and ``threads``
+    are as in `lyapax.spectrum`; the engine used is in ``result.spectrum.qr``.
 
     Args:
-        window: steps per window (a multiple of ``ortho_every``). Counted steps after the
-            last whole window still count in ``spectrum`` but give no window.
+        window: steps per window (a multiple of an integer ``ortho_every``; with ``"auto"`` every
+            window ends on a QR step). Counted steps after the last whole window still count in
+            ``spectrum`` but give no window.
         keep_windows: keep every window's exponents (memory grows with the steps).
 
     Returns:
@@ -113,51 +182,11 @@ def finite_time(
     window = check_int("window", window, 1)
     opts = Options.from_arguments(
         k=k, warmup=warmup, ortho_every=ortho_every, steps=steps, h0=h0, dtype=dtype, device=device, seed=seed,
-        time_major=time_major, chunk=window,
+        time_major=time_major, qr=qr, qr_dtype=qr_dtype, threads=threads,
     )
-    if window % opts.ortho_every:
+    if opts.ortho_every != "auto" and window % opts.ortho_every:
         raise InputError(f"window: {window} steps is not a multiple of ortho_every={opts.ortho_every}.")
     if not isinstance(keep_windows, bool):
         raise InputError(f"keep_windows: expected True or False, got {keep_windows!r}.")
-    stats: dict[str, Any] = {}
-
-    def observe(start: int, length: int, logsum: np.ndarray, rows: slice) -> None:
-        """Welford's update for the sequences ``rows`` (threads update disjoint rows of ``stats``,
-        which is therefore filled before the threads start, not by the first of them)."""
-        if length != window:
-            return
-        x = logsum / window
-        n = stats["n"][rows] = stats["n"][rows] + 1
-        delta = x - stats["mean"][rows]
-        stats["mean"][rows] += delta / n[:, None]
-        stats["m2"][rows] += delta * (x - stats["mean"][rows])
-        np.minimum(stats["lo"][rows], x, out=stats["lo"][rows])
-        np.maximum(stats["hi"][rows], x, out=stats["hi"][rows])
-        if keep_windows:
-            stats["kept"].setdefault(start, {})[rows.start] = x
-
-    chosen = select_backend(model, inputs if inputs is not None else h0, backend)
-    with chosen.session(model, inputs, opts) as problem:
-        if problem.steps - opts.warmup < window:
-            raise InputError(
-                f"window: {window} steps is longer than the {problem.steps - opts.warmup} counted steps; pass a "
-                "shorter window, longer inputs or a shorter warmup."
-            )
-        B, k = int(problem.h0.shape[0]), _number_of_exponents(opts, int(problem.dynamics.dim))
-        stats.update(n=np.zeros(B, dtype=np.int64), mean=np.zeros((B, k)), m2=np.zeros((B, k)),
-                     lo=np.full((B, k), np.inf), hi=np.full((B, k), -np.inf), kept={})
-        spec = iterate(problem, opts, chosen.name, observe)
-    n = int(stats["n"][0])
-    windows = None
-    if keep_windows:
-        windows = np.stack([np.concatenate([parts[r] for r in sorted(parts)]) for _, parts in sorted(stats["kept"].items())])
-    return FiniteTimeExponents(
-        window=window,
-        count=n,
-        mean=stats["mean"],
-        variance=stats["m2"] / (n - 1) if n > 1 else np.full_like(stats["mean"], np.nan),
-        minimum=stats["lo"],
-        maximum=stats["hi"],
-        windows=windows,
-        spectrum=spec,
-    )
+    windows = Windows(window, keep_windows)
+    return windows.result(compute(model, inputs, opts, backend, [windows]))

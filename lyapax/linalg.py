@@ -17,6 +17,10 @@ unit round-off); the shift of CholeskyQR3 extends this to about ``u^{-1}``
 (Fukaya, Kannan, Nakatsukasa, Yamamoto, Yanagisawa 2020). Beyond, only
 Householder is safe.
 
+The QR policy (`choose_interval`, `choose_engine`) lives here too: how many tangent maps
+go between two QRs with ``ortho_every="auto"``, and which engine ``qr="auto"`` runs, both
+from the running spread ``λ1 - λk`` of the exponents (nats/step).
+
 Shapes: ``A (..., d, k)``, ``Q (..., d, k)``, ``R (..., k, k)``, right-hand sides
 ``(..., k, m)``.
 """
@@ -26,7 +30,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["QR", "HOUSEHOLDER", "orthonormalize", "solve_triangular", "cholesky_qr"]
+import numpy as np
+
+__all__ = [
+    "QR",
+    "HOUSEHOLDER",
+    "orthonormalize",
+    "solve_triangular",
+    "cholesky_qr",
+    "spread_rate",
+    "choose_interval",
+    "choose_engine",
+    "MAX_AUTO_INTERVAL",
+    "AUTO_PROBE",
+]
 
 #: Below this size triangular blocks are solved by back substitution, row by row.
 LEAF = 16
@@ -141,3 +158,63 @@ def orthonormalize(xp: Any, A: Any, qr: QR = HOUSEHOLDER) -> tuple[Any, Any, Any
     if qr.dtype is not None:
         Q = xp.astype(Q, A.dtype)
     return Q, R * sign[..., :, None], ok
+
+
+# -- the QR policy: interval and engine, chosen chunk by chunk -----------------------------------
+
+#: log of the largest condition number a product of maps may reach before its QR, by the
+#: tangent map's dtype: a column contracting exp(-p (λ1 - λk)) relative to the first keeps
+#: about u * κ of relative accuracy (1e-8 in float64, 6e-5 in float32).
+_LOG_KAPPA = {"float64": np.log(1e8), "float32": np.log(1e3)}
+#: The largest automatic interval (powers of two up to it: few compiled variants).
+MAX_AUTO_INTERVAL = 16
+#: With ``ortho_every="auto"``, the first chunk's steps (QR every step): long enough to estimate
+#: the spread, short enough that a computation of one default chunk (256 steps) still benefits.
+AUTO_PROBE = 32
+
+
+def spread_rate(logsum: np.ndarray, length: int) -> float:
+    """The largest per-step spread ``(λ1 - λk)`` of a chunk's finite-time exponents over sequences."""
+    rates = logsum / length
+    finite = np.isfinite(rates)
+    hi = np.where(finite, rates, -np.inf).max(axis=1)
+    lo = np.where(finite, rates, np.inf).min(axis=1)
+    ok = finite.any(axis=1)
+    return float((hi - lo)[ok].max()) if ok.any() else 0.0
+
+
+def choose_interval(ortho_every: int | str, spread: float | None, dtype: str, multiple_of: int | None = None) -> int:
+    """The tangent maps per QR: ``ortho_every`` itself, or for ``"auto"`` the largest power of two up to
+    `MAX_AUTO_INTERVAL` whose product's condition number stays in `_LOG_KAPPA` (1 before any ``spread``
+    is known); it divides ``multiple_of`` (a history interval) when given."""
+    if ortho_every != "auto":
+        return int(ortho_every)
+    if spread is None:
+        return 1
+    # a zero spread (one exponent, or an isometry) puts no limit on the product's conditioning
+    p = MAX_AUTO_INTERVAL if spread <= 0 else int(min(MAX_AUTO_INTERVAL, max(1.0, _LOG_KAPPA[dtype] / (2.0 * spread))))
+    p = 2 ** int(np.log2(p))
+    while multiple_of is not None and multiple_of % p:
+        p //= 2
+    return p
+
+
+def choose_engine(
+    method: str, *, accelerator: bool, dtype: str, qr_dtype: str | None, p: int, spread: float | None, fell_back: bool
+) -> QR:
+    """The engine of ``qr=method``: Householder on a CPU (measured faster there); the Cholesky variants
+    on an accelerator, in float64, while the estimated conditioning of a ``p``-step product allows them
+    (``"cholesky"`` asks for them anywhere; beyond CholeskyQR3's range it is Householder)."""
+    if method == "auto":
+        if not accelerator or (qr_dtype or dtype) != "float64" or fell_back or spread is None:
+            return QR("householder", qr_dtype)
+        method = "auto-cholesky"
+    if method == "householder":
+        return QR("householder", qr_dtype)
+    u = _UNIT_ROUNDOFF[qr_dtype or dtype]
+    log_kappa = np.inf if spread is None else 2.0 * p * spread
+    if log_kappa <= 0.5 * np.log(1 / u) - np.log(10):
+        return QR("cholesky2", qr_dtype)
+    if log_kappa <= np.log(1 / u) - np.log(100) or method == "cholesky":
+        return QR("cholesky3", qr_dtype)
+    return QR("householder", qr_dtype)

@@ -188,7 +188,7 @@ class Monitor:
         ``inputs`` replaces the probe for this computation (e.g. the probe passed
         through the network's embedding, for the recurrent layer behind it).
         """
-        from .api import compute
+        from .pipeline import compute
 
         step = self._calls if step is None else int(step)
         target = self.select(model) if self.select is not None else model

@@ -9,9 +9,27 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Spectrum", "kaplan_yorke_dimension"]
+__all__ = ["Spectrum", "kaplan_yorke_dimension", "sorted_descending", "standard_error"]
 
 _UNITS = {"nats": 1.0, "bits": 1.0 / np.log(2.0)}
+
+
+def sorted_descending(per_sequence: np.ndarray) -> np.ndarray:
+    """Each sequence's exponents in descending order (``-inf`` last)."""
+    return -np.sort(-per_sequence, axis=1)
+
+
+def standard_error(per_sequence: np.ndarray) -> np.ndarray:
+    """Standard error of the mean over sequences: NaN for one sequence; for an index where some
+    sequences are ``-inf``: 0 if all are, else ``inf`` (the mean is ``-inf``, its error unbounded)."""
+    B, k = per_sequence.shape
+    if B < 2:
+        return np.full(k, np.nan)
+    finite = np.isfinite(per_sequence).all(axis=0)
+    out = np.where(np.isneginf(per_sequence).all(axis=0), 0.0, np.inf)
+    if finite.any():
+        out[finite] = per_sequence[:, finite].std(axis=0, ddof=1) / np.sqrt(B)
+    return out
 
 
 def kaplan_yorke_dimension(exponents: np.ndarray) -> float:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import is_array_api_obj
 
 from .errors import InputError
 
@@ -25,6 +26,7 @@ __all__ = [
     "numeric_array",
     "check_inputs_shape",
     "check_h0_shape",
+    "number_of_exponents",
 ]
 
 
@@ -92,9 +94,17 @@ def numeric_array(value: Any, name: str) -> np.ndarray:
     """``value`` (an array, nested lists) read as a numpy array of real floats, or a clear error."""
     try:
         arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a framework's array may refuse the host copy with its own error
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if is_array_api_obj(value):  # another framework's array (e.g. a tensor attached to an autodiff graph)
+            raise InputError(
+                f"{name}: the computation runs on numpy arrays here (the model's backend), and this "
+                f"{type(value).__module__}.{type(value).__name__} cannot be read as one ({reason}); pass a numpy "
+                "array (detached from any autodiff graph, copied to the host), or a model of that array's "
+                "framework so that its backend runs."
+            ) from exc
         raise InputError(
-            f"{name}: cannot read {type(value).__name__} as an array ({str(exc).splitlines()[0]}); pass one "
+            f"{name}: cannot read {type(value).__name__} as an array ({reason}); pass one "
             "rectangular array (ragged nested lists are not arrays)."
         ) from exc
     if arr.dtype == object:
@@ -258,3 +268,21 @@ class Options:
         if inputs is not None and self.steps is not None:
             raise InputError("steps: only for autonomous maps (inputs=None); with inputs, their time axis sets the steps.")
         return self
+
+
+def number_of_exponents(opts: Options, d: int) -> int:
+    """``k`` of a computation with options ``opts`` on a state of dimension ``d`` (checks ``basis``)."""
+    if opts.basis is not None and (opts.basis.shape[0] != d or (opts.k is not None and opts.basis.shape[1] != opts.k)):
+        want = f"({d}, {opts.k if opts.k is not None else 'k'})"
+        raise InputError(
+            f"basis: expected shape (d, k) = {want}, got {opts.basis.shape}; pass one column per exponent, "
+            f"d = {d} being the state dimension."
+        )
+    k = d if opts.k is None else opts.k
+    if opts.basis is not None and opts.k is None:
+        k = int(opts.basis.shape[-1])
+    if opts.max_k is not None and opts.k is None and opts.basis is None:
+        k = min(opts.max_k, d)
+    if not 1 <= k <= d:
+        raise InputError(f"k: expected 1 <= k <= state dimension {d}, got {k}.")
+    return k

@@ -1,11 +1,11 @@
 """The pure, jit- and grad-able form of the spectrum: `exponents`.
 
-The same pipeline and iteration as `lyapax.spectrum`: the model is planned
-by the backend, the problem prepared by the core (``Backend.prepare`` with
-``check=False``: nothing is read back to the host), the first carry is the
-core's (`lyapax.driver.initial_carry`) and the chunks are the compiled
-runner's traced body (`lyapax_jax.loop.run_traced`), so ``jax.grad``,
-``nnx.grad``, ``eqx.filter_grad`` and ``jax.jit`` can transform it.
+The same front half as `lyapax.spectrum`: options validated by the core, the
+problem and its first carry prepared by `lyapax.pipeline.traced_start` (the
+session's steps without its scope and probe: nothing is read back to the host);
+the chunks are the compiled runner's traced body (`lyapax_jax.loop.run_traced`)
+in a ``lax.scan``, so ``jax.grad``, ``nnx.grad``, ``eqx.filter_grad`` and
+``jax.jit`` can transform it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from lyapax.driver import initial_carry
+from lyapax.errors import InputError
+from lyapax.pipeline import traced_start
 from lyapax.validation import Options
 
 from . import models
@@ -68,16 +69,16 @@ def exponents(
     """
     options = Options.from_arguments(
         k=k, warmup=warmup, ortho_every=ortho_every, steps=steps, h0=h0, seed=seed, basis=basis
-    ).with_inputs(inputs)
+    )
+    if options.ortho_every == "auto":
+        raise InputError(
+            "ortho_every: 'auto' chooses the interval from the exponents computed so far, which a traced "
+            "function cannot read; pass an integer (lyapax.spectrum(..., ortho_every='auto').intervals shows "
+            "what 'auto' chose for this model)."
+        )
     if params is not None:
         model = models.with_params(model, params)
-    backend = _BACKEND
-    plan = backend.resolve(model)
-    data = backend._data_arrays(inputs, h0)
-    dtype = backend._default_dtype(plan, data)
-    device = backend.device(None, plan.params, data)
-    problem = backend.prepare(plan, inputs, options, dtype, device, check=False)
-    carry = initial_carry(problem, options)
+    problem, carry = traced_start(_BACKEND, model, inputs, options)
     xs, w, n = problem.inputs, options.warmup, options.ortho_every
     if w:
         carry, _ = run_traced(problem.dynamics, carry, None if xs is None else xs[:w], 0, w, n)

@@ -194,6 +194,7 @@ def test_trouble_met_by_an_untracked_runner_is_located_by_the_driver(rng):
     from lyapax.algorithm import run_chunk
     from lyapax.driver import iterate
     from lyapax.numpy_backend import NumpyBackend
+    from lyapax.session import session
     from lyapax.validation import Options
 
     d = 3
@@ -202,7 +203,7 @@ def test_trouble_met_by_an_untracked_runner_is_located_by_the_driver(rng):
     x[1] = 1.0
     opts = Options(chunk=100)
     calls = []
-    with NumpyBackend().session(cell, x, opts) as problem:
+    with session(NumpyBackend(), cell, x, opts) as problem:
 
         def untracked(carry, xs, start, length, ortho_every, **engine):
             calls.append(start)

@@ -67,19 +67,23 @@ def test_threads_sharing_the_batch_each_see_every_window(monkeypatch):
     from lyapax.numpy_backend import NumpyBackend
 
     module = sys.modules["lyapax.finite_time"]  # the name lyapax.finite_time is the function
+    pipeline = sys.modules["lyapax.pipeline"]
     rng = np.random.default_rng(3)
     cell = random_cell("gru", 8, 2, rng)
     x = rng.normal(size=(4, 40, 2))
     alone = finite_time(cell, x, window=4, keep_windows=True)
     barrier = threading.Barrier(2)
-    iterate = module.iterate
+    iterate = pipeline.iterate
 
-    def together(problem, opts, backend, observe):
-        def observe_together(*args):
-            barrier.wait(timeout=10)
-            observe(*args)
+    def together(problem, opts, backend, observers):
+        for observer in observers:
 
-        return iterate(problem, opts, backend, observe_together)
+            def chunk_together(chunk, seen=observer.chunk):
+                barrier.wait(timeout=10)
+                seen(chunk)
+
+            observer.chunk = chunk_together
+        return iterate(problem, opts, backend, observers)
 
     class SlowCreation:
         def __getattr__(self, name):
@@ -94,7 +98,7 @@ def test_threads_sharing_the_batch_each_see_every_window(monkeypatch):
             return slow
 
     monkeypatch.setattr(NumpyBackend, "threads", lambda self, problem, k: 2)
-    monkeypatch.setattr(module, "iterate", together)
+    monkeypatch.setattr(pipeline, "iterate", together)
     monkeypatch.setattr(module, "np", SlowCreation())
     for _ in range(5):
         shared = finite_time(cell, x, window=4, keep_windows=True)

@@ -107,15 +107,17 @@ def test_history_ends_at_the_final_estimate(rng):
 
 
 def test_chunking_does_not_change_results(rng):
-    from lyapax.driver import Options, iterate
+    from lyapax.driver import iterate
     from lyapax.numpy_backend import NumpyBackend
+    from lyapax.session import session
+    from lyapax.validation import Options
 
     cell = make_cell("lstm", 4, 2, rng)
     x = rng.normal(size=(2, 90, 2))
     out = []
     for chunk in (7, 90, 1000):
         opts = Options(chunk=chunk, warmup=5)
-        with NumpyBackend().session(cell, x, opts) as problem:
+        with session(NumpyBackend(), cell, x, opts) as problem:
             out.append(iterate(problem, opts, "numpy").per_sequence)
     np.testing.assert_allclose(out[0], out[1], atol=1e-13)
     np.testing.assert_allclose(out[0], out[2], atol=1e-13)

@@ -31,9 +31,9 @@ import numpy as np
 import pytest
 
 import lyapax
-from lyapax.api import compute
 from lyapax.linalg import QR, cholesky_qr, orthonormalize, solve_triangular
 from lyapax.numpy_backend import NumpyBackend
+from lyapax.pipeline import compute
 from lyapax.testing.networks import random_cell
 from lyapax.validation import Options
 
@@ -94,7 +94,7 @@ def test_auto_interval_lengthens_for_a_narrow_spread_and_stays_short_for_a_wide_
     spread = wide.exponents[0] - wide.exponents[-1]
     assert spread > np.log(1e8) / 2  # (the premise) even two steps would exceed the budget
     assert wide.intervals == (1,)
-    assert max(narrow.intervals) == lyapax.driver.MAX_AUTO_INTERVAL
+    assert max(narrow.intervals) == lyapax.linalg.MAX_AUTO_INTERVAL
 
 
 def test_auto_interval_for_one_exponent() -> None:
@@ -102,7 +102,7 @@ def test_auto_interval_for_one_exponent() -> None:
     cell, x = network("gru", GAINS["chaotic"])
     ref = run(cell, x, k=1)
     auto = run(cell, x, k=1, ortho_every="auto", chunk=64)
-    assert max(auto.intervals) == lyapax.driver.MAX_AUTO_INTERVAL
+    assert max(auto.intervals) == lyapax.linalg.MAX_AUTO_INTERVAL
     assert max_error(auto, ref) <= AUTO_TOL
 
 

@@ -14,6 +14,7 @@ from tf_reference import numpy_cell
 
 import lyapax
 from lyapax.driver import iterate
+from lyapax.session import session
 from lyapax.validation import Options
 
 
@@ -41,7 +42,7 @@ def test_chunking_and_history_do_not_change_results(rng):
     ref = lyapax.spectrum(numpy_cell(layer), x, warmup=4, ortho_every=3)
     for chunk in (6, 9, 1000):
         opts = Options(chunk=chunk, warmup=4, ortho_every=3)
-        with TensorFlowBackend().session(layer, x, opts) as problem:
+        with session(TensorFlowBackend(), layer, x, opts) as problem:
             got = iterate(problem, opts, "tensorflow")
         np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=1e-9)
     hist = lyapax.spectrum(layer, x, warmup=4, ortho_every=3, history=12)
@@ -52,13 +53,13 @@ def test_chunking_and_history_do_not_change_results(rng):
 def test_device_placement_follows_device_argument_and_inputs(rng):
     layer = _gru()
     x = tf.constant(rng.normal(size=(2, 10, 2)))
-    with TensorFlowBackend().session(layer, x, Options(device="cpu")) as problem:
+    with session(TensorFlowBackend(), layer, x, Options(device="cpu")) as problem:
         assert problem.device == "/device:CPU:0"
         assert problem.inputs.device.endswith("CPU:0") and problem.h0.device.endswith("CPU:0")
         assert problem.asarray(np.zeros(2)).device.endswith("CPU:0")
     with tf.device("CPU:0"):
         y = tf.identity(x)
-    with TensorFlowBackend().session(layer, y, Options()) as problem:
+    with session(TensorFlowBackend(), layer, y, Options()) as problem:
         assert problem.device == y.device
     assert lyapax.spectrum(layer, y, device="CPU:0").exponents.shape == (3,)
 
