@@ -115,8 +115,8 @@ def raise_state_dependent(problem: Problem, h: Any, x: Any, flags: np.ndarray, o
     """`NumericalError` if a sequence's state is NaN/Inf and its tangent map depends on the state.
 
     ``h`` is the current state ``(B, d)`` of the rows whose ``flags`` are given, ``x`` an input step
-    ``(B, F)`` (or ``None``). The tangent map at ``h`` is compared with the tangent map at two finite
-    states (``h0`` and a seeded random one), along a few random directions: equal for a map whose
+    ``(B, F)`` (or ``None``). The tangent map at ``h`` is compared with the tangent map at three finite
+    states (``h0``, a seeded random ``r`` and ``-r``), along a few random directions: equal for a map whose
     Jacobian is constant (the exponents are then well defined), different (or non-finite) otherwise.
     """
     bad = np.nonzero(flags[:, STATE] >= 0)[0]
@@ -125,8 +125,8 @@ def raise_state_dependent(problem: Problem, h: Any, x: Any, flags: np.ndarray, o
     B, d = (int(s) for s in h.shape)
     Q = problem.asarray(np.broadcast_to(orthonormal_basis(d, min(d, 4), seed=1), (B, d, min(d, 4))).copy())
     at_bad = _tangent(problem, h, x, Q)[bad]
-    rng = np.random.default_rng(2)
-    finite_states = [problem.h0[: B, ...], problem.asarray(rng.standard_normal((B, d)))]
+    r = np.random.default_rng(2).standard_normal((B, d))
+    finite_states = [problem.h0[:B, ...], problem.asarray(r), problem.asarray(-r)]  # -r: the other side of each kink
     depends = ~np.isfinite(at_bad).all(axis=(1, 2))
     for ref in finite_states:
         at_ref = _tangent(problem, ref, x, Q)[bad]

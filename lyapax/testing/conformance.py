@@ -32,10 +32,8 @@ growth rates, angles) and finite-time exponents (`lyapax.finite_time`).
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 from dataclasses import dataclass
-from types import ModuleType
 from typing import ClassVar
 
 import numpy as np
@@ -55,6 +53,7 @@ from ..covariant import CovariantVectors, covariant_vectors
 from ..errors import InputError, NumericalError
 from ..finite_time import finite_time
 from .bad_inputs import BAD_INPUTS, BadInput, Context
+from .entry_points import EntryPointConformance, backend_builders
 from .networks import LAYER_KINDS, random_network
 from .strategies import Case, cases
 
@@ -74,12 +73,6 @@ __all__ = [
 
 # Each backend's subclass runs the same test methods: different executors by design.
 _SHARED = [HealthCheck.differing_executors]
-
-
-def backend_builders(backend: str) -> ModuleType:
-    """The ``testing`` module of the package that defines backend ``backend``."""
-    package = type(registry.get_backend(backend)).__module__.split(".")[0]
-    return importlib.import_module(f"{package}.testing")
 
 
 def float64_tolerance(reference) -> float:
@@ -254,14 +247,11 @@ def _spectrum_or_error(fn):
         return None, exc
 
 
-class BackendConformance:
-    """Properties every backend must have; subclass it with ``backend = "<name>"``."""
+class BackendConformance(EntryPointConformance):
+    """Properties every backend must have; subclass it with ``backend = "<name>"`` (the entry points'
+    agreement and NaN/Inf-state cases come from `lyapax.testing.entry_points.EntryPointConformance`)."""
 
     backend: ClassVar[str] = ""
-
-    @property
-    def t(self) -> ModuleType:
-        return backend_builders(self.backend)
 
     def _native(self, case: Case, dtype: str = "float64") -> dict:
         return {

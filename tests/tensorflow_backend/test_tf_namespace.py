@@ -9,6 +9,7 @@ import tensorflow as tf
 from lyapax_tensorflow import namespace as xp
 
 from lyapax import algorithm
+from lyapax.linalg import orthonormalize
 from lyapax.testing import CELL_KINDS, random_cell
 
 
@@ -39,12 +40,12 @@ def test_qr_and_diagonal(rng, run):
     np.testing.assert_array_equal(run(xp.linalg.diagonal, R).numpy(), np.diagonal(R.numpy(), axis1=1, axis2=2))
 
 
-def test_qr_positive_matches_numpy(rng):
+def test_sign_fixed_qr_matches_numpy(rng):
     A = rng.normal(size=(2, 4, 3))
-    Qn, ln = algorithm.qr_positive(npx, A)
-    Qt, lt = algorithm.qr_positive(xp, tf.constant(A))
+    Qn, Rn, _ = orthonormalize(npx, A)
+    Qt, Rt, _ = orthonormalize(xp, tf.constant(A))
     np.testing.assert_allclose(Qt.numpy(), Qn, atol=1e-12)
-    np.testing.assert_allclose(lt.numpy(), ln, atol=1e-12)
+    np.testing.assert_allclose(Rt.numpy(), Rn, atol=1e-12)
 
 
 def test_elementwise(rng, run):
