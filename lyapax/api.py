@@ -1,4 +1,4 @@
-"""The public entry point: `spectrum`."""
+"""The public entry point: `spectrum` (its route: `lyapax.pipeline`)."""
 
 from __future__ import annotations
 
@@ -93,12 +93,13 @@ def spectrum(
         lyapax.errors.InputError: bad arguments (each names the argument and the fix).
         lyapax.errors.ModelTypeError: no installed backend handles the model.
         lyapax.errors.BackendNotFoundError: unknown or uninstalled backend.
-        lyapax.errors.NumericalError: the tangent map became NaN/Inf.
+        lyapax.errors.NumericalError: the tangent map became NaN/Inf, or the state did
+            while the tangent map depends on it (a diverging nonlinear network).
 
     Warns:
         lyapax.errors.NumericalWarning: an exact zero on diag(R) (the collapsed
-            directions get exponent ``-inf``), or a state that overflowed while its
-            tangent map stayed finite (the exponents are still returned).
+            directions get exponent ``-inf``), or a state that overflowed under a
+            tangent map that does not depend on the state (the exponents are still returned).
     """
     opts = Options.from_arguments(
         k=k,

@@ -354,6 +354,8 @@ def covariant_vectors(
     time_major: bool | None = None,
     qr: str = "auto",
     qr_dtype: Any = "auto",
+    basis: Any = None,
+    progress: bool = False,
     tolerance: float = 1e-6,
     max_memory: int = 2**31,
     spill: str | os.PathLike | None = None,
@@ -361,8 +363,9 @@ def covariant_vectors(
     """Covariant Lyapunov vectors, their local growth rates and angles (Ginelli's method).
 
     ``model``, ``inputs``, ``k``, ``steps``, ``h0``, ``dtype``, ``device``, ``backend``, ``seed``,
-    ``time_major``, ``ortho_every`` (``"auto"`` too), ``qr`` and ``qr_dtype`` are as in
-    `lyapax.spectrum`; the engine and intervals used are in ``result.qr`` and ``result.intervals``.
+    ``time_major``, ``ortho_every`` (``"auto"`` too), ``qr``, ``qr_dtype``, ``basis`` and ``progress``
+    are as in `lyapax.spectrum`; the engine and intervals used are in ``result.qr`` and
+    ``result.intervals``. The forward pass runs on one thread.
 
     Args:
         at: counted steps (from the window's start, multiples of an integer ``ortho_every``) at
@@ -383,7 +386,7 @@ def covariant_vectors(
     """
     opts = Options.from_arguments(
         k=k, ortho_every=ortho_every, steps=steps, h0=h0, dtype=dtype, device=device, seed=seed,
-        time_major=time_major, qr=qr, qr_dtype=qr_dtype,
+        time_major=time_major, qr=qr, qr_dtype=qr_dtype, basis=basis, progress=progress,
     )
     max_memory = check_int("max_memory", max_memory, 0)
     if not (isinstance(tolerance, (int, float)) and 0 < tolerance < 1):

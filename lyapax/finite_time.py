@@ -163,12 +163,14 @@ def finite_time(
     qr: str = "auto",
     qr_dtype: Any = "auto",
     threads: int | None = None,
+    basis: Any = None,
+    progress: bool = False,
 ) -> FiniteTimeExponents:
     """Finite-time Lyapunov exponents over consecutive windows of ``window`` counted steps.
 
     ``model``, ``inputs``, ``k``, ``warmup``, ``ortho_every`` (``"auto"`` too), ``steps``, ``h0``,
-    ``dtype``, ``device``, ``backend``, ``seed``, ``time_major``, ``qr``, ``qr_dtype`` and ``threads``
-    are as in `lyapax.spectrum`; the engine used is in ``result.spectrum.qr``.
+    ``dtype``, ``device``, ``backend``, ``seed``, ``time_major``, ``qr``, ``qr_dtype``, ``threads``,
+    ``basis`` and ``progress`` are as in `lyapax.spectrum`; the engine used is in ``result.spectrum.qr``.
 
     Args:
         window: steps per window (a multiple of an integer ``ortho_every``; with ``"auto"`` every
@@ -182,7 +184,7 @@ def finite_time(
     window = check_int("window", window, 1)
     opts = Options.from_arguments(
         k=k, warmup=warmup, ortho_every=ortho_every, steps=steps, h0=h0, dtype=dtype, device=device, seed=seed,
-        time_major=time_major, qr=qr, qr_dtype=qr_dtype, threads=threads,
+        time_major=time_major, qr=qr, qr_dtype=qr_dtype, threads=threads, basis=basis, progress=progress,
     )
     if opts.ortho_every != "auto" and window % opts.ortho_every:
         raise InputError(f"window: {window} steps is not a multiple of ortho_every={opts.ortho_every}.")

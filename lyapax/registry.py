@@ -17,7 +17,7 @@ from .errors import BackendNotFoundError, ModelTypeError
 from .install import pip_install
 from .tangent import tree_flatten
 
-__all__ = ["backends", "get_backend", "select_backend", "refresh", "BackendWarning", "ENTRY_POINT_GROUP"]
+__all__ = ["backends", "registered", "get_backend", "select_backend", "refresh", "BackendWarning", "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "lyapax.backends"
 
@@ -82,6 +82,11 @@ def refresh() -> None:
     _load.cache_clear()
     _try_load.cache_clear()
     _by_type.clear()
+
+
+def registered() -> list[str]:
+    """Names of every backend registered under the entry points, installed or not (sorted)."""
+    return sorted(_entry_points())
 
 
 def backends() -> list[str]:

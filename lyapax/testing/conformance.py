@@ -27,6 +27,8 @@ Then a test module of the backend subclasses `BackendConformance`::
 Every property is checked against the numpy reference path: spectra, one step of the
 state, float32, covariant vectors (`lyapax.covariant_vectors`: vectors up to sign,
 growth rates, angles) and finite-time exponents (`lyapax.finite_time`).
+The entry points' agreement with each other (``ortho_every="auto"``, ``qr="cholesky"``) and
+the NaN/Inf-state cases come from `lyapax.testing.entry_points`.
 """
 
 from __future__ import annotations

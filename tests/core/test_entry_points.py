@@ -90,3 +90,19 @@ def test_a_framework_array_numpy_cannot_read_is_an_input_error():
             assert str(exc).startswith(f"{name}: ") and "requires grad" in str(exc) and "numpy array" in str(exc)
         else:  # pragma: no cover
             raise AssertionError("no InputError")
+
+
+def test_finite_time_windows_with_auto_intervals_and_a_given_basis():
+    """The issue's call (window=50, ortho_every="auto") once raised a bare TypeError; its windows are
+    those of QR every step, and a given basis is the one `spectrum` starts from."""
+    rng = np.random.default_rng(4)
+    cell = lyapax.testing.random_cell("lstm", 4, 2, rng)
+    x = rng.normal(size=(2, 210, 2))
+    every = lyapax.finite_time(cell, x, window=50, warmup=10, keep_windows=True)
+    auto = lyapax.finite_time(cell, x, window=50, warmup=10, keep_windows=True, ortho_every="auto")
+    assert auto.count == every.count == 4 and max(auto.spectrum.intervals) > 1
+    np.testing.assert_allclose(auto.windows, every.windows, rtol=0, atol=1e-7)
+    basis = rng.normal(size=(8, 3))
+    ft = lyapax.finite_time(cell, x, window=200, warmup=10, basis=basis)
+    np.testing.assert_allclose(-np.sort(-ft.mean, axis=1), lyapax.spectrum(cell, x, warmup=10, basis=basis).per_sequence,
+                               rtol=0, atol=1e-12)
