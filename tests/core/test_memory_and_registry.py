@@ -57,8 +57,10 @@ def test_registered_but_uninstalled_backend_names_the_extra(monkeypatch):
 
 
 def test_import_and_numpy_spectrum_import_no_framework():
+    """`import lyapax`, the readout's analysis (pure numpy), every core module and a numpy spectrum."""
     code = (
-        "import sys, numpy as np, lyapax\n"
+        "import sys, numpy as np, lyapax, lyapax.readout.analysis\n"
+        "from lyapax import pipeline, session, prepare, driver, observers, trouble, covariant, finite_time\n"
         "from lyapax import cells\n"
         "lyapax.backends()\n"
         "c = cells.LSTM(np.ones((8, 1)), np.ones((8, 2)) * 0.1)\n"
