@@ -18,6 +18,7 @@ from jax_helpers import B, F, H
 from lyapax_jax import loop
 
 import lyapax
+from lyapax.session import session
 from lyapax.validation import Options
 
 
@@ -106,7 +107,7 @@ def test_device_follows_inputs_and_argument(x):
     cpu = jax.devices("cpu")[0]
     xj = jax.device_put(jnp.asarray(x, dtype=jnp.float32), cpu)
     cell = nnx.GRUCell(F, H, rngs=nnx.Rngs(0))
-    with lyapax_jax.JaxBackend().session(cell, xj, Options()) as problem:
+    with session(lyapax_jax.JaxBackend(), cell, xj, Options()) as problem:
         assert problem.inputs.devices() == {cpu} and problem.h0.devices() == {cpu}
         assert str(problem.device) == str(cpu)
     s = lyapax.spectrum(cell, x, device="cpu")
