@@ -104,3 +104,23 @@ def test_bad_input():
     layer.trainable = False
     with pytest.raises(InputError, match="^model: it has no trainable parameters"):
         lyapax.flossing_loss(layer, x, k=1)
+
+
+def test_keras_callback_flosses_before_and_during_fit():
+    from lyapax_tensorflow.callbacks import FlossingCallback
+
+    model = keras.Sequential([keras.Input((20, 1)), keras.layers.SimpleRNN(6), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    rnn = model.layers[0]
+    rng = np.random.default_rng(0)
+    rnn.cell.recurrent_kernel.assign(rng.standard_normal((6, 6)) * 0.4 / 6**0.5)  # ordered
+    x = rng.standard_normal((16, 20, 1)).astype("float32")
+    y = x[:, -1] * 0.5
+    probe = rng.standard_normal((4, 40, 1)).astype("float32")
+    before = lyapax.spectrum(rnn, probe, k=2, warmup=20).exponents
+    cb = FlossingCallback(probe, k=2, before=30, every=2, warmup=10, optimizer=keras.optimizers.Adam(3e-2))
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[cb])
+    assert len(cb.losses) == 30 + 2  # 2 epochs x 2 batches, every 2nd batch
+    assert np.isfinite(history.history["floss_loss"]).all() and len(history.history["loss"]) == 2
+    after = lyapax.spectrum(rnn, probe, k=2, warmup=20).exponents
+    assert np.all(after > before) and np.all(np.abs(after) < 0.5 * np.abs(before))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -138,3 +141,29 @@ def test_bad_input():
         lyapax.flossing_loss(lambda h, x: torch.tanh(h @ w), x, k=1, h0=torch.zeros(2, 4, dtype=torch.float64))
     with pytest.raises(InputError, match="no autodiff"):
         lyapax.flossing_loss(lyapax.cells.Elman(np.ones((3, 1)), np.eye(3) * 0.5), x.numpy(), k=1)
+
+
+def test_lightning_callback_flosses_before_and_every_n_batches():
+    from lyapax_torch import callbacks
+
+    rnn = tanh_rnn(6, 0.4)
+    module = torch.nn.ModuleDict({"rnn": rnn, "head": torch.nn.Linear(6, 1).double()})
+    opt = torch.optim.Adam(module.parameters(), lr=3e-2)
+    trainer = SimpleNamespace(optimizers=[opt], global_step=0)
+    probe = inputs(4, 40, 5)
+    before = lyapax.spectrum(rnn, probe, k=2, warmup=20).exponents
+    cb = callbacks.FlossingCallbackMixin(probe, k=2, select=lambda m: m["rnn"], before=25, every=3, warmup=10)
+    cb.on_train_start(trainer, module)
+    assert len(cb.losses) == 25 and module["head"].weight.grad is None  # only the recurrent module is flossed
+    for step in range(1, 7):
+        trainer.global_step = step
+        cb.on_train_batch_end(trainer, module, None, None, step - 1)
+    assert len(cb.losses) == 27  # steps 3 and 6
+    after = lyapax.spectrum(rnn, probe, k=2, warmup=20).exponents
+    assert np.all(after > before) and np.all(np.abs(after) < 0.5 * np.abs(before))
+    with pytest.raises(InputError, match="before/every"):
+        callbacks.FlossingCallbackMixin(probe, k=2, select=lambda m: m, every=0)
+    if importlib.util.find_spec("lightning") is not None:
+        from lightning.pytorch.callbacks import Callback
+
+        assert issubclass(callbacks.FlossingCallback, Callback)
