@@ -50,7 +50,10 @@ def flossing_loss(
         inputs: ``(batch, time, features)`` probe sequences.
         k: how many leading exponents to floss (1 <= k <= state dimension).
         target: the value they are pushed to, nats/step.
-        warmup, ortho_every, seed, h0: as in `lyapax.spectrum`.
+        warmup: as in `lyapax.spectrum` (the graph covers these steps too).
+        ortho_every: as in `lyapax.spectrum`.
+        seed: as in `lyapax.spectrum`.
+        h0: as in `lyapax.spectrum`.
 
     Memory: reverse mode stores the ``warmup + T`` steps' tangent maps, about
     ``(warmup + T) * B * d * (d + k)`` numbers, plus one QR of ``B x d x k``
