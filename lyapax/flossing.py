@@ -26,7 +26,7 @@ from typing import Any
 
 from .api import spectrum
 from .errors import InputError
-from .registry import get_backend
+from .registry import get_backend, select_backend
 
 __all__ = ["flossing_loss", "loss_from_exponents", "check_target"]
 
@@ -130,6 +130,11 @@ def flossing_loss(
         raise InputError(
             "model: it has no trainable parameters (none requires grad), so flossing cannot change it; "
             "unfreeze the recurrent weights (requires_grad=True / trainable=True)."
+        )
+    if select_backend(model, inputs, backend).name == "jax":
+        raise InputError(
+            "model: in JAX the flossing loss is a pure function of the parameters; use "
+            "lyapax_jax.flossing_loss(model, params, inputs, k=...) inside jax.grad / nnx.grad / eqx.filter_grad."
         )
     result = spectrum(
         model, inputs, k=int(k), warmup=warmup, ortho_every=ortho_every, h0=h0, seed=seed,

@@ -126,5 +126,5 @@ def test_bad_input():
     for bad in (float("nan"), float("-inf"), "0"):
         with pytest.raises(InputError, match="^target:"):
             lyapax_jax.flossing_loss(step, params, x, k=1, target=bad, h0=h0)
-    with pytest.raises(InputError, match="lyapax_jax.exponents"):
+    with pytest.raises(InputError, match="lyapax_jax.flossing_loss"):
         lyapax.flossing_loss(nnx.SimpleCell(1, 4, rngs=nnx.Rngs(0)), x.astype(np.float32), k=1)
