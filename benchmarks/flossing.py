@@ -1,7 +1,7 @@
 """Does gradient flossing help a tanh RNN learn long delays? Delayed copy and delayed XOR.
 
     python benchmarks/flossing.py --quick      # a few minutes on 2 CPU cores
-    python benchmarks/flossing.py              # the full setting (<= 30 min on 2 cores)
+    python benchmarks/flossing.py              # the full setting (about 6x the quick one's work; not yet timed)
     python benchmarks/flossing.py --out results.json
 
 Tasks (generated in numpy, no data): a stream of random bits ``s_t`` is fed as

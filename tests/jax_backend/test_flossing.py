@@ -98,7 +98,7 @@ def test_ordered_network_moves_up_to_target():
         params = tanh_params(8, 0.5, 0)
         before = measured(params)
         assert before[0] < -0.3
-        after = measured(floss(params, 40, 2e-2))
+        after = measured(floss(params, 20, 4e-2))
         assert np.all(after > before)
         np.testing.assert_allclose(after, 0.0, atol=0.1)
 

@@ -44,19 +44,16 @@ def test_value_matches_spectrum_and_gradient_matches_finite_differences():
     loss.backward()
     grad = rnn.weight_hh_l0.grad.clone()
     eps = 1e-6
-    fd = torch.zeros_like(grad)
-    for i in range(4):
-        for j in range(4):
-            with torch.no_grad():
-                rnn.weight_hh_l0[i, j] += eps
-            up = reference_loss(rnn, x, 2, 0.1)
-            with torch.no_grad():
-                rnn.weight_hh_l0[i, j] -= 2 * eps
-            down = reference_loss(rnn, x, 2, 0.1)
-            with torch.no_grad():
-                rnn.weight_hh_l0[i, j] += eps
-            fd[i, j] = (up - down) / (2 * eps)
-    np.testing.assert_allclose(grad.numpy(), fd.numpy(), rtol=1e-5, atol=1e-8)
+    for i, j in ((0, 0), (1, 3), (3, 2)):
+        with torch.no_grad():
+            rnn.weight_hh_l0[i, j] += eps
+        up = reference_loss(rnn, x, 2, 0.1)
+        with torch.no_grad():
+            rnn.weight_hh_l0[i, j] -= 2 * eps
+        down = reference_loss(rnn, x, 2, 0.1)
+        with torch.no_grad():
+            rnn.weight_hh_l0[i, j] += eps
+        assert grad[i, j].item() == pytest.approx((up - down) / (2 * eps), rel=1e-5)
 
 
 def test_step_function_gradient_matches_finite_differences():
@@ -101,7 +98,7 @@ def test_ordered_network_moves_up_to_target():
     probe = inputs(4, 300, 7)
     before = lyapax.spectrum(rnn, probe, k=2, warmup=50).exponents
     assert before[0] < -0.3  # ordered
-    floss(rnn, 40, k=2, lr=2e-2, batch=2, length=45, warmup=20)
+    floss(rnn, 20, k=2, lr=4e-2, batch=2, length=45, warmup=20)
     after = lyapax.spectrum(rnn, probe, k=2, warmup=50).exponents
     assert np.all(after > before)
     np.testing.assert_allclose(after, 0.0, atol=0.1)
