@@ -28,7 +28,7 @@ from .api import spectrum
 from .errors import InputError
 from .registry import get_backend, select_backend
 
-__all__ = ["flossing_loss", "loss_from_exponents", "check_target"]
+__all__ = ["flossing_loss", "loss_from_exponents", "check_target", "check_k"]
 
 
 def check_target(target: Any) -> float:
@@ -41,6 +41,13 @@ def check_target(target: Any) -> float:
     if not math.isfinite(float(target)):
         raise InputError(f"target: expected a finite number (nats/step), got {target!r}; pass e.g. target=0.0.")
     return float(target)
+
+
+def check_k(k: Any) -> int:
+    """``k`` as an int >= 1 (the upper bound, the state dimension, is checked by the spectrum), else an `InputError`."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise InputError(f"k: expected an integer >= 1 (how many leading exponents to floss), got {k!r}.")
+    return int(k)
 
 
 def loss_from_exponents(xp: Any, per_sequence: Any, target: float) -> Any:
@@ -123,9 +130,7 @@ def flossing_loss(
             attached to any), a backend without autodiff (numpy) or JAX (which
             needs the pure ``lyapax_jax.flossing_loss``).
     """
-    target = check_target(target)
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise InputError(f"k: expected an integer >= 1 (how many leading exponents to floss), got {k!r}.")
+    target, k = check_target(target), check_k(k)
     if _has_no_trainable_parameters(model):
         raise InputError(
             "model: it has no trainable parameters (none requires grad), so flossing cannot change it; "
@@ -137,7 +142,7 @@ def flossing_loss(
             "lyapax_jax.flossing_loss(model, params, inputs, k=...) inside jax.grad / nnx.grad / eqx.filter_grad."
         )
     result = spectrum(
-        model, inputs, k=int(k), warmup=warmup, ortho_every=ortho_every, h0=h0, seed=seed,
+        model, inputs, k=k, warmup=warmup, ortho_every=ortho_every, h0=h0, seed=seed,
         dtype=dtype, device=device, backend=backend, time_major=time_major, differentiable=True,
     )
     raw = result.raw

@@ -8,14 +8,13 @@ sum over the top ``k`` of ``(lambda_i - target)^2``, (nats/step)^2), formed from
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from lyapax.errors import InputError
-from lyapax.flossing import check_target, loss_from_exponents
+from lyapax.flossing import check_k, check_target, loss_from_exponents
 
 from .functional import exponents
 
@@ -77,7 +76,5 @@ def flossing_loss(
             "params: contains no floating-point arrays (no trainable parameters), so flossing cannot change the model; "
             "pass the model's weights."
         )
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise InputError(f"k: expected an integer >= 1 (how many leading exponents to floss), got {k!r}.")
-    lam = exponents(model, params, inputs, k=int(k), warmup=warmup, ortho_every=ortho_every, seed=seed, h0=h0)
+    lam = exponents(model, params, inputs, k=check_k(k), warmup=warmup, ortho_every=ortho_every, seed=seed, h0=h0)
     return loss_from_exponents(jnp, lam, target)
