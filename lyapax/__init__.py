@@ -11,6 +11,7 @@ from .cells import Map
 from .covariant import CovariantVectors, covariant_vectors
 from .errors import BackendNotFoundError, InputError, LyapaxError, ModelTypeError, NumericalError, NumericalWarning
 from .finite_time import FiniteTimeExponents, finite_time
+from .flossing import flossing_loss
 from .monitor import Monitor, MonitorRecord
 from .registry import backends
 from .results import Spectrum
@@ -21,6 +22,7 @@ __all__ = [
     "covariant_vectors",
     "CovariantVectors",
     "finite_time",
+    "flossing_loss",
     "FiniteTimeExponents",
     "Map",
     "Monitor",

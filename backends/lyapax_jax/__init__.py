@@ -14,7 +14,7 @@ from typing import Any
 
 from .adapter import JaxBackend
 
-__all__ = ["JaxBackend", "exponents"]
+__all__ = ["JaxBackend", "exponents", "flossing_loss"]
 
 
 def exponents(model: Any, params: Any = None, inputs: Any = None, **options: Any) -> Any:
@@ -25,3 +25,10 @@ def exponents(model: Any, params: Any = None, inputs: Any = None, **options: Any
     from .functional import exponents as _exponents
 
     return _exponents(model, params, inputs, **options)
+
+
+def flossing_loss(model: Any, params: Any, inputs: Any, **options: Any) -> Any:
+    """Gradient-flossing loss, (nats/step)^2, as a pure JAX function of ``params``. See `lyapax_jax.flossing.flossing_loss`."""
+    from .flossing import flossing_loss as _flossing_loss
+
+    return _flossing_loss(model, params, inputs, **options)

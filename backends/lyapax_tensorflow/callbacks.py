@@ -26,13 +26,15 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import lyapax
 from lyapax.api import compute
 from lyapax.errors import InputError
+from lyapax.flossing import check_target
 from lyapax.validation import numeric_array
 
-__all__ = ["SpectrumCallback", "pick_recurrent_layers"]
+__all__ = ["SpectrumCallback", "FlossingCallback", "pick_recurrent_layers"]
 
 
 def _is_recurrent(layer: Any) -> bool:
@@ -195,3 +197,97 @@ class SpectrumCallback(keras.callbacks.Callback):
             if self.verbose:
                 print(f"epoch {epoch + 1}: largest Lyapunov exponent {spectrum.max_exponent:.4f} nats/step")
         self._write(logs, spectrum)
+
+
+class FlossingCallback(keras.callbacks.Callback):
+    """Gradient flossing during ``fit``: steps on `lyapax.flossing_loss` before and/or during training.
+
+    Before training (``before`` steps, at ``on_train_begin``) and every ``every``
+    batches (after that batch's update), one flossing step: the gradient of
+    ``mean_b sum_{i<=k} (lambda_i - target)^2`` ((nats/step)^2) on the probe
+    sequences with respect to the recurrent layer's trainable variables, applied
+    by ``optimizer``. The recurrent layer(s) and the probe's preprocessing are
+    picked as in `SpectrumCallback` (``layers=`` to choose). Only the recurrent
+    variables move; the model's own optimizer state is untouched.
+
+    Cost: each step runs the differentiable spectrum of ``B x T`` probe steps and its
+    backward pass (the graph of all steps is kept, ``T * B * d * (d + k)`` numbers);
+    ``every`` sets the overhead per batch (docs/flossing.md measures it).
+
+    Args:
+        probe_inputs: ``(batch, time, features)`` sequences fed to the model.
+        k: leading exponents to floss (<= the state dimension).
+        target: their target value, nats/step.
+        before: flossing steps before the first epoch.
+        every: one flossing step every ``every`` training batches (``None``: never during training).
+        optimizer: the optimizer of the flossing steps (default: a fresh copy of the
+            model's optimizer configuration, with its own state).
+        layers: the recurrent layer or stack (default: picked as in `SpectrumCallback`).
+        warmup: passed to `lyapax.flossing_loss`.
+        ortho_every: passed to `lyapax.flossing_loss`.
+
+    The flossing losses are kept in `losses` (one per step, in order) and the mean of
+    those taken in an epoch is written to ``logs["floss_loss"]``.
+    """
+
+    def __init__(
+        self,
+        probe_inputs: Any,
+        *,
+        k: int,
+        target: float = 0.0,
+        before: int = 0,
+        every: int | None = None,
+        optimizer: Any = None,
+        layers: Any = None,
+        warmup: int = 0,
+        ortho_every: int = 1,
+    ) -> None:
+        super().__init__()
+        self.probe_inputs = probe_inputs
+        self.options = {"k": k, "target": check_target(target), "warmup": warmup, "ortho_every": ortho_every}
+        self.before = int(before)
+        self.every = None if every is None else int(every)
+        if self.before < 0 or (self.every is not None and self.every < 1):
+            raise InputError(f"before/every: expected before >= 0 and every >= 1 or None, got {before!r}, {every!r}.")
+        self.optimizer = optimizer
+        self.layers = layers
+        self.losses: list[float] = []
+        self._epoch_start = 0
+        self._batches = 0
+
+    def floss_step(self) -> float:
+        """One flossing step now; returns the loss before the step, (nats/step)^2."""
+        if self.layers is None:
+            pre, stack = pick_recurrent_layers(self.model)
+        else:
+            pre, stack = [], list(self.layers) if isinstance(self.layers, (list, tuple)) else [self.layers]
+        x = self.probe_inputs
+        for layer in pre:
+            x = layer(x, training=False)
+        target = stack[0] if len(stack) == 1 else stack
+        variables = [v for layer in stack for v in layer.trainable_variables]
+        if self.optimizer is None:
+            self.optimizer = type(self.model.optimizer).from_config(self.model.optimizer.get_config())
+        with tf.GradientTape() as tape:
+            loss = lyapax.flossing_loss(target, x, **self.options)
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.losses.append(float(loss))
+        return self.losses[-1]
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        for _ in range(self.before):
+            self.floss_step()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = len(self.losses)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batches += 1
+        if self.every is not None and self._batches % self.every == 0:
+            self.floss_step()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            taken = self.losses[self._epoch_start:]
+            logs["floss_loss"] = float(np.mean(taken)) if taken else math.nan

@@ -24,9 +24,10 @@ from collections.abc import Callable
 from typing import Any
 
 from lyapax.errors import InputError, ModelTypeError
+from lyapax.flossing import check_target, flossing_loss
 from lyapax.monitor import Monitor
 
-__all__ = ["attach", "probe_batch", "SpectrumCallback", "SpectrumCallbackMixin"]  # noqa: F822 (lazy, see __getattr__)
+__all__ = ["attach", "probe_batch", "SpectrumCallback", "SpectrumCallbackMixin", "FlossingCallback", "FlossingCallbackMixin"]  # noqa: F822 (lazy, see __getattr__)
 
 
 def probe_batch(data: Any, *, batch: int = 8, steps: int | None = 100, transform: Callable[[Any], Any] | None = None) -> Any:
@@ -181,3 +182,86 @@ def __getattr__(name: str) -> Any:
             _CACHE[name] = _lightning_callback_class()
         return _CACHE[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class FlossingCallbackMixin:
+    """The logic of `FlossingCallback` (gradient flossing in Lightning), independent of the Lightning version.
+
+    Before training (``before`` steps, at ``on_train_start``) and every ``every``
+    training batches (after that batch's optimizer step), one flossing step: the
+    gradient of `lyapax.flossing_loss` (``mean_b sum_{i<=k} (lambda_i - target)^2``,
+    (nats/step)^2) on the probe sequences, with respect to the parameters of
+    ``select(pl_module)``, applied by the module's first optimizer
+    (``trainer.optimizers[0]``: the same optimiser as the task, only the recurrent
+    parameters get a gradient) or by ``optimizer``.
+
+    Cost: each step runs the differentiable spectrum of ``B x T`` probe steps and its
+    backward pass (the graph of all steps is kept, ``T * B * d * (d + k)`` numbers);
+    ``every`` sets the overhead per batch (docs/flossing.md measures it).
+
+    Args:
+        probe: batch-first probe sequences for the selected recurrent module (moved to its device).
+        k: leading exponents to floss (<= the state dimension).
+        select: picks the recurrent module (or step function) from the LightningModule,
+            e.g. ``lambda m: m.rnn``.
+        target: their target value, nats/step.
+        before: flossing steps before the first epoch.
+        every: one flossing step every ``every`` training batches (``None``: never during training).
+        optimizer: the optimizer of the flossing steps (default: ``trainer.optimizers[0]``).
+        **loss_kwargs: further `lyapax.flossing_loss` arguments (``warmup``, ``ortho_every``, ...).
+
+    The flossing losses are kept in `losses`, in order. Under DDP each rank takes its own
+    flossing step on the same probe (the gradients are not all-reduced).
+    """
+
+    def __init__(
+        self, probe: Any, *, k: int, select: Callable[[Any], Any], target: float = 0.0, before: int = 0,
+        every: int | None = None, optimizer: Any = None, **loss_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if int(before) < 0 or (every is not None and int(every) < 1):
+            raise InputError(f"before/every: expected before >= 0 and every >= 1 or None, got {before!r}, {every!r}.")
+        self.probe, self.select, self.optimizer = probe, select, optimizer
+        self.before, self.every = int(before), None if every is None else int(every)
+        self.loss_kwargs = {"k": k, "target": check_target(target), **loss_kwargs}
+        self.losses: list[float] = []
+
+    def floss_step(self, trainer: Any, pl_module: Any) -> float:
+        """One flossing step now; returns the loss before the step, (nats/step)^2."""
+        model = self.select(pl_module)
+        device = getattr(pl_module, "device", None)
+        if device is not None and getattr(self.probe, "device", device) != device:
+            self.probe = self.probe.to(device)
+        opt = self.optimizer if self.optimizer is not None else trainer.optimizers[0]
+        loss = flossing_loss(model, self.probe, **self.loss_kwargs)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        self.losses.append(float(loss.detach()))
+        return self.losses[-1]
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        for _ in range(self.before):
+            self.floss_step(trainer, pl_module)
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.every is not None and (int(trainer.global_step)) % self.every == 0:
+            self.floss_step(trainer, pl_module)
+
+
+def _lightning_flossing_class() -> type:
+    base = __getattr__("SpectrumCallback").__bases__[1]  # Lightning's Callback, resolved once above
+    return type("FlossingCallback", (FlossingCallbackMixin, base), {"__module__": __name__,
+                                                                    "__doc__": FlossingCallbackMixin.__doc__})
+
+
+_spectrum_getattr = __getattr__
+
+
+def __getattr__(name: str) -> Any:  # noqa: F811 (extends the lazy lookup above with FlossingCallback)
+    if name == "FlossingCallback":
+        if name not in _CACHE:
+            _CACHE[name] = _lightning_flossing_class()
+        return _CACHE[name]
+    return _spectrum_getattr(name)

@@ -1,0 +1,130 @@
+"""Gradient flossing in JAX: `lyapax_jax.flossing_loss` under jax.grad / nnx.grad / eqx.filter_grad."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lyapax_jax
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import lyapax
+from lyapax.errors import InputError
+
+
+def step(params, h, x):
+    return jnp.tanh(h @ params["w"].T + x @ params["u"].T)
+
+
+def tanh_params(hidden: int, gain: float, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "w": jnp.asarray(rng.standard_normal((hidden, hidden)) * gain / hidden**0.5),
+        "u": jnp.asarray(rng.standard_normal((hidden, 1)) * 0.1),
+    }
+
+
+def inputs(batch: int, steps: int, seed: int) -> np.ndarray:
+    return 0.1 * np.random.default_rng(seed).standard_normal((batch, steps, 1))
+
+
+def test_gradient_matches_finite_differences_and_value_matches_spectrum():
+    with jax.enable_x64(True):
+        params, x = tanh_params(4, 1.5, 0), jnp.asarray(inputs(2, 20, 1))
+        h0 = jnp.zeros((2, 4))
+
+        @jax.jit
+        def loss(p):
+            return lyapax_jax.flossing_loss(step, p, x, k=2, target=0.1, warmup=5, h0=h0)
+
+        value, grad = jax.value_and_grad(loss)(params)
+        lam = lyapax.spectrum(lambda h, xt: step(params, h, xt), x, k=2, warmup=5, h0=h0).per_sequence
+        assert float(value) == pytest.approx(float(np.mean(np.sum((lam - 0.1) ** 2, axis=1))), rel=1e-10)
+        eps = 1e-6
+        for i, j in ((0, 0), (1, 3), (3, 2)):
+            e = jnp.zeros((4, 4)).at[i, j].set(eps)
+            up = loss({**params, "w": params["w"] + e})
+            down = loss({**params, "w": params["w"] - e})
+            assert float(grad["w"][i, j]) == pytest.approx(float(up - down) / (2 * eps), rel=1e-5)
+
+
+def test_nnx_grad_and_eqx_filter_grad():
+    x = jnp.asarray(inputs(2, 15, 3), dtype=jnp.float32)
+    cell = nnx.SimpleCell(1, 5, rngs=nnx.Rngs(0))
+    graphdef, params, rest = nnx.split(cell, nnx.Param, ...)
+    grads = jax.grad(lambda p: lyapax_jax.flossing_loss(cell, p, x, k=2))(params)
+    leaves = jax.tree_util.tree_leaves(grads)
+    assert leaves and all(bool(jnp.all(jnp.isfinite(v))) for v in leaves)
+    assert any(float(jnp.abs(v).sum()) > 0 for v in leaves)
+    assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(params)
+    gru = eqx.nn.GRUCell(1, 4, key=jax.random.PRNGKey(0))
+    arrays, static = eqx.partition(gru, eqx.is_inexact_array)
+
+    @eqx.filter_grad
+    def g(arrays):
+        return lyapax_jax.flossing_loss(eqx.combine(arrays, static), arrays, x, k=2)
+
+    leaves = jax.tree_util.tree_leaves(g(arrays))
+    assert leaves and all(bool(jnp.all(jnp.isfinite(v))) for v in leaves)
+    assert any(float(jnp.abs(v).sum()) > 0 for v in leaves)
+
+
+def floss(params: dict, steps: int, lr: float) -> dict:
+    opt = optax.adam(lr)
+    state = opt.init(params)
+    h0 = jnp.zeros((2, params["w"].shape[0]))
+
+    @jax.jit
+    def update(params, state, x):
+        grads = jax.grad(lambda p: lyapax_jax.flossing_loss(step, p, x, k=2, warmup=20, h0=h0))(params)
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    for i in range(steps):
+        params, state = update(params, state, jnp.asarray(inputs(2, 45, 100 + i)))
+    return params
+
+
+def measured(params: dict) -> np.ndarray:
+    probe = jnp.asarray(inputs(4, 300, 7))
+    return lyapax.spectrum(lambda h, x: step(params, h, x), probe, k=2, warmup=50, h0=jnp.zeros((4, 8))).exponents
+
+
+def test_ordered_network_moves_up_to_target():
+    with jax.enable_x64(True):
+        params = tanh_params(8, 0.5, 0)
+        before = measured(params)
+        assert before[0] < -0.3
+        after = measured(floss(params, 20, 4e-2))
+        assert np.all(after > before)
+        np.testing.assert_allclose(after, 0.0, atol=0.1)
+
+
+def test_nothing_of_the_users_changed():
+    cell = nnx.SimpleCell(1, 4, rngs=nnx.Rngs(0))
+    params = nnx.state(cell, nnx.Param)
+    before = jax.tree_util.tree_map(np.asarray, params)
+    x = inputs(2, 10, 0).astype(np.float32)
+    x_before = x.copy()
+    jax.grad(lambda p: lyapax_jax.flossing_loss(cell, p, x, k=2))(params)
+    after = nnx.state(cell, nnx.Param)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after)))
+    np.testing.assert_array_equal(x, x_before)
+
+
+def test_bad_input():
+    params, x, h0 = tanh_params(4, 1.0, 0), inputs(2, 10, 0), np.zeros((2, 4))
+    with pytest.raises(InputError, match="^params: required"):
+        lyapax_jax.flossing_loss(lambda h, x: h, None, x, k=1, h0=h0)
+    with pytest.raises(InputError, match="^params: contains no floating-point"):
+        lyapax_jax.flossing_loss(step, {"n": jnp.arange(3)}, x, k=1, h0=h0)
+    with pytest.raises(InputError, match="^k:"):
+        lyapax_jax.flossing_loss(step, params, x, k=5, h0=h0)
+    for bad in (float("nan"), float("-inf"), "0"):
+        with pytest.raises(InputError, match="^target:"):
+            lyapax_jax.flossing_loss(step, params, x, k=1, target=bad, h0=h0)
+    with pytest.raises(InputError, match="lyapax_jax.flossing_loss"):
+        lyapax.flossing_loss(nnx.SimpleCell(1, 4, rngs=nnx.Rngs(0)), x.astype(np.float32), k=1)

@@ -1,0 +1,126 @@
+"""Gradient flossing on TensorFlow / Keras: gradient, effect on the spectrum, nothing of the user's changed, bad input."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import lyapax
+from lyapax.errors import InputError
+
+
+def simple_rnn(hidden: int, gain: float, seed: int, dtype: str = "float64") -> keras.layers.SimpleRNN:
+    """A tanh SimpleRNN with recurrent weights N(0, gain^2 / hidden), input weights N(0, 0.01), no bias."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((hidden, hidden)) * gain / hidden**0.5
+    u = rng.standard_normal((hidden, 1)) * 0.1
+    layer = keras.layers.SimpleRNN(hidden, dtype=dtype)
+    layer.build((None, None, 1))
+    layer.set_weights([u.T, w.T, np.zeros(hidden)])
+    return layer
+
+
+def inputs(batch: int, steps: int, seed: int) -> np.ndarray:
+    return 0.1 * np.random.default_rng(seed).standard_normal((batch, steps, 1))
+
+
+def loss_and_grads(layer, x, **kw):
+    with tf.GradientTape() as tape:
+        loss = lyapax.flossing_loss(layer, x, **kw)
+    return loss, tape.gradient(loss, layer.trainable_variables)
+
+
+def test_value_matches_spectrum_and_gradient_matches_finite_differences():
+    layer, x = simple_rnn(4, 1.5, 0), inputs(2, 20, 1)
+    loss, grads = loss_and_grads(layer, x, k=2, target=0.1, warmup=5)
+    assert loss.dtype == tf.float64 and loss.shape == ()
+    lam = lyapax.spectrum(layer, x, k=2, warmup=5).per_sequence
+    assert float(loss) == pytest.approx(float(np.mean(np.sum((lam - 0.1) ** 2, axis=1))), rel=1e-12)
+    recurrent = layer.cell.recurrent_kernel
+    grad = grads[[v.path for v in layer.trainable_variables].index(recurrent.path)].numpy()
+    eps = 1e-6
+    w0 = recurrent.numpy()
+    for i, j in ((0, 0), (1, 3), (3, 2)):
+        values = []
+        for sign in (1, -1):
+            w = w0.copy()
+            w[i, j] += sign * eps
+            recurrent.assign(w)
+            values.append(float(lyapax.flossing_loss(layer, x, k=2, target=0.1, warmup=5)))
+        recurrent.assign(w0)
+        assert grad[i, j] == pytest.approx((values[0] - values[1]) / (2 * eps), rel=1e-5)
+
+
+def test_step_function_over_variables():
+    w = tf.Variable(np.random.default_rng(3).standard_normal((3, 3)) * 0.8)
+
+    def step(h, x):
+        return tf.tanh(tf.matmul(h, w, transpose_b=True) + x)
+
+    with tf.GradientTape() as tape:
+        loss = lyapax.flossing_loss(step, tf.constant(inputs(2, 15, 2)), k=3, h0=tf.zeros((2, 3), tf.float64))
+    grad = tape.gradient(loss, w)
+    assert grad is not None and np.all(np.isfinite(grad.numpy())) and np.abs(grad.numpy()).sum() > 0
+
+
+def test_ordered_network_moves_to_target():
+    layer = simple_rnn(8, 0.5, 0)
+    probe = inputs(4, 300, 7)
+    before = lyapax.spectrum(layer, probe, k=2, warmup=50).exponents
+    assert before[0] < -0.3
+    opt = keras.optimizers.Adam(4e-2)
+    for i in range(20):
+        _, grads = loss_and_grads(layer, inputs(2, 45, 100 + i), k=2, warmup=20)
+        opt.apply_gradients(zip(grads, layer.trainable_variables))
+    after = lyapax.spectrum(layer, probe, k=2, warmup=50).exponents
+    assert np.all(after > before)
+    np.testing.assert_allclose(after, 0.0, atol=0.1)
+
+
+def test_nothing_of_the_users_changed():
+    layer = simple_rnn(4, 1.0, 0, dtype="float32")
+    layer.cell.bias.trainable = False
+    before = [v.numpy().copy() for v in layer.weights]
+    x = inputs(2, 10, 0).astype("float32")
+    x_before = x.copy()
+    state = tf.random.get_global_generator().state.numpy().copy()
+    _, grads = loss_and_grads(layer, x, k=2)
+    assert len(grads) == 2 and all(g is not None for g in grads)  # the frozen bias is not trained
+    assert not layer.cell.bias.trainable and len(layer.trainable_variables) == 2
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, layer.weights))
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(tf.random.get_global_generator().state.numpy(), state)
+
+
+def test_bad_input():
+    layer, x = simple_rnn(4, 1.0, 0), inputs(2, 10, 0)
+    with pytest.raises(InputError, match="^k:"):
+        lyapax.flossing_loss(layer, x, k=5)
+    for bad in (float("nan"), float("inf"), "0"):
+        with pytest.raises(InputError, match="^target:"):
+            lyapax.flossing_loss(layer, x, k=1, target=bad)
+    layer.trainable = False
+    with pytest.raises(InputError, match="^model: it has no trainable parameters"):
+        lyapax.flossing_loss(layer, x, k=1)
+
+
+def test_keras_callback_flosses_before_and_during_fit():
+    from lyapax_tensorflow.callbacks import FlossingCallback
+
+    model = keras.Sequential([keras.Input((20, 1)), keras.layers.SimpleRNN(6), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    rnn = model.layers[0]
+    rng = np.random.default_rng(0)
+    rnn.cell.recurrent_kernel.assign(rng.standard_normal((6, 6)) * 0.4 / 6**0.5)  # ordered
+    x = rng.standard_normal((16, 20, 1)).astype("float32")
+    y = x[:, -1] * 0.5
+    probe = rng.standard_normal((4, 40, 1)).astype("float32")
+    before = lyapax.spectrum(rnn, probe, k=2, warmup=20).exponents
+    cb = FlossingCallback(probe, k=2, before=30, every=2, warmup=10, optimizer=keras.optimizers.Adam(3e-2))
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[cb])
+    assert len(cb.losses) == 30 + 2  # 2 epochs x 2 batches, every 2nd batch
+    assert np.isfinite(history.history["floss_loss"]).all() and len(history.history["loss"]) == 2
+    after = lyapax.spectrum(rnn, probe, k=2, warmup=20).exponents
+    assert np.all(after > before) and np.all(np.abs(after) < 0.5 * np.abs(before))

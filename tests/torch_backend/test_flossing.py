@@ -1,0 +1,166 @@
+"""Gradient flossing on PyTorch: gradient, effect on the spectrum, nothing of the user's changed, bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import lyapax
+from lyapax.errors import InputError
+
+
+def tanh_rnn(hidden: int, gain: float, seed: int = 0) -> torch.nn.RNN:
+    """A float64 tanh RNN, recurrent weights N(0, gain^2 / hidden), input weights N(0, 0.01), no bias
+    (the weights of the JAX and TensorFlow tests, drawn by numpy)."""
+    rng = np.random.default_rng(seed)
+    rnn = torch.nn.RNN(1, hidden, batch_first=True).double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(torch.as_tensor(rng.standard_normal((hidden, hidden)) * gain / hidden**0.5))
+        rnn.weight_ih_l0.copy_(torch.as_tensor(rng.standard_normal((hidden, 1)) * 0.1))
+        rnn.bias_hh_l0.zero_()
+        rnn.bias_ih_l0.zero_()
+    return rnn
+
+
+def inputs(batch: int, steps: int, seed: int) -> torch.Tensor:
+    return torch.as_tensor(0.1 * np.random.default_rng(seed).standard_normal((batch, steps, 1)))
+
+
+def reference_loss(rnn: torch.nn.RNN, x: torch.Tensor, k: int, target: float) -> float:
+    """The loss from the checked (non-differentiable) spectrum, formed independently in numpy."""
+    lam = lyapax.spectrum(rnn, x, k=k, warmup=5).per_sequence
+    return float(np.mean(np.sum((lam - target) ** 2, axis=1)))
+
+
+def test_value_matches_spectrum_and_gradient_matches_finite_differences():
+    rnn, x = tanh_rnn(4, 1.5), inputs(2, 20, 1)
+    loss = lyapax.flossing_loss(rnn, x, k=2, target=0.1, warmup=5)
+    assert loss.dtype == torch.float64 and loss.ndim == 0
+    assert loss.item() == pytest.approx(reference_loss(rnn, x, 2, 0.1), rel=1e-12)
+    loss.backward()
+    grad = rnn.weight_hh_l0.grad.clone()
+    eps = 1e-6
+    for i, j in ((0, 0), (1, 3), (3, 2)):
+        with torch.no_grad():
+            rnn.weight_hh_l0[i, j] += eps
+        up = reference_loss(rnn, x, 2, 0.1)
+        with torch.no_grad():
+            rnn.weight_hh_l0[i, j] -= 2 * eps
+        down = reference_loss(rnn, x, 2, 0.1)
+        with torch.no_grad():
+            rnn.weight_hh_l0[i, j] += eps
+        assert grad[i, j].item() == pytest.approx((up - down) / (2 * eps), rel=1e-5)
+
+
+def test_step_function_gradient_matches_finite_differences():
+    w = torch.as_tensor(np.random.default_rng(3).standard_normal((3, 3)) * 0.8, dtype=torch.float64).requires_grad_()
+    u = torch.ones(1, 3, dtype=torch.float64)
+
+    def step(h, x):
+        return torch.tanh(h @ w.T + x @ u)
+
+    x, h0 = inputs(2, 15, 2), torch.zeros(2, 3, dtype=torch.float64)
+    loss = lyapax.flossing_loss(step, x, k=3, h0=h0)
+    (grad,) = torch.autograd.grad(loss, w)
+
+    def value() -> float:
+        lam = lyapax.spectrum(step, x, k=3, h0=h0).per_sequence
+        return float(np.mean(np.sum(lam**2, axis=1)))
+
+    eps = 1e-6
+    for i, j in ((1, 2), (0, 0)):
+        with torch.no_grad():
+            w[i, j] += eps
+        up = value()
+        with torch.no_grad():
+            w[i, j] -= 2 * eps
+        down = value()
+        with torch.no_grad():
+            w[i, j] += eps
+        assert grad[i, j].item() == pytest.approx((up - down) / (2 * eps), rel=1e-5)
+
+
+def floss(rnn: torch.nn.RNN, steps: int, k: int, lr: float, batch: int, length: int, warmup: int) -> None:
+    opt = torch.optim.Adam(rnn.parameters(), lr=lr)
+    for i in range(steps):
+        loss = lyapax.flossing_loss(rnn, inputs(batch, length, 100 + i), k=k, warmup=warmup)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def test_ordered_network_moves_up_to_target():
+    rnn = tanh_rnn(8, 0.5)
+    probe = inputs(4, 300, 7)
+    before = lyapax.spectrum(rnn, probe, k=2, warmup=50).exponents
+    assert before[0] < -0.3  # ordered
+    floss(rnn, 20, k=2, lr=4e-2, batch=2, length=45, warmup=20)
+    after = lyapax.spectrum(rnn, probe, k=2, warmup=50).exponents
+    assert np.all(after > before)
+    np.testing.assert_allclose(after, 0.0, atol=0.1)
+
+
+def test_nothing_of_the_users_changed_except_by_the_optimiser():
+    rnn = torch.nn.RNN(2, 5, batch_first=True, dropout=0.0)
+    rnn.train()
+    rnn.bias_ih_l0.requires_grad_(False)
+    x = torch.randn(3, 12, 2)
+    x_before, params_before = x.clone(), [p.detach().clone() for p in rnn.parameters()]
+    rng_before = torch.get_rng_state()
+    loss = lyapax.flossing_loss(rnn, x, k=2)
+    assert rnn.training and not rnn.bias_ih_l0.requires_grad and rnn.weight_hh_l0.requires_grad
+    assert torch.equal(torch.get_rng_state(), rng_before)
+    assert torch.equal(x, x_before) and not x.requires_grad
+    assert all(torch.equal(p, q) for p, q in zip(rnn.parameters(), params_before))
+    assert all(p.grad is None for p in rnn.parameters())  # no gradient until the user's backward
+    loss.backward()
+    assert rnn.bias_ih_l0.grad is None and rnn.weight_hh_l0.grad is not None
+
+
+def test_bad_input():
+    rnn, x = tanh_rnn(4, 1.0), inputs(2, 10, 0)
+    with pytest.raises(InputError, match="^k:"):
+        lyapax.flossing_loss(rnn, x, k=5)
+    with pytest.raises(InputError, match="^k:"):
+        lyapax.flossing_loss(rnn, x, k=0)
+    for bad in (float("nan"), float("inf"), "0", None):
+        with pytest.raises(InputError, match="^target:"):
+            lyapax.flossing_loss(rnn, x, k=1, target=bad)
+    frozen = tanh_rnn(4, 1.0).requires_grad_(False)
+    with pytest.raises(InputError, match="^model: it has no trainable parameters"):
+        lyapax.flossing_loss(frozen, x, k=1)
+    w = torch.eye(4, dtype=torch.float64)  # a step function over tensors that do not require grad
+    with pytest.raises(InputError, match="^model: the exponents do not depend"):
+        lyapax.flossing_loss(lambda h, x: torch.tanh(h @ w), x, k=1, h0=torch.zeros(2, 4, dtype=torch.float64))
+    with pytest.raises(InputError, match="no autodiff"):
+        lyapax.flossing_loss(lyapax.cells.Elman(np.ones((3, 1)), np.eye(3) * 0.5), x.numpy(), k=1)
+
+
+def test_lightning_callback_flosses_before_and_every_n_batches():
+    from lyapax_torch import callbacks
+
+    rnn = tanh_rnn(6, 0.4)
+    module = torch.nn.ModuleDict({"rnn": rnn, "head": torch.nn.Linear(6, 1).double()})
+    opt = torch.optim.Adam(module.parameters(), lr=3e-2)
+    trainer = SimpleNamespace(optimizers=[opt], global_step=0)
+    probe = inputs(4, 40, 5)
+    before = lyapax.spectrum(rnn, probe, k=2, warmup=20).exponents
+    cb = callbacks.FlossingCallbackMixin(probe, k=2, select=lambda m: m["rnn"], before=25, every=3, warmup=10)
+    cb.on_train_start(trainer, module)
+    assert len(cb.losses) == 25 and module["head"].weight.grad is None  # only the recurrent module is flossed
+    for step in range(1, 7):
+        trainer.global_step = step
+        cb.on_train_batch_end(trainer, module, None, None, step - 1)
+    assert len(cb.losses) == 27  # steps 3 and 6
+    after = lyapax.spectrum(rnn, probe, k=2, warmup=20).exponents
+    assert np.all(after > before) and np.all(np.abs(after) < 0.5 * np.abs(before))
+    with pytest.raises(InputError, match="before/every"):
+        callbacks.FlossingCallbackMixin(probe, k=2, select=lambda m: m, every=0)
+    if importlib.util.find_spec("lightning") is not None:
+        from lightning.pytorch.callbacks import Callback
+
+        assert issubclass(callbacks.FlossingCallback, Callback)
