@@ -16,7 +16,7 @@ import numpy as np
 
 import lyapax
 
-from .models import flatten_h0, unflatten_state
+from .state import flatten_h0, unflatten_state
 
 __all__ = ["KINDS", "native_model", "native_array", "native_step", "linear_step", "snapshot"]
 
@@ -74,7 +74,7 @@ def native_step(model: Any, h: np.ndarray, x: np.ndarray, dtype: str) -> np.ndar
     with torch.no_grad():
         state = unflatten_state(model, native_array(h, dtype))
         _, new = model(native_array(x, dtype)[:, None, :], state)
-        return flatten_h0(model, new, h.shape[0]).numpy()
+        return flatten_h0(model, new, h.shape[0], lambda t: t).numpy()
 
 
 def linear_step(A: np.ndarray, U: np.ndarray, dtype: str) -> Callable[[Any, Any], Any]:
