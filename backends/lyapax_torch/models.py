@@ -43,39 +43,39 @@ __all__ = [
 ]
 
 
-def plan(module: Any) -> Plan | None:
-    """The plan of an ``nn.Module``: a standard layer's canonical cell, else the module as a step
-    function ``module(h, x)`` (torch.func); ``None`` for anything that is not a module."""
-    if not isinstance(module, nn.Module):
+def plan(model: Any) -> Plan | None:
+    """The plan of an ``nn.Module``: a standard layer's canonical cell, else the model as a step
+    function ``model(h, x)`` (torch.func); ``None`` for anything that is not an ``nn.Module``."""
+    if not isinstance(model, nn.Module):
         return None
-    params = list(module.parameters()) + list(module.buffers())
-    name = repr(module).replace("\n", " ")
-    if is_standard(module):
-        check_standard(module)
-        time_major = None if isinstance(module, nn.RNNCellBase) else not module.batch_first
+    params = list(model.parameters()) + list(model.buffers())
+    name = repr(model).replace("\n", " ")
+    if is_standard(model):
+        check_standard(model)
+        time_major = None if isinstance(model, nn.RNNCellBase) else not model.batch_first
         return Plan(
             name,
             params,
-            module.input_size,
+            model.input_size,
             time_major=time_major,
-            cell=functools.partial(canonical_cell, module),
-            state=functools.partial(flatten_h0, module),
+            cell=functools.partial(canonical_cell, model),
+            state=functools.partial(flatten_h0, model),
         )
-    if isinstance(module, (nn.RNNBase, nn.RNNCellBase)):
-        check_standard(module)
+    if isinstance(model, (nn.RNNBase, nn.RNNCellBase)):
+        check_standard(model)
         raise ModelTypeError(
-            f"model: {type(module).__name__} subclasses a PyTorch RNN but overrides forward, so its weights "
+            f"model: {type(model).__name__} subclasses a PyTorch RNN but overrides forward, so its weights "
             "cannot be read as a standard layer; pass a step function f(h, x) -> h_next that calls it."
         )
-    named = {**dict(module.named_parameters()), **dict(module.named_buffers())}
-    inner = [(tuple(n.split(".")), type(m).__name__) for n, m in module.named_modules() if n and is_standard(m)]
-    size = getattr(module, "input_size", None)
+    named = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    inner = [(tuple(n.split(".")), type(m).__name__) for n, m in model.named_modules() if n and is_standard(m)]
+    size = getattr(model, "input_size", None)
     return Plan(
-        type(module).__name__,
+        type(model).__name__,
         [p for p in params if p.is_floating_point()],
         size if isinstance(size, int) else None,
-        step=Step(call_module, module, named),
-        hint=whole_model_hint(module, inner),
+        step=Step(call_module, model, named),
+        hint=whole_model_hint(model, inner),
     )
 
 
@@ -95,19 +95,19 @@ def check_standard(module: Any) -> None:
         )
 
 
-def canonical_cell(module: Any, convert: Callable[[Any], Any]) -> Cell:
+def canonical_cell(model: Any, convert: Callable[[Any], Any]) -> Cell:
     """The canonical cell of a standard layer or cell; ``convert`` maps each parameter tensor."""
-    cls = standard_class(module)
+    cls = standard_class(model)
     if cls is None:
-        raise ModelTypeError(f"model: {type(module).__name__} is not a standard PyTorch RNN layer or cell.")
+        raise ModelTypeError(f"model: {type(model).__name__} is not a standard PyTorch RNN layer or cell.")
 
     def get(name: str) -> Any:
-        p = getattr(module, name, None)
+        p = getattr(model, name, None)
         return None if p is None else convert(p)
 
     if cls in (nn.RNNCell, nn.LSTMCell, nn.GRUCell):
-        return _make(cls, module, get, "")
-    layers = [_make(cls, module, get, f"_l{i}") for i in range(module.num_layers)]
+        return _make(cls, model, get, "")
+    layers = [_make(cls, model, get, f"_l{i}") for i in range(model.num_layers)]
     return layers[0] if len(layers) == 1 else Stack(layers)
 
 

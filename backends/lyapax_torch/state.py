@@ -56,10 +56,10 @@ def _expect(t: Any, shape: tuple[int, ...], what: str, hint: str = "") -> None:
         raise InputError(f"h0: expected {what} of shape {shape}, got {got}.{extra}")
 
 
-def flatten_h0(module: Any, h0: Any, batch: int, convert: Callable[[Any], Any]) -> Any:
+def flatten_h0(layout: Any, h0: Any, batch: int, convert: Callable[[Any], Any]) -> Any:
     """``Plan.state``: the module-format initial state ``h0`` as the core's ``(B, d)`` state, through
-    ``convert`` (dtype, device)."""
-    return convert(_flat(module, h0, batch))
+    ``convert`` (dtype, device); ``layout``: the standard module (its class and sizes)."""
+    return convert(_flat(layout, h0, batch))
 
 
 def _flat(module: Any, h0: Any, batch: int) -> Any:

@@ -27,9 +27,10 @@ __all__ = ["call_module", "jvp", "vmap", "FORWARD_AD_LOCK"]
 FORWARD_AD_LOCK = threading.RLock()
 
 
-def call_module(module: Any, params: dict, h: Any, x: Any) -> Any:
-    """``module(h, x)`` with ``params`` (name -> tensor) in place of its own parameters and buffers."""
-    return torch.func.functional_call(module, params, (h, x))
+def call_module(static: Any, params: dict, h: Any, x: Any) -> Any:
+    """``static(h, x)`` for the ``nn.Module`` ``static``, with ``params`` (name -> tensor) in place of
+    its own parameters and buffers."""
+    return torch.func.functional_call(static, params, (h, x))
 
 
 def jvp(fn: Callable[[Any], Any], primal: Any, tangent: Any) -> tuple[Any, Any]:
