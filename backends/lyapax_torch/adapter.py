@@ -30,7 +30,8 @@ from lyapax.cells import Cell
 __all__ = ["TorchBackend"]
 
 # torch.func swaps a module's parameters during functional_call and lyapax switches its dropout
-# off for the computation: two threads on the same module take turns (other modules run freely)
+# off for the computation: two threads on the same module take turns (other modules run freely,
+# except their forward-mode JVPs, which `.tangent` serialises process-wide)
 _LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
