@@ -31,7 +31,7 @@ from lyapax.cells import LSTM, Elman
 from lyapax.errors import InputError, ModelTypeError
 
 __all__ = [
-    "arrays_of", "value_of", "activation_name", "standard_gates", "check_rnn", "bidirectional_error",
+    "arrays_of", "value_of", "activation_name", "standard_gates", "carry_kind", "check_rnn", "bidirectional_error",
     "traced", "flax_simple", "flax_lstm", "reset_bias",
 ]
 
@@ -56,6 +56,18 @@ def activation_name(fn: Any) -> str | None:
 def standard_gates(cell: Any) -> bool:
     """Whether a gated flax cell has the standard sigmoid gates and tanh activation."""
     return getattr(cell, "gate_fn", None) is jax.nn.sigmoid and activation_name(getattr(cell, "activation_fn", None)) == "tanh"
+
+
+def carry_kind(cell: Any, simple: type, lstms: tuple[type, ...], gru: type) -> str | None:
+    """The carry format of a standard flax cell (``"h"``, ``"ch"``), ``None`` if not standard; the
+    library's classes are passed: its ``SimpleCell``, LSTM cells and ``GRUCell``."""
+    if type(cell) is simple:
+        return "h" if activation_name(cell.activation_fn) else None
+    if type(cell) in lstms:
+        return "ch" if standard_gates(cell) else None
+    if type(cell) is gru:
+        return "h" if standard_gates(cell) else None
+    return None
 
 
 def check_rnn(rnn: Any, what: str) -> None:

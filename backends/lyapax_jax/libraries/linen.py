@@ -22,11 +22,11 @@ from .common import (
     activation_name,
     arrays_of,
     bidirectional_error,
+    carry_kind,
     check_rnn,
     flax_lstm,
     flax_simple,
     reset_bias,
-    standard_gates,
 )
 
 __all__ = ["Linen", "LIBRARY", "call_module"]
@@ -38,14 +38,7 @@ def call_module(static: Any, params: Any, h: Any, x: Any) -> Any:
 
 
 def _kind(module: Any) -> str | None:
-    """The carry format of a standard linen cell (``"h"``, ``"ch"``), ``None`` if not standard."""
-    if type(module) is nn.SimpleCell:
-        return "h" if activation_name(module.activation_fn) else None
-    if type(module) in (nn.LSTMCell, nn.OptimizedLSTMCell):
-        return "ch" if standard_gates(module) else None
-    if type(module) is nn.GRUCell:
-        return "h" if standard_gates(module) else None
-    return None
+    return carry_kind(module, nn.SimpleCell, (nn.LSTMCell, nn.OptimizedLSTMCell), nn.GRUCell)
 
 
 def canonical_cell(model: tuple, convert: Callable[[Any], Any]) -> Cell:

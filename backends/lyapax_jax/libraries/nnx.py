@@ -24,10 +24,10 @@ from .common import (
     activation_name,
     arrays_of,
     bidirectional_error,
+    carry_kind,
     check_rnn,
     flax_lstm,
     flax_simple,
-    standard_gates,
     traced,
     value_of,
 )
@@ -65,14 +65,7 @@ def call_stack(static: Any, params: Any, h: list, x: Any) -> list:
 
 
 def _kind(cell: Any) -> str | None:
-    """The carry format of a standard nnx cell (``"h"``, ``"ch"``), ``None`` if not standard."""
-    if type(cell) is nnx.SimpleCell:
-        return "h" if activation_name(cell.activation_fn) else None
-    if type(cell) in (nnx.LSTMCell, nnx.OptimizedLSTMCell):
-        return "ch" if standard_gates(cell) else None
-    if type(cell) is nnx.GRUCell:
-        return "h" if standard_gates(cell) else None
-    return None
+    return carry_kind(cell, nnx.SimpleCell, (nnx.LSTMCell, nnx.OptimizedLSTMCell), nnx.GRUCell)
 
 
 def canonical_cell(model: Any, convert: Callable[[Any], Any]) -> Cell:
