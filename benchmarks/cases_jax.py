@@ -16,21 +16,31 @@ from typing import Any
 import numpy as np
 
 
-def build(kind: str, hidden: int, features: int | None = None, seed: int = 0) -> Any:
-    """``nnx.SimpleCell`` (tanh), ``nnx.GRUCell`` or ``nnx.OptimizedLSTMCell``."""
+def _device(name: str) -> Any:
+    """The ``jax.Device`` named ``name`` (``"cpu"``, ``"gpu"``, ``"cuda:0"`` ...), as ``device=`` reads it."""
+    from lyapax_jax.devices import resolve_device
+
+    return resolve_device(name, [], [])
+
+
+def build(kind: str, hidden: int, features: int | None = None, seed: int = 0, device: str = "cpu") -> Any:
+    """``nnx.SimpleCell`` (tanh), ``nnx.GRUCell`` or ``nnx.OptimizedLSTMCell``, its parameters on ``device``."""
     import jax
     from flax import nnx
 
     init = jax.nn.initializers.normal(1.5 / hidden**0.5)
     cls = {"RNN": nnx.SimpleCell, "GRU": nnx.GRUCell, "LSTM": nnx.OptimizedLSTMCell}[kind]
-    return cls(features or hidden, hidden, kernel_init=init, recurrent_kernel_init=init, rngs=nnx.Rngs(seed))
+    with jax.default_device(_device(device)):
+        return cls(features or hidden, hidden, kernel_init=init, recurrent_kernel_init=init, rngs=nnx.Rngs(seed))
 
 
-def inputs(batch: int, steps: int, features: int, seed: int = 0) -> Any:
-    """Standard normal inputs ``(batch, steps, features)``, float32."""
+def inputs(batch: int, steps: int, features: int, seed: int = 0, device: str = "cpu") -> Any:
+    """Standard normal inputs ``(batch, steps, features)``, float32, on ``device``."""
+    import jax
     import jax.numpy as jnp
 
-    return jnp.asarray(np.random.default_rng(seed + 1).standard_normal((batch, steps, features)), dtype=jnp.float32)
+    x = jnp.asarray(np.random.default_rng(seed + 1).standard_normal((batch, steps, features)), dtype=jnp.float32)
+    return jax.device_put(x, _device(device))
 
 
 def _blocks(rows: int, cols: int) -> np.ndarray:
@@ -39,7 +49,8 @@ def _blocks(rows: int, cols: int) -> np.ndarray:
     return np.concatenate([np.linalg.qr(rng.standard_normal((cols, cols)))[0] for _ in range(-(-rows // cols))])[:rows]
 
 
-def _looped(step: Callable[[Any], Any], start: np.ndarray, n: int, dtype: str, *consts: np.ndarray) -> Callable[[], Any]:
+def _looped(step: Callable[[Any], Any], start: np.ndarray, n: int, dtype: str, *consts: np.ndarray,
+            device: str = "cpu") -> Callable[[], Any]:
     """``n`` dependent applications of ``step`` in one jit-compiled loop (float64 within a 64-bit scope), blocking."""
     import contextlib
 
@@ -56,7 +67,7 @@ def _looped(step: Callable[[Any], Any], start: np.ndarray, n: int, dtype: str, *
 
     compiled = jax.jit(lambda a, *c: lax.fori_loop(0, n, lambda i, q: step(q, *c), a))
     with x64():
-        args = [jnp.asarray(a, dtype=dtype) for a in (start, *consts)]
+        args = [jax.device_put(jnp.asarray(a, dtype=dtype), _device(device)) for a in (start, *consts)]
 
     def call() -> Any:
         with x64():
@@ -65,20 +76,22 @@ def _looped(step: Callable[[Any], Any], start: np.ndarray, n: int, dtype: str, *
     return call
 
 
-def matmul_op(rows: int, cols: int, batch: int, k: int, dtype: str = "float32", n: int = 10) -> Callable[[], Any]:
+def matmul_op(rows: int, cols: int, batch: int, k: int, dtype: str = "float32", n: int = 10,
+              device: str = "cpu") -> Callable[[], Any]:
     """``n`` dependent products ``Q <- (W (rows, cols) @ Q (batch, cols, k))[:, :cols]``: the matmul of a
     tangent map, timed for the GEMM rate."""
     import jax.numpy as jnp
 
     Q = np.random.default_rng(1).standard_normal((batch, cols, k))
-    return _looped(lambda q, W: jnp.matmul(W, q)[:, :cols], Q, n, dtype, _blocks(rows, cols))
+    return _looped(lambda q, W: jnp.matmul(W, q)[:, :cols], Q, n, dtype, _blocks(rows, cols), device=device)
 
 
-def qr_op(batch: int, d: int, k: int, dtype: str = "float64", n: int = 5) -> Callable[[], Any]:
+def qr_op(batch: int, d: int, k: int, dtype: str = "float64", n: int = 5, device: str = "cpu") -> Callable[[], Any]:
     """``n`` dependent batched Householder QRs of ``(batch, d, k)`` (``jnp.linalg.qr``)."""
     import jax.numpy as jnp
 
-    return _looped(lambda q: jnp.linalg.qr(q)[0], np.random.default_rng(0).standard_normal((batch, d, k)), n, dtype)
+    A = np.random.default_rng(0).standard_normal((batch, d, k))
+    return _looped(lambda q: jnp.linalg.qr(q)[0], A, n, dtype, device=device)
 
 
 def cases(

@@ -146,8 +146,8 @@ def paper_spectrum(
     return torch.sum(torch.log(rvals), dim=1) / T
 
 
-def build(kind: str, hidden: int, features: int | None = None, seed: int = 0) -> nn.Module:
-    """``nn.RNN``/``GRU``/``LSTM`` (batch first), every weight ``N(0, 1.5² / hidden)``."""
+def build(kind: str, hidden: int, features: int | None = None, seed: int = 0, device: str = "cpu") -> nn.Module:
+    """``nn.RNN``/``GRU``/``LSTM`` (batch first) on ``device``, every weight ``N(0, 1.5² / hidden)``."""
     torch.manual_seed(seed)
     cls = {"RNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}[kind]
     model = cls(features or hidden, hidden, batch_first=True)
@@ -155,15 +155,28 @@ def build(kind: str, hidden: int, features: int | None = None, seed: int = 0) ->
         for name, p in model.named_parameters():
             if name.startswith("weight"):
                 p.normal_(0.0, 1.5 / hidden**0.5)
-    return model.eval()
+    return model.eval().to(device)
 
 
 _build = build
 
 
-def inputs(batch: int, steps: int, features: int, seed: int = 0) -> torch.Tensor:
-    """Standard normal inputs ``(batch, steps, features)``, float32."""
-    return torch.randn(batch, steps, features, generator=torch.Generator().manual_seed(seed + 1))
+def inputs(batch: int, steps: int, features: int, seed: int = 0, device: str = "cpu") -> torch.Tensor:
+    """Standard normal inputs ``(batch, steps, features)``, float32, on ``device`` (drawn on the CPU)."""
+    return torch.randn(batch, steps, features, generator=torch.Generator().manual_seed(seed + 1)).to(device)
+
+
+def _synced(run: Callable[[], torch.Tensor], device: str) -> Callable[[], torch.Tensor]:
+    """``run`` that returns once the device has finished (CUDA kernels are launched asynchronously)."""
+    if torch.device(device).type != "cuda":
+        return run
+
+    def synced() -> torch.Tensor:
+        out = run()
+        torch.cuda.synchronize()
+        return out
+
+    return synced
 
 
 def _blocks(rows: int, cols: int, dtype: torch.dtype) -> torch.Tensor:
@@ -173,11 +186,12 @@ def _blocks(rows: int, cols: int, dtype: torch.dtype) -> torch.Tensor:
     return torch.cat(blocks)[:rows]
 
 
-def matmul_op(rows: int, cols: int, batch: int, k: int, dtype: str = "float32", n: int = 10) -> Callable[[], object]:
+def matmul_op(rows: int, cols: int, batch: int, k: int, dtype: str = "float32", n: int = 10,
+              device: str = "cpu") -> Callable[[], object]:
     """``n`` dependent products ``Q <- (W (rows, cols) @ Q (batch, cols, k))[:, :cols]``: the matmul of a
     tangent map, timed for the GEMM rate."""
     dt = getattr(torch, dtype)
-    W, Q = _blocks(rows, cols, dt), torch.randn(batch, cols, k, dtype=dt)
+    W, Q = _blocks(rows, cols, dt).to(device), torch.randn(batch, cols, k, dtype=dt).to(device)
 
     def run() -> torch.Tensor:
         q = Q
@@ -185,12 +199,13 @@ def matmul_op(rows: int, cols: int, batch: int, k: int, dtype: str = "float32", 
             q = torch.matmul(W, q)[:, :cols]
         return q
 
-    return run
+    return _synced(run, device)
 
 
-def qr_op(batch: int, d: int, k: int, dtype: str = "float64", n: int = 5) -> Callable[[], object]:
-    """``n`` dependent batched Householder QRs of ``(batch, d, k)`` (``torch.linalg.qr``, LAPACK on a CPU)."""
-    A = torch.randn(batch, d, k, dtype=getattr(torch, dtype))
+def qr_op(batch: int, d: int, k: int, dtype: str = "float64", n: int = 5, device: str = "cpu") -> Callable[[], object]:
+    """``n`` dependent batched Householder QRs of ``(batch, d, k)`` (``torch.linalg.qr``: LAPACK on a CPU,
+    cuSOLVER on a GPU)."""
+    A = torch.randn(batch, d, k, dtype=getattr(torch, dtype)).to(device)
 
     def run() -> torch.Tensor:
         q = A
@@ -198,7 +213,7 @@ def qr_op(batch: int, d: int, k: int, dtype: str = "float64", n: int = 5) -> Cal
             q = torch.linalg.qr(q)[0]
         return q
 
-    return run
+    return _synced(run, device)
 
 
 def cases(

@@ -5,6 +5,8 @@ Usage::
     python benchmarks/run.py                               # torch, jax, tensorflow: hidden 128, batch 16, 200 steps
     python benchmarks/run.py --quick                       # a smaller subset, under 2 minutes
     python benchmarks/run.py --backends torch,jax --sizes 64x16x200,128x16x200 --models LSTM
+    python benchmarks/run.py --gpu                         # torch and JAX on CUDA: hidden 128 and 512
+    python benchmarks/run.py --device cuda --sizes 256x32x200   # any rows on another device
 
 Every row but ``k=32`` computes a full spectrum (``k = d``; ``d = 2 x hidden`` for the LSTM, whose
 state is ``(h, c)``) of one model (``RNN`` tanh, ``GRU``, ``LSTM``; input 32 features, every weight
@@ -42,6 +44,15 @@ Rows: ``default`` (float32 tangent maps, QR in float64, ``qr="auto"``: Household
 ``k=32`` (the leading 32 exponents) alone and with ``ortho_every="auto"``, ``threads=2`` (the batch split over two threads on two CPUs; not for JAX, which runs one
 thread: two threads running its compiled loops deadlock in XLA's CPU runtime), the paper's way.
 
+``--device cuda`` (``"gpu"`` and ``"cuda:1"`` work too) builds the models and inputs of torch and JAX
+on that device and times the same rows there (TensorFlow is skipped: the venv's TensorFlow is
+CPU-only); the primitives are timed there too, each call waiting for the device. On a GPU,
+``qr="auto"`` (the ``default`` row) uses CholeskyQR in float64 once the first chunk has estimated
+the conditioning, so the ``qr=householder`` row is the one to compare with. ``--gpu`` is
+``--device cuda --backends torch,jax --sizes 128x16x200,512x16x50 --variants default,qr=householder,k=32
+--repeats 1``: hidden 128 and 512, the full spectrum and ``k=32``, sized to finish in a few minutes
+(estimated from the operation counts: not yet run on a GPU).
+
 One thread: each backend runs in its own process, pinned to one CPU (``taskset``, else
 ``os.sched_setaffinity``), with ``OMP_NUM_THREADS=MKL_NUM_THREADS=OPENBLAS_NUM_THREADS=1``,
 ``TF_NUM_INTRAOP_THREADS=TF_NUM_INTEROP_THREADS=1`` and
@@ -78,12 +89,16 @@ GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "qr=cholesky": {"qr": "cholesky"},
+    "qr=householder": {"qr": "householder"},
     "qr_dtype=float32": {"qr_dtype": "float32"},
     "ortho_every=auto": {"ortho_every": "auto"},
     "k=32": {"k": 32},
     "k=32+auto": {"k": 32, "ortho_every": "auto"},
 }
 QUICK_VARIANTS = ("default", "ortho_every=auto", "k=32+auto")
+#: the rows of ``--gpu`` (the CPU table's default rows leave out qr=householder, which is what qr="auto" runs there)
+GPU_VARIANTS = ("default", "qr=householder", "k=32")
+DEFAULT_VARIANTS = tuple(v for v in VARIANTS if v != "qr=householder")
 #: variants timed on 1/n of the steps, their times multiplied by n (CholeskyQR is slow on a CPU; one
 #: chunk, no warm-up steps: the cost per step is constant)
 SHORTER = {"qr=cholesky": 4}
@@ -176,6 +191,9 @@ def versions(backend: str) -> str:
 def worker(args: argparse.Namespace) -> int:
     """Run one backend's rows and print them as JSON records (read by :func:`run_worker`)."""
     sys.path.insert(0, str(HERE))
+    if args.device != "cpu" and args.worker == "tensorflow":
+        emit(kind="skip", backend=args.worker, why=f"--device {args.device}: the GPU rows are torch's and JAX's")
+        return 0
     try:
         cases = importlib.import_module(f"cases_{args.worker}")
         if args.worker == "torch":
@@ -198,12 +216,15 @@ def model_rows(cases: Any, model: str, args: argparse.Namespace) -> None:
 
     backend, (hidden, batch, steps) = args.worker, parse_size(args.size)
     d, common = state_dim(model, hidden), {"backend": args.worker, "model": model, "size": args.size}
+    on = {} if args.device == "cpu" else {"device": args.device}  # torch's and JAX's cases take device=
     if args.threads == 1:  # per product / per QR, from compiled loops of LOOP of them (no per-call dispatch)
         seconds = 0.1 if args.quick else 0.3
-        t_tangent = best_of(cases.matmul_op(GATES[model] * hidden, hidden, batch, d, "float32", n=LOOP), seconds) / LOOP
-        t_qr = best_of(cases.qr_op(batch, d, d, "float64", n=LOOP), seconds) / LOOP
+        matmul = cases.matmul_op(GATES[model] * hidden, hidden, batch, d, "float32", n=LOOP, **on)
+        t_tangent = best_of(matmul, seconds) / LOOP
+        t_qr = best_of(cases.qr_op(batch, d, d, "float64", n=LOOP, **on), seconds) / LOOP
         emit(kind="primitives", **common, t_tangent=t_tangent, t_qr=t_qr)
-    net, x = cases.build(model, hidden, args.features, args.seed), cases.inputs(batch, steps, args.features, args.seed)
+    net = cases.build(model, hidden, args.features, args.seed, **on)
+    x = cases.inputs(batch, steps, args.features, args.seed, **on)
     variants = {"threads=2": {"threads": 2}} if args.threads == 2 else {v: VARIANTS[v] for v in args.variants.split(",")}
     if args.threads == 1:  # float64 references on the steps and with the k each variant uses
         for f, k in sorted({(SHORTER.get(name, 1), options.get("k", d)) for name, options in variants.items()}):
@@ -227,7 +248,8 @@ def model_rows(cases: Any, model: str, args: argparse.Namespace) -> None:
     if backend == "torch" and args.threads == 1 and args.paper:
         import torch
 
-        q0 = torch.as_tensor(np.broadcast_to(orthonormal_basis(d, d, 0), (batch, d, d)).copy(), dtype=torch.float32)
+        q0 = torch.as_tensor(np.broadcast_to(orthonormal_basis(d, d, 0), (batch, d, d)).copy(), dtype=torch.float32,
+                             device=x.device)
         wall, cpu, out = timed(lambda: cases.paper_spectrum(net, x, q0), args.repeats, False)
         emit(kind="row", **common, variant="paper", wall=wall, cpu=cpu, steps=steps, k=d,
              per_sequence=(-np.sort(-out.numpy().astype(np.float64), axis=1)).tolist(),
@@ -257,6 +279,7 @@ def run_worker(backend: str, size: str, threads: int, cpus: list[int], args: arg
         *prefix, sys.executable, str(Path(__file__).resolve()), "--worker", backend, "--size", size,
         "--threads", str(threads), "--models", ",".join(args.models), "--variants", ",".join(args.variants),
         "--features", str(args.features), "--repeats", str(args.repeats), "--seed", str(args.seed),
+        "--device", args.device,
         *(["--quick"] if args.quick else []),
     ]
     if not args.paper:
@@ -320,8 +343,9 @@ def table(size: str, records: list[dict], args: argparse.Namespace) -> None:
             if r["kind"] == "reference" and r["size"] == size}
     prims = {(r["backend"], r["model"]): r for r in records if r["kind"] == "primitives" and r["size"] == size}
     hung = [r for r in records if r["kind"] == "timeout" and r["size"] == size]
+    on = "" if args.device == "cpu" else f", torch and JAX on {args.device}"
     print(f"\nfloat32, full spectrum unless k=32, hidden {hidden}, input {args.features}, batch {batch}, {steps} steps, "
-          "no warm-up")
+          f"no warm-up{on}")
     head = (f"{'model':5s} {'backend':10s} {'variant':18s} {'wall s':>8s} {'cpu s':>8s} {'/default':>8s} "
             f"{'paper/':>7s} {'x bound1':>8s} {'x bound2':>8s} {'max|dλ|':>8s} {'rel':>8s}  note")
     print(head)
@@ -378,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", type=int, default=32, help="input features (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per row, the fastest kept (default 2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="where torch and JAX compute, e.g. cuda (default: %(default)s)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="torch and JAX on cuda: hidden 128 and 512, full spectrum and k=32, a few minutes")
     parser.add_argument("--quick", action="store_true", help="hidden 64, batch 8, 100 steps; fewer variants, no threads=2 rows; one call each")
     parser.add_argument("--no-threads", dest="two_threads", action="store_false", help="skip the threads=2 rows")
     parser.add_argument("--no-paper", dest="paper", action="store_false", help="skip the paper's way")
@@ -388,19 +415,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.gpu:
+        args.device = "cuda" if args.device == "cpu" else args.device
+        args.backends = "torch,jax" if args.backends == ",".join(BACKENDS) else args.backends
+        args.sizes = args.sizes or "128x16x200,512x16x50"
+        args.variants = args.variants or ",".join(GPU_VARIANTS)
+        args.repeats = args.repeats or 1
     args.repeats = args.repeats or (1 if args.quick else 2)
     if args.worker:
         return worker(args)
 
     args.backends = [b for b in args.backends.split(",") if b]
     args.models = [m for m in args.models.split(",") if m]
-    args.variants = (args.variants or ",".join(QUICK_VARIANTS if args.quick else VARIANTS)).split(",")
+    args.variants = (args.variants or ",".join(QUICK_VARIANTS if args.quick else DEFAULT_VARIANTS)).split(",")
     sizes = (args.sizes or ("64x8x100" if args.quick else "128x16x200")).split(",")
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    two = args.two_threads and not args.quick and len(cpus) >= 2
+    two = args.two_threads and not args.quick and len(cpus) >= 2 and args.device == "cpu"
     prefix, preexec = pin(cpus[:1])
     how = "taskset" if prefix else "sched_setaffinity" if preexec else "not pinned"
-    print(f"# {cpu_name()}, {len(cpus)} CPU(s) available, no GPU used; python {platform.python_version()}; "
+    where = "no GPU used" if args.device == "cpu" else f"torch and JAX on --device {args.device}"
+    print(f"# {cpu_name()}, {len(cpus)} CPU(s) available, {where}; python {platform.python_version()}; "
           f"numpy {np.__version__}")
     print(f"# one thread per process ({how}; BLAS/OpenMP, TF intra/inter-op 1; XLA_FLAGS={SINGLE_THREAD_ENV['XLA_FLAGS']!r})"
           + ("; threads=2 rows on two CPUs" if two else "; threads=2 rows skipped (one CPU)" if args.two_threads else ""))

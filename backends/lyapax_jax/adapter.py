@@ -98,6 +98,11 @@ class JaxBackend(Backend):
 
         return resolve_device(requested, model_arrays, data_arrays)
 
+    def is_accelerator(self, device: Any) -> bool:
+        from .devices import is_accelerator
+
+        return is_accelerator(device)
+
     def asarray(self, value: Any, dtype: str | None, device: Any, *, differentiable: bool = False) -> Any:
         from .namespace import x64_enabled
 
@@ -129,9 +134,9 @@ class JaxBackend(Backend):
         return x64("float64" in (problem.dtype, problem.qr_dtype))
 
     def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
-        from .loop import Runner
+        from .loop import make_runner
 
-        return Runner(dynamics)
+        return make_runner(dynamics, differentiable)
 
     # autodiff primitives (see lyapax.tangent)
 

@@ -1,4 +1,4 @@
-"""Where a JAX computation runs: `resolve_device`."""
+"""Where a JAX computation runs: `resolve_device`, and whether that is an accelerator: `is_accelerator`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ import jax
 
 from lyapax.errors import InputError
 
-__all__ = ["resolve_device", "placed"]
+__all__ = ["resolve_device", "is_accelerator", "placed"]
 
 
 def placed(a: Any) -> bool:
     """Whether ``a`` is a concrete JAX array on one device (not a tracer, not sharded)."""
     return isinstance(a, jax.Array) and not isinstance(a, jax.core.Tracer) and len(a.devices()) == 1
+
+
+def is_accelerator(device: Any) -> bool:
+    """Whether ``device`` (a ``jax.Device``) is a GPU, TPU or another accelerator (its platform is not ``"cpu"``)."""
+    return getattr(device, "platform", "cpu") != "cpu"
 
 
 def resolve_device(requested: Any, model_arrays: list, data_arrays: list) -> Any:

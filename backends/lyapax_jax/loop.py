@@ -1,6 +1,6 @@
 """The compiled chunk runner: the core's QR iteration inside ``jax.jit`` + ``lax.scan``.
 
-`Runner` has the signature and results of `lyapax.algorithm.run_chunk`
+`make_runner` gives a runner with the signature and results of `lyapax.algorithm.run_chunk`
 (less ``xp`` and ``dynamics``). One call runs a whole chunk of time steps as one
 compiled program: a ``lax.scan`` over the QR intervals, each interval being the
 core's own `tangent_interval` (its ``ortho_every`` steps
@@ -31,7 +31,7 @@ from jax import lax
 from lyapax.algorithm import Interval, tangent_interval, track_trouble
 from lyapax.linalg import HOUSEHOLDER, QR
 
-__all__ = ["Runner", "run_traced", "trace_count", "UNROLL"]
+__all__ = ["make_runner", "run_traced", "trace_count", "UNROLL"]
 
 #: QR intervals up to this many steps are unrolled; longer ones are scanned.
 UNROLL = 8
@@ -102,8 +102,8 @@ def _compiled() -> Callable[..., Any]:
     return jax.jit(counted, static_argnames=("definition", "length", "ortho_every", "qr", "factors"))
 
 
-class Runner:
-    """``Problem.run_chunk``: the compiled chunk runner of one model's dynamics.
+class _Runner:
+    """The compiled chunk runner of one model's dynamics.
 
     The compiled program is keyed on the dynamics' definition (see `lyapax.cells.Cell.split`
     and `lyapax.tangent.AutodiffDef`), the chunk's length, the QR interval and engine;
@@ -122,3 +122,10 @@ class Runner:
         start = jnp.asarray(start, dtype=carry[2].dtype)
         return _compiled()(self.definition, self.params, carry, xs, start, length=int(length),
                            ortho_every=int(ortho_every), qr=qr, factors=bool(factors))
+
+
+def make_runner(dynamics: Any, differentiable: bool = False) -> Callable[..., Any]:
+    """``Problem.run_chunk``: the signature and results of `lyapax.algorithm.run_chunk` less ``xp`` and
+    ``dynamics``, compiled. ``differentiable`` is never true here (JAX's gradients come from
+    `lyapax_jax.exponents`, which traces `run_traced` itself)."""
+    return _Runner(dynamics)

@@ -36,7 +36,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 import lyapax
 
@@ -48,14 +51,10 @@ KINDS = ("tanh", "relu", "lstm", "gru")
 
 
 def _jdtype(name: str) -> Any:
-    import jax.numpy as jnp
-
     return {"float32": jnp.float32, "float64": jnp.float64}[name]
 
 
 def _set(var: Any, value: np.ndarray, dtype: str) -> None:
-    import jax.numpy as jnp
-
     arr = jnp.asarray(np.asarray(value, dtype=np.float64), dtype=_jdtype(dtype))
     if tuple(arr.shape) != tuple(var.shape):
         raise ValueError(f"shape mismatch: {arr.shape} vs {var.shape}")
@@ -71,8 +70,6 @@ def _np(a: Any, n: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _stack_class() -> type:
-    from flax import nnx
-
     class StackedRNN(nnx.Module):
         """``nnx.RNN`` layers applied one after the other (batch-first)."""
 
@@ -89,7 +86,6 @@ def _stack_class() -> type:
 
 def _nnx_cell(cell: lyapax.cells.Cell, dtype: str) -> Any:
     """The flax.nnx cell holding ``cell``'s weights (call inside the x64 scope for float64)."""
-    from flax import nnx
 
     jdt = _jdtype(dtype)
     W_ih, W_hh = np.asarray(cell.weight_ih, np.float64), np.asarray(cell.weight_hh, np.float64)
@@ -140,22 +136,18 @@ def native_model(cell: lyapax.cells.Cell, dtype: str = "float64") -> Any:
     with x64(dtype == "float64"):
         if not isinstance(cell, lyapax.cells.Stack):
             return _nnx_cell(cell, dtype)
-        from flax import nnx
 
         return _stack_class()([nnx.RNN(_nnx_cell(layer, dtype)) for layer in cell.layers])
 
 
 def native_array(a: np.ndarray, dtype: str) -> Any:
     """A numpy array as a ``jax.Array`` of ``dtype`` (float64 ones stay float64 outside the x64 scope)."""
-    import jax.numpy as jnp
 
     with x64(dtype == "float64"):
         return jnp.asarray(np.array(a, dtype=np.float64), dtype=_jdtype(dtype))
 
 
 def _cells(model: Any) -> list:
-    from flax import nnx
-
     if isinstance(model, nnx.RNN):
         return [model.cell]
     if isinstance(model, nnx.RNNCellBase):
@@ -169,8 +161,6 @@ def native_step(model: Any, h: np.ndarray, x: np.ndarray, dtype: str) -> np.ndar
     lyapax's state is ``[h; c]`` per LSTM layer (flax's carry is ``(c, h)``) and
     the layers' states one after the other.
     """
-    import jax.numpy as jnp
-    from flax import nnx
 
     with x64(dtype == "float64"):
         state = native_array(h, dtype)
@@ -201,9 +191,6 @@ def linear_step(A: np.ndarray, U: np.ndarray, dtype: str) -> Callable[[Any, Any]
 def snapshot(model: Any) -> list:
     """Everything of an nnx model a computation must leave as it was: every variable (parameters,
     RNG keys and counts) as numpy arrays."""
-    import jax
-    import jax.numpy as jnp
-    from flax import nnx
 
     def value(a: Any) -> np.ndarray:
         return np.array(jax.random.key_data(a) if jnp.issubdtype(a.dtype, jax.dtypes.prng_key) else a)

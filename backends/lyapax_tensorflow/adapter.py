@@ -110,7 +110,7 @@ class TensorFlowBackend(Backend):
     # -- hooks -------------------------------------------------------------------------------
 
     def namespace(self) -> Any:
-        return _load("namespace")
+        return _load("namespace").namespace()
 
     def plan(self, model: Any) -> Plan | None:
         return _load("models").plan(model) if _is_keras(model, lists=True) else None
@@ -123,6 +123,9 @@ class TensorFlowBackend(Backend):
 
     def device(self, requested: Any, model_arrays: list, data_arrays: list) -> Any:
         return _load("devices").resolve_device(requested, model_arrays, data_arrays)
+
+    def is_accelerator(self, device: Any) -> bool:
+        return _load("devices").is_accelerator(device)
 
     def asarray(self, value: Any, dtype: str | None, device: Any, *, differentiable: bool = False) -> Any:
         """Floating tensors cast to ``dtype``, numpy values converted to it, on ``device``.
@@ -152,7 +155,7 @@ class TensorFlowBackend(Backend):
         return _tf().device(problem.device) if problem.device else contextlib.nullcontext()
 
     def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
-        return _load("loop").make_runner(dynamics)
+        return _load("loop").make_runner(dynamics, differentiable)
 
     def jvp(self, fn: Callable[[Any], Any], primal: Any, tangent: Any) -> tuple[Any, Any]:
         return _load("tangent").jvp(fn, primal, tangent)

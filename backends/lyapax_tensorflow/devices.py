@@ -1,4 +1,4 @@
-"""Where a TensorFlow computation runs: `resolve_device`."""
+"""Where a TensorFlow computation runs: `resolve_device`, and whether that is an accelerator: `is_accelerator`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from lyapax.errors import InputError
 
-__all__ = ["resolve_device", "device_of"]
+__all__ = ["resolve_device", "is_accelerator", "device_of"]
 
 
 def device_of(array: Any) -> str | None:
@@ -42,6 +42,15 @@ def _parse(requested: Any) -> str:
     if want is None or want not in available:
         raise InputError(f"device: {requested!r} is not available to TensorFlow; available: {', '.join(available)}.")
     return want
+
+
+def is_accelerator(device: Any) -> bool:
+    """Whether ``device`` (a device string, or ``None`` for TensorFlow's default placement, which is the
+    first GPU when there is one) is a GPU, TPU or another accelerator."""
+    if device is None:
+        return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+    kind = tf.DeviceSpec.from_string(device).device_type
+    return kind is not None and kind.upper() != "CPU"
 
 
 def resolve_device(requested: Any, model_arrays: list, data_arrays: list) -> str | None:

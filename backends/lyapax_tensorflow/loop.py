@@ -38,7 +38,7 @@ from lyapax.tangent import tree_flatten, tree_unflatten
 
 from . import namespace as xp
 
-__all__ = ["make_runner", "tracing_count", "clear_cache"]
+__all__ = ["make_runner", "trace_count"]
 
 _CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _CACHE_SIZE = 64
@@ -140,8 +140,10 @@ def _call(fn: Any, *args: Any) -> Any:
         logger.removeFilter(_FILTER)
 
 
-def make_runner(dynamics: Any) -> Callable[..., Any]:
-    """A runner with the signature and results of `lyapax.algorithm.run_chunk` less ``xp, dynamics``.
+def make_runner(dynamics: Any, differentiable: bool = False) -> Callable[..., Any]:
+    """``Problem.run_chunk``: the signature and results of `lyapax.algorithm.run_chunk` less ``xp``
+    and ``dynamics``, compiled. ``differentiable`` changes nothing: a ``GradientTape`` the caller
+    holds records the compiled call as it is.
 
     ``dynamics`` is anything with ``split()`` (a core cell with tf weights, the
     core's autodiff dynamics of a step function): its parameters become arguments
@@ -173,11 +175,6 @@ def make_runner(dynamics: Any) -> Callable[..., Any]:
     return runner
 
 
-def tracing_count() -> int:
-    """How many times the cached chunk functions have been traced (for tests and diagnostics)."""
+def trace_count() -> int:
+    """How many times the cached chunk functions have been traced (compiled) in this process."""
     return sum(fn.experimental_get_tracing_count() for fn in _CACHE.values())
-
-
-def clear_cache() -> None:
-    """Drop every compiled chunk function."""
-    _CACHE.clear()

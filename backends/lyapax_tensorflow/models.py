@@ -31,6 +31,7 @@ on the bottom layer reads them reversed (`lyapax.backend.Plan.reverse`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -42,9 +43,11 @@ from lyapax import cells
 from lyapax.backend import Plan
 from lyapax.errors import InputError, ModelTypeError
 from lyapax.tangent import Step
-from lyapax.validation import check_h0_shape
 
-__all__ = ["plan", "recurrent_cells", "state_sizes", "canonical", "flatten_h0", "call_cells"]
+from .state import flatten_h0, state_sizes
+from .tangent import call_module
+
+__all__ = ["plan", "recurrent_cells", "canonical_cell"]
 
 _STANDARD = (keras.layers.SimpleRNNCell, keras.layers.LSTMCell, keras.layers.GRUCell)
 
@@ -72,13 +75,13 @@ def plan(model: Any) -> Plan:
         input_size=int(first.kernel.shape[0]) if hasattr(first, "kernel") else None,
         time_major=False,
         reverse=reverse,
-        state=lambda h0, batch, convert: flatten_h0(h0, sizes, batch, convert),
+        state=functools.partial(flatten_h0, sizes),
     )
     name = f"{type(model).__name__}({'+'.join(type(c).__name__ for c in keras_cells)})"
     if all(type(c) in _STANDARD for c in keras_cells):
         for cell in keras_cells:
             check_activations(cell)
-        return Plan(name, cell=lambda convert: canonical(keras_cells, convert), **common)
+        return Plan(name, cell=functools.partial(canonical_cell, keras_cells), **common)
 
     def carry(batch: int, features: int | None) -> list:
         if features is None:
@@ -86,20 +89,8 @@ def plan(model: Any) -> Plan:
         return [np.zeros((batch, n)) for n in sizes]
 
     dtype = next((str(w.dtype) for w in params if "float" in str(w.dtype)), "float32")
-    return Plan(name, step=Step(call_cells, tuple(keras_cells), carry=carry),
+    return Plan(name, step=Step(call_module, tuple(keras_cells), carry=carry),
                 fixed_dtype=dtype if dtype in ("float32", "float64") else "float32", **common)
-
-
-def state_sizes(cell: Any) -> list[int]:
-    """Sizes of a Keras cell's state tensors, in its own order."""
-    size = cell.state_size
-    flat = size if isinstance(size, (list, tuple)) else [size]
-    if not all(isinstance(s, int) and not isinstance(s, bool) for s in flat):
-        raise ModelTypeError(
-            f"model: {type(cell).__name__} has a state of size {size!r}; lyapax takes cells whose states are "
-            "vectors (integer state sizes)."
-        )
-    return [int(s) for s in flat]
 
 
 def _cells_of(obj: Any) -> list:
@@ -195,7 +186,7 @@ def _zrh_to_rzn(w: tf.Tensor, units: int, axis: int) -> tf.Tensor:
     return tf.concat([r, z, h], axis=axis)
 
 
-def canonical_cell(cell: Any, convert: Callable[[Any], Any]) -> cells.Cell:
+def _keras_cell(cell: Any, convert: Callable[[Any], Any]) -> cells.Cell:
     """The core cell with ``cell``'s weights, each read through ``convert`` (dtype, device)."""
     units = int(cell.units)
     kernel, recurrent = convert(cell.kernel), convert(cell.recurrent_kernel)
@@ -215,50 +206,10 @@ def canonical_cell(cell: Any, convert: Callable[[Any], Any]) -> cells.Cell:
     return cells.GRU(w_ih, w_hh, b_ih, b_hh, reset_after=bool(cell.reset_after))
 
 
-def canonical(keras_cells: list, convert: Callable[[Any], Any]) -> cells.Cell:
-    """The core cell (a `lyapax.cells.Stack` for several) of standard Keras cells."""
-    parts = [canonical_cell(c, convert) for c in keras_cells]
+def canonical_cell(model: list, convert: Callable[[Any], Any]) -> cells.Cell:
+    """The core cell (a `lyapax.cells.Stack` for several) of standard Keras cells ``model`` (bottom
+    first), each weight read through ``convert`` (dtype, device)."""
+    parts = [_keras_cell(c, convert) for c in model]
     return parts[0] if len(parts) == 1 else cells.Stack(parts)
 
 
-def _leaves(h0: Any) -> list:
-    return [leaf for item in h0 for leaf in _leaves(item)] if isinstance(h0, (list, tuple)) else [h0]
-
-
-def flatten_h0(h0: Any, sizes: list[int], batch: int, convert: Callable[[Any], Any]) -> Any:
-    """The core's ``(B, d)`` state from the layer's own initial-state structure or a ``(B, d)`` array.
-
-    The structure is the list Keras' ``initial_state`` takes (``[h, c]`` for an LSTM),
-    for a stack each layer's list, bottom first (nested or flat).
-    """
-    leaves = _leaves(h0)
-    layout = "[" + ", ".join(f"(batch, {s})" for s in sizes) + "]"
-    if not isinstance(h0, (list, tuple)) or (len(leaves) == 1 and len(sizes) > 1):  # one (B, d) array
-        state = convert(leaves[0])
-        check_h0_shape(tuple(state.shape), batch, sum(sizes), what=f"(batch, d) or the layer's state list {layout}; (batch, d)")
-        return state
-    if len(leaves) != len(sizes):
-        raise InputError(
-            f"h0: expected the layer's initial-state structure, {len(sizes)} state tensor(s) {layout} "
-            f"(Keras order, e.g. [h, c] for an LSTM; a stack lists its layers bottom first), got {len(leaves)}."
-        )
-    parts = []
-    for i, (leaf, size) in enumerate(zip(leaves, sizes)):
-        t = convert(leaf)
-        shape = tuple(int(s) for s in t.shape)
-        if shape != (batch, size):
-            raise InputError(f"h0[{i}]: expected shape ({batch}, {size}) as in {layout}, got {shape}.")
-        parts.append(t)
-    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
-
-
-def call_cells(keras_cells: tuple, params: Any, states: list, x: Any) -> list:
-    """``apply`` of a `lyapax.tangent.Step`: one step of the cells' own ``call`` (``training=False``)
-    over the flat list of Keras state tensors (the cells' own variables, hence no ``params``)."""
-    out, pos, inp = [], 0, x
-    for cell in keras_cells:
-        n = len(state_sizes(cell))
-        inp, new = cell(inp, list(states[pos : pos + n]), training=False)
-        pos += n
-        out.extend(new if isinstance(new, (list, tuple)) else [new])
-    return out

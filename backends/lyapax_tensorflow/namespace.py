@@ -7,7 +7,8 @@ ops. Everything stays a ``tf.Tensor`` (nothing goes through numpy), so the
 core's pure functions trace into ``tf.function`` graphs and run on the
 TensorFlow device.
 
-The namespace is this module itself: ``from lyapax_tensorflow import namespace as xp``.
+The namespace is this module itself (`namespace` returns it, as the other backends' ``namespace()``
+returns theirs): ``from lyapax_tensorflow import namespace as xp``.
 
 Functions (array-API names): ``matmul`` (a 2-D matrix broadcasts against a
 batch of matrices), ``matrix_transpose``, ``linalg.qr`` (reduced),
@@ -21,7 +22,9 @@ batch of matrices), ``matrix_transpose``, ``linalg.qr`` (reduced),
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import tensorflow as tf
@@ -261,3 +264,8 @@ class _Linalg:
 
 
 linalg = _Linalg()
+
+
+def namespace() -> ModuleType:
+    """This module: the core's ``xp`` on TensorFlow."""
+    return sys.modules[__name__]

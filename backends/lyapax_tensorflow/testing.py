@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 import lyapax
 
@@ -39,7 +41,6 @@ def _bias_sum(cell: Any) -> np.ndarray | None:
 
 def keras_layer(cell: lyapax.cells.Cell, dtype: str = "float64", *, return_sequences: bool = False) -> Any:
     """The built Keras layer (SimpleRNN, LSTM, GRU) with the weights of a canonical cell."""
-    import keras
 
     W_ih, W_hh = np.asarray(cell.weight_ih, np.float64), np.asarray(cell.weight_hh, np.float64)
     F = W_ih.shape[1]
@@ -77,7 +78,6 @@ def keras_layer(cell: lyapax.cells.Cell, dtype: str = "float64", *, return_seque
 
 def native_model(cell: lyapax.cells.Cell, dtype: str) -> Any:
     """A Keras layer, or a ``keras.Sequential`` of layers for a stack, with ``cell``'s weights."""
-    import keras
 
     if not isinstance(cell, lyapax.cells.Stack):
         return keras_layer(cell, dtype)
@@ -86,15 +86,11 @@ def native_model(cell: lyapax.cells.Cell, dtype: str) -> Any:
 
 
 def native_array(a: np.ndarray, dtype: str) -> Any:
-    import tensorflow as tf
-
     return tf.constant(np.asarray(a), dtype=dtype)
 
 
 def native_step(model: Any, h: np.ndarray, x: np.ndarray, dtype: str) -> np.ndarray:
     """One step of the layers' own cells from the flat canonical state (Keras state order = canonical order)."""
-    import keras
-    import tensorflow as tf
 
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)] if isinstance(
         model, keras.Sequential) else [model]
@@ -112,7 +108,6 @@ def native_step(model: Any, h: np.ndarray, x: np.ndarray, dtype: str) -> np.ndar
 
 def linear_step(A: np.ndarray, U: np.ndarray, dtype: str) -> Callable[[Any, Any], Any]:
     """``f(h, x) = h A^T + x U^T`` in TensorFlow ops (exercises the autodiff path)."""
-    import tensorflow as tf
 
     At, Ut = tf.constant(np.asarray(A).T, dtype=dtype), tf.constant(np.asarray(U).T, dtype=dtype)
     return lambda h, x: tf.matmul(h, At) + tf.matmul(x, Ut)
@@ -120,7 +115,6 @@ def linear_step(A: np.ndarray, U: np.ndarray, dtype: str) -> Callable[[Any, Any]
 
 def snapshot(model: Any) -> list:
     """A Keras model's weights, their ``trainable`` flags, the layers' ``trainable`` and ``built`` flags."""
-    import keras
 
     if not isinstance(model, (keras.layers.Layer, keras.Model)):
         return []

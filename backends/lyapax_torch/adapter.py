@@ -30,7 +30,8 @@ from lyapax.cells import Cell
 __all__ = ["TorchBackend"]
 
 # torch.func swaps a module's parameters during functional_call and lyapax switches its dropout
-# off for the computation: two threads on the same module take turns (other modules run freely)
+# off for the computation: two threads on the same module take turns (other modules run freely,
+# except their forward-mode JVPs, which `.tangent` serialises process-wide)
 _LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
@@ -94,11 +95,7 @@ class TorchBackend(Backend):
     def device(self, requested: Any, model_arrays: list, data_arrays: list) -> Any:
         from .devices import resolve_device
 
-        return resolve_device(
-            requested,
-            [a.device for a in model_arrays if a.is_floating_point()],
-            [a.device for a in data_arrays],
-        )
+        return resolve_device(requested, model_arrays, data_arrays)
 
     def asarray(self, value: Any, dtype: str | None, device: Any, *, differentiable: bool = False) -> Any:
         torch = _torch()
@@ -135,7 +132,9 @@ class TorchBackend(Backend):
             yield
 
     def is_accelerator(self, device: Any) -> bool:
-        return getattr(device, "type", "cpu") != "cpu"
+        from .devices import is_accelerator
+
+        return is_accelerator(device)
 
     def threads(self, problem: Any, k: int) -> int:
         """On a CPU, one thread per core (at most torch's own thread count), each with a share of
@@ -162,7 +161,7 @@ class TorchBackend(Backend):
     def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
         from .loop import make_runner
 
-        return make_runner(self.namespace(), dynamics, differentiable)
+        return make_runner(dynamics, differentiable)
 
     def jvp(self, fn: Callable[[Any], Any], primal: Any, tangent: Any) -> tuple[Any, Any]:
         from .tangent import jvp

@@ -1,4 +1,4 @@
-"""Where a PyTorch computation runs: `resolve_device`."""
+"""Where a PyTorch computation runs: `resolve_device`, and whether that is an accelerator: `is_accelerator`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from lyapax.errors import InputError
 
-__all__ = ["resolve_device"]
+__all__ = ["resolve_device", "is_accelerator"]
 
 
 def _device_available(dev: Any) -> tuple[bool, str]:
@@ -40,15 +40,19 @@ def _same_device(a: Any, b: Any) -> bool:
     return a.index is None or b.index is None or a.index == b.index
 
 
-def resolve_device(requested: Any, model_devices: list[Any], data_devices: list[Any]) -> Any:
-    """The compute device.
+def is_accelerator(device: Any) -> bool:
+    """Whether ``device`` (a ``torch.device`` or its name) is a GPU or another accelerator (not the CPU)."""
+    return torch.device(device).type not in ("cpu", "meta")
+
+
+def resolve_device(requested: Any, model_arrays: list, data_arrays: list) -> Any:
+    """The compute device (a ``torch.device``).
 
     Args:
         requested: the ``device=`` argument (``None``, a string or a ``torch.device``).
-        model_devices: the devices holding the model's parameters (empty when unknown,
-            e.g. for a plain function).
-        data_devices: the devices of tensors passed as ``h0``/``inputs`` (used only when
-            nothing else decides).
+        model_arrays: the model's parameter tensors (empty when unknown, e.g. for a plain
+            function); integer buffers say nothing.
+        data_arrays: the tensors passed as ``h0``/``inputs`` (used only when nothing else decides).
 
     Rules: ``device=`` wins when given, and must be available (a clear error for
     ``"cuda"`` without CUDA, a missing device index, ``"meta"``). Without it, the
@@ -62,7 +66,7 @@ def resolve_device(requested: Any, model_devices: list[Any], data_devices: list[
                 out.append(d)
         return out
 
-    models = unique([torch.device(d) for d in model_devices])
+    models = unique([a.device for a in model_arrays if a.is_floating_point()])
     for d in models:
         if d.type == "meta":
             raise InputError(
@@ -89,7 +93,7 @@ def resolve_device(requested: Any, model_devices: list[Any], data_devices: list[
         )
     if models:
         return models[0]
-    data = unique([torch.device(d) for d in data_devices])
+    data = unique([a.device for a in data_arrays])
     if len(data) > 1:
         raise InputError(
             f"device: h0 and inputs are on different devices ({', '.join(map(str, data))}) and the model does not "

@@ -28,11 +28,21 @@ from lyapax.algorithm import run_chunk
 from lyapax.cells import Cell
 from lyapax.linalg import HOUSEHOLDER, QR
 
-__all__ = ["make_runner"]
+from .namespace import namespace
+
+__all__ = ["make_runner", "trace_count"]
 
 
-def make_runner(xp: Any, dynamics: Any, differentiable: bool) -> Callable[..., Any]:
-    """A runner with the signature of `lyapax.algorithm.run_chunk` less ``xp`` and ``dynamics``."""
+def trace_count() -> int:
+    """How many times a chunk runner has been traced (compiled) in this process: always 0, PyTorch
+    runs the loop eagerly (the name is the other backends'; see docs/writing-a-backend.md)."""
+    return 0
+
+
+def make_runner(dynamics: Any, differentiable: bool = False) -> Callable[..., Any]:
+    """``Problem.run_chunk``: the signature and results of `lyapax.algorithm.run_chunk` less ``xp``
+    and ``dynamics``; with ``differentiable``, the autograd graph is kept."""
+    xp = namespace()
     quiet = torch.inference_mode if isinstance(dynamics, Cell) else torch.no_grad
 
     def runner(carry: Any, xs: Any, start: int, length: int, ortho_every: int, *, qr: QR = HOUSEHOLDER,

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn as nn
 
 import lyapax
 
-from .models import flatten_h0, unflatten_state
+from .state import flatten_h0, unflatten_state
 
 __all__ = ["KINDS", "native_model", "native_array", "native_step", "linear_step", "snapshot"]
 
@@ -24,15 +26,11 @@ KINDS = ("tanh", "relu", "lstm", "gru")
 
 
 def _dtype(name: str) -> Any:
-    import torch
-
     return {"float32": torch.float32, "float64": torch.float64}[name]
 
 
 def native_model(cell: lyapax.cells.Cell, dtype: str = "float64") -> Any:
     """``nn.RNN``/``nn.LSTM``/``nn.GRU`` (``batch_first=True``) holding the cell's weights."""
-    import torch
-    import torch.nn as nn
 
     layers = cell.layers if isinstance(cell, lyapax.cells.Stack) else [cell]
     first = layers[0]
@@ -62,19 +60,17 @@ def native_model(cell: lyapax.cells.Cell, dtype: str = "float64") -> Any:
 
 def native_array(a: np.ndarray, dtype: str) -> Any:
     """A numpy array as a CPU tensor of ``dtype``."""
-    import torch
 
     return torch.as_tensor(np.array(a), dtype=_dtype(dtype))
 
 
 def native_step(model: Any, h: np.ndarray, x: np.ndarray, dtype: str) -> np.ndarray:
     """One step of the module's own ``forward`` from the flat canonical state ``h (B, d)``."""
-    import torch
 
     with torch.no_grad():
         state = unflatten_state(model, native_array(h, dtype))
         _, new = model(native_array(x, dtype)[:, None, :], state)
-        return flatten_h0(model, new, h.shape[0]).numpy()
+        return flatten_h0(model, new, h.shape[0], lambda t: t).numpy()
 
 
 def linear_step(A: np.ndarray, U: np.ndarray, dtype: str) -> Callable[[Any, Any], Any]:
@@ -85,7 +81,6 @@ def linear_step(A: np.ndarray, U: np.ndarray, dtype: str) -> Callable[[Any, Any]
 
 def snapshot(model: Any) -> list:
     """Parameters and buffers, training flags, requires_grad and the global RNG state."""
-    import torch
 
     if not isinstance(model, torch.nn.Module):
         return [torch.random.get_rng_state().numpy()]

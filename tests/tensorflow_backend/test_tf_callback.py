@@ -76,9 +76,9 @@ def test_callback_traces_once_and_accepts_a_chosen_layer(rng):
     x, y = _data(rng)
     cb = SpectrumCallback(x[:2], layers=lstm, prefix="le_")
     model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[cb])
-    count = loop.tracing_count()
+    count = loop.trace_count()
     history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[cb])
-    assert loop.tracing_count() == count  # later epochs reuse the compiled chunk function
+    assert loop.trace_count() == count  # later epochs reuse the compiled chunk function
     assert len(history.history["le_max"]) == 3 and all(np.isfinite(history.history["le_max"]))
     assert cb.spectra[-1].k == 6
     default = SpectrumCallback(x[:2])

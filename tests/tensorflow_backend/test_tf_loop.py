@@ -27,11 +27,11 @@ def _gru(units=3, features=2, dtype="float64"):
 def test_second_call_with_the_same_shapes_does_not_retrace(rng):
     x = rng.normal(size=(2, 37, 2))
     first = lyapax.spectrum(_gru(), x, ortho_every=2, warmup=5)
-    count = loop.tracing_count()
+    count = loop.trace_count()
     other = _gru()  # same architecture, other weights: still the same trace
     second = lyapax.spectrum(other, x, ortho_every=2, warmup=5)
     again = lyapax.spectrum(other, tf.constant(x), ortho_every=2, warmup=5)
-    assert loop.tracing_count() == count
+    assert loop.trace_count() == count
     assert np.abs(first.exponents - second.exponents).max() > 1e-6
     np.testing.assert_array_equal(second.per_sequence, again.per_sequence)
 
@@ -173,11 +173,11 @@ def test_step_functions_and_custom_cells_do_not_retrace_on_a_second_call(rng):
     x = rng.normal(size=(2, 23, 2))
     h0 = tf.zeros((2, 3), tf.float64)
     first = (lyapax.spectrum(layer, x, ortho_every=2), lyapax.spectrum(step, tf.constant(x), h0=h0, ortho_every=2))
-    count = loop.tracing_count()
+    count = loop.trace_count()
     cell.kernel.assign(cell.kernel * 0.5)  # training moves the variables: read at run time, no retrace
     w.assign(w * 0.5)
     second = (lyapax.spectrum(layer, x[:, :17], ortho_every=2),
               lyapax.spectrum(step, tf.constant(x[:, :17]), h0=h0, ortho_every=2))
-    assert loop.tracing_count() == count
+    assert loop.trace_count() == count
     for a, b in zip(first, second):
         assert np.abs(a.exponents - b.exponents).max() > 1e-6

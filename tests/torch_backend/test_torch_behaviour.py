@@ -9,7 +9,6 @@ import lyapax_torch
 import numpy as np
 import pytest
 import torch
-from lyapax_torch.devices import resolve_device
 from torch import nn
 
 import lyapax
@@ -165,44 +164,6 @@ def test_overridden_forward_subclass_rejected():
         lyapax.spectrum(Mine(F, H), torch.randn(B, T, F))
 
 
-# -- devices (no GPU needed: the selection logic and the errors) ---------------------------------
-
-
-def test_device_cuda_unavailable_is_a_clear_error():
-    assert not torch.cuda.is_available()  # this suite runs on CPU machines
-    with pytest.raises(InputError, match="device: cannot compute on 'cuda'"):
-        lyapax.spectrum(nn.GRU(F, H), torch.randn(B, T, F), device="cuda")
-
-
-def test_device_invalid_and_meta():
-    with pytest.raises(InputError, match="is not a torch device"):
-        lyapax.spectrum(nn.GRU(F, H), torch.randn(B, T, F), device="gpu-please")
-    with pytest.raises(InputError, match="meta tensors hold no data"):
-        lyapax.spectrum(nn.GRU(F, H), torch.randn(B, T, F), device="meta")
-    with pytest.raises(InputError, match="on the meta device"):
-        lyapax.spectrum(nn.GRU(F, H, device="meta"), torch.randn(B, T, F))
-
-
-def test_device_selection_rules():
-    cpu, cuda0, cuda1 = torch.device("cpu"), torch.device("cuda", 0), torch.device("cuda", 1)
-    assert resolve_device(None, [cpu, cpu], [cuda0]) == cpu  # the model's device wins over the data's
-    assert resolve_device(None, [], [cuda0, cuda0]) == cuda0  # no parameters: follow the tensors
-    assert resolve_device(None, [], []) == cpu
-    assert resolve_device("cpu", [cuda0], []) == cpu  # explicit device= wins (weights are copied)
-    with pytest.raises(InputError, match="several devices"):
-        resolve_device(None, [cuda0, cuda1], [])
-    with pytest.raises(InputError, match="different devices"):
-        resolve_device(None, [], [cpu, cuda0])
-
-
-def test_explicit_cpu_device_and_numpy_inputs(gen):
-    m = nn.GRU(F, H)
-    x = torch.randn(B, T, F, generator=gen)
-    a = lyapax.spectrum(m, x, device="cpu")
-    b = lyapax.spectrum(m, x.numpy(), device=torch.device("cpu"))
-    np.testing.assert_array_equal(a.per_sequence, b.per_sequence)
-
-
 # -- registry -----------------------------------------------------------------------------------
 
 
@@ -289,3 +250,42 @@ def test_a_whole_network_is_named_as_such_with_the_fix():
             call()
     m = lyapax.Monitor(torch.randn(B, T, 4), select=lambda m: m[1])  # the fix works
     assert m(net).k == 2 * H
+
+
+def test_step_functions_from_two_threads_at_once_give_the_sequential_results(gen):
+    """torch's forward-AD levels are process-global: two threads each running lyapax.spectrum on a
+    step function (the torch.func path), on different functions, get what one thread alone gets."""
+    import threading
+
+    W = torch.randn(H, H, generator=gen) * 0.5
+    U = torch.randn(H, F, generator=gen)
+
+    def f(h, x):
+        return torch.tanh(h @ W.T + x @ U.T)
+
+    def g(h, x):
+        return torch.tanh(h @ (0.8 * W).T + x @ U.T + 0.1)
+
+    x = torch.randn(B, 60, F, generator=gen)
+    h0 = torch.zeros(B, H)
+    expected = {f: lyapax.spectrum(f, x, h0=h0).per_sequence, g: lyapax.spectrum(g, x, h0=h0).per_sequence}
+    results, errors = [], []
+    start = threading.Barrier(4)
+
+    def work(fn):
+        try:
+            start.wait()
+            for _ in range(3):
+                results.append((fn, lyapax.spectrum(fn, x, h0=h0).per_sequence))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(fn,)) for fn in (f, g, f, g)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(results) == 12
+    for fn, r in results:
+        np.testing.assert_array_equal(r, expected[fn])

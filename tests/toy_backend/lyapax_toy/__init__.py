@@ -1,6 +1,6 @@
 """A toy third-party backend: its own RNN classes on numpy, registered through entry points.
 
-It shows the whole contract of a backend in a few lines: recognise your models
+The minimal template of a backend (docs/writing-a-backend.md): copy it to start one. It shows the whole contract of a backend in a few lines: recognise your models
 and arrays, say how a model becomes the core's canonical cell (``plan``), how
 arrays are converted (``asarray``), and give a forward-mode derivative
 (``jvp``: here central differences) for step functions. The core does the rest.
