@@ -25,4 +25,15 @@ from .features import FEATURES, interpolate_spectrum, spectrum_features
 from .records import load_records, records_from_csv
 
 __all__ = ["analyze", "READOUTS", "load_records", "records_from_csv", "FEATURES", "spectrum_features",
-           "interpolate_spectrum"]
+           "interpolate_spectrum", "StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "PAPER", "PAPER_GPU", "run_study"]
+
+#: Names of `lyapax.readout.study` (which imports PyTorch), imported on first access only.
+_STUDY = ("StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "PAPER", "PAPER_GPU", "run_study")
+
+
+def __getattr__(name: str) -> object:
+    if name in _STUDY:
+        from . import study
+
+        return getattr(study, name)
+    raise AttributeError(f"module 'lyapax.readout' has no attribute {name!r}")

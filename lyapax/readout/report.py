@@ -85,9 +85,12 @@ def added_value_in_words(analysis: dict[str, Any]) -> str:
     d, (lo, hi), p = inc["delta_r2"], inc["ci"], inc.get("p")
     pt = f", permutation p = {p:.3g} ({inc['n_permutations']} shuffles of the spectra)" if p is not None else ""
     numbers = f"ΔR² = {d:+.3f}, 95% interval [{lo:+.3f}, {hi:+.3f}]{pt}"
-    if lo > 0 and (p is None or p < 0.05):
+    if lo > 0 and (p is None or p <= 0.05):
         verdict = ("The early spectrum adds to the early validation loss: with the spectrum the out-of-fold "
                    "predictions of the target are better")
+    elif lo > 0:
+        verdict = ("Inconclusive: the bootstrap interval of the gain excludes 0 but the permutation test does not "
+                   "confirm it (too few shuffles, or a gain a shuffled spectrum also gives)")
     elif hi < 0:
         verdict = ("Adding the early spectrum to the early validation loss makes the predictions worse (more "
                    "predictors than the networks support): the spectrum adds nothing beyond the early loss here")
