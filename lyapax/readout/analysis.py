@@ -151,8 +151,15 @@ def _summary(y: np.ndarray, pred: np.ndarray, boot: np.ndarray) -> dict[str, Any
             "rmse": float(np.mean([rmse(y, p) for p in pred])), "predictions": mean_pred.tolist()}
 
 
+def _torch_installed() -> bool:
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # e.g. sys.modules["torch"] = None: blocked
+        return False
+
+
 def _mlp_model(mlp: bool | str, seed: int) -> Any:
-    if mlp is False or (mlp == "auto" and importlib.util.find_spec("torch") is None):
+    if mlp is False or (mlp == "auto" and not _torch_installed()):
         return None
     from .mlp import MLPGrid  # imports PyTorch at its top: only reached where it is installed
 

@@ -21,7 +21,10 @@ def _save(fig: Any, path: str) -> None:
 
 
 def make_figures(analysis: dict[str, Any], folder: str, *, units: str = "nats/char") -> list[str]:
-    """Predicted vs measured per readout, and every readout's R² with the added value; returns file names."""
+    """Predicted vs measured per readout, and every readout's R² with the added value; returns file names.
+
+    ``units``: the target's unit, for the axis labels.
+    """
     os.makedirs(folder, exist_ok=True)
     names = list(analysis["readouts"])
     y = np.asarray(analysis["y"])
@@ -181,8 +184,12 @@ def write_outputs(records: list[dict[str, Any]], out: str, *, figures: bool = Tr
     write_csv(os.path.join(out, "networks.csv"), rows, list(rows[0]))
     written: list[str] = []
     if figures:
+        # the records' own loss unit where they all state the same one (`lyapax readout`: nats/character)
+        units = {(r.get("units") or {}).get("loss") for r in records}
+        unit = units.pop() if len(units) == 1 else None
+        label = {"nats/character": "nats/char"}.get(unit, unit) if isinstance(unit, str) else "target units"
         try:
-            written = make_figures(analysis, os.path.join(out, "figures"))
+            written = make_figures(analysis, os.path.join(out, "figures"), units=label)
         except ImportError as exc:
             log(f"no figures: {exc}")
     write_report(os.path.join(out, "report.md"), analysis, written, context=context)
