@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Train a family of character-level LSTM/GRU networks (PyTorch) across the init scale p of U(-p, p) and "
             "the learning rate; compute their Lyapunov spectra early in training and at the end; report how well "
-            "early spectrum features predict the final validation loss. Resumable: re-run the same command."
+            "early spectrum features predict the final validation loss. Resumable: re-run the same command. "
+            "`lyapax readout analyze PATH` analyses any sweep's records (see lyapax readout analyze -h)."
         ),
     )
     task = p.add_argument_group("task and scale")

@@ -161,3 +161,19 @@ def test_exploding_gradients_are_skipped_and_counted():
     assert wild["spectra"][0]["max_exponent"] > 0
     tame = train_network(NetworkConfig("lstm", 0.1, 0.01, 32, 0), cfg, corpus)
     assert tame["skipped_steps"] == 0 and tame["val_loss"][1] < tame["val_loss"][0]
+
+
+def test_cli_paper_preset_with_small_overrides(tmp_path, capsys):
+    out = tmp_path / "paper"
+    rc = cli.main(["--preset", "paper", "--out", str(out), "--archs", "gru", "--hidden", "4,6",
+                   "--init-scales", "0.04,0.24,1,3", "--replicates", "2", "--epochs", "2", "--batches-per-epoch", "2",
+                   "--batch", "4", "--seq-len", "16", "--probe-batch", "2", "--probe-steps", "25", "--warmup", "5",
+                   "--bootstrap", "20", "--lr-decay-after", "1", "--no-progress", "--no-figures"])
+    assert rc == 0, capsys.readouterr().err
+    rec = json.loads(next((out / "networks").glob("gru_h6_*.json")).read_text())
+    assert rec["train"]["bias"] is False and rec["train"]["dropout"] == 0.1 and rec["train"]["k"] is None
+    assert [s["epoch"] for s in rec["spectra"]] == [0, 1] and len(rec["spectra"][1]["exponents"]) == 6
+    a = json.loads((out / "analysis.json").read_text())
+    assert a["hyperparameters"] == ["hidden", "init_scale"] and a["spectrum"]["sizes"] == [4, 6]
+    assert "pooled" not in a and a["constant_hyperparameters"]["lr"] == 0.002
+    assert cli.main(["--preset", "paper", "--quick"]) == 2

@@ -73,7 +73,7 @@ def test_ridge_grid_matches_closed_form_and_principal_components_regression():
     rng = np.random.default_rng(4)
     X = rng.normal(size=(30, 6)) * [1, 2, 3, 0.5, 1, 4] + 1.0
     y = X @ [0.5, -1, 0.2, 0, 2, 0.1] + rng.normal(size=30)
-    Xn = rng.normal(size=(5, 6))
+    Xn = 0.5 * X[:5] + 0.5 * X[5:10]  # inside the training range (new rows are clipped to it)
     Z = (X - X.mean(0)) / X.std(0)
     Zn = (Xn - X.mean(0)) / X.std(0)
     model = RidgeGrid(6, alphas=(0.1, 10.0))
@@ -89,6 +89,9 @@ def test_ridge_grid_matches_closed_form_and_principal_components_regression():
     D, Dn = np.column_stack([Z[:, 0], Z[:, 1:] @ vt.T]), np.column_stack([Zn[:, 0], Zn[:, 1:] @ vt.T])
     w = np.linalg.lstsq(D, y - y.mean(), rcond=None)[0]
     np.testing.assert_allclose(pcr, y.mean() + Dn @ w, rtol=1e-6)
+    # a row far outside the training range is predicted as its clipped version
+    far = X[:1] + 100.0 * X.std(0)
+    np.testing.assert_allclose(model.fit(X, y)(far), model.fit(X, y)(X.max(0, keepdims=True)))
 
 
 class _Spy:
