@@ -97,6 +97,9 @@ def added_value_in_words(analysis: dict[str, Any]) -> str:
     elif hi < 0:
         verdict = ("Adding the early spectrum to the early validation loss makes the predictions worse (more "
                    "predictors than the networks support): the spectrum adds nothing beyond the early loss here")
+    elif p is not None and p <= 0.05:
+        verdict = ("At most a small gain from the early spectrum beyond the early validation loss: the bootstrap "
+                   "interval of the gain includes 0, though the permutation test rejects shuffled spectra")
     else:
         verdict = ("The early spectrum adds nothing detectable beyond the early validation loss: the interval of "
                    "the gain includes 0")

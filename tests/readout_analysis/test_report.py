@@ -25,3 +25,6 @@ def test_figures_have_labelled_axes_and_are_written(tmp_path, monkeypatch, sweep
     few = {**a, "incremental": {"spectrum_over_early_val_loss": {
         **a["incremental"]["spectrum_over_early_val_loss"], "p": 0.25, "n_permutations": 3}}}
     assert report.added_value_in_words(few).startswith("Inconclusive")
+    small = {**a, "incremental": {"spectrum_over_early_val_loss": {
+        **a["incremental"]["spectrum_over_early_val_loss"], "ci": [-0.01, 0.09], "p": 0.005}}}
+    assert report.added_value_in_words(small).startswith("At most a small gain")
