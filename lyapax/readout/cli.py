@@ -64,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lyapax readout",
         description=(
             "Train a family of character-level LSTM/GRU networks (PyTorch) across the init scale p of U(-p, p) and "
-            "the learning rate; compute their Lyapunov spectra early in training and at the end; report how well "
-            "early spectrum features predict the final validation loss. Resumable: re-run the same command. "
+            "the learning rate; compute their Lyapunov spectra during training; report how well the early spectrum "
+            "predicts the final validation loss, against the early loss and the hyperparameters. Resumable: re-run "
+            "the same command. "
             "`lyapax readout analyze PATH` analyses any sweep's records (see lyapax readout analyze -h)."
         ),
     )

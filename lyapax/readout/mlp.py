@@ -15,10 +15,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from .stats import GridModel, column_scaling
+
 __all__ = ["MLPGrid"]
 
 
-class MLPGrid:
+class MLPGrid(GridModel):
     """One hidden layer of ``hidden`` tanh units on standardised inputs, full-batch Adam for ``steps`` steps.
 
     Settings: the weight decays ``decays`` (one network trained per setting). Seeded from
@@ -30,14 +32,9 @@ class MLPGrid:
         self.hidden, self.steps, self.lr, self.seed = hidden, steps, lr, seed
         self.settings = [float(d) for d in decays]
 
-    @property
-    def n_settings(self) -> int:
-        return len(self.settings)
-
     def fit(self, X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        mean, scale = X.mean(axis=0), X.std(axis=0)
-        scale[scale == 0] = 1.0
+        mean, scale = column_scaling(X)
         y_mean, y_scale = float(y.mean()), float(y.std()) or 1.0
         Xt = torch.as_tensor((X - mean) / scale, dtype=torch.float32)
         yt = torch.as_tensor((y - y_mean) / y_scale, dtype=torch.float32)[:, None]

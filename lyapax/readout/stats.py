@@ -27,6 +27,8 @@ __all__ = [
     "r2_score",
     "rmse",
     "repeated_kfold",
+    "GridModel",
+    "column_scaling",
     "RidgeGrid",
     "nested_cv_predict",
     "r2_over_repeats",
@@ -252,7 +254,27 @@ def repeated_kfold(n: int, folds: int, repeats: int, seed: int = 0) -> list[list
     return [kfold_indices(n, folds, seed=seed * 1009 + r) for r in range(repeats)]
 
 
-class RidgeGrid:
+def column_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations of ``X`` (a zero spread gets scale 1)."""
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
+class GridModel:
+    """The model protocol of `nested_cv_predict`: ``settings`` (a list) and ``fit(X, y) -> predict``."""
+
+    settings: list[Any]
+
+    @property
+    def n_settings(self) -> int:
+        return len(self.settings)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        raise NotImplementedError
+
+
+class RidgeGrid(GridModel):
     """Ridge regression on standardised columns, optionally on principal components of a block.
 
     The first ``n_pass`` columns enter as they are (standardised); the others (e.g. an
@@ -269,14 +291,9 @@ class RidgeGrid:
         self.components = components
         self.settings = [(m, float(a)) for m in (components or (None,)) for a in self.alphas]
 
-    @property
-    def n_settings(self) -> int:
-        return len(self.settings)
-
     def fit(self, X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        mean, scale = X.mean(axis=0), X.std(axis=0)
-        scale[scale == 0] = 1.0
+        mean, scale = column_scaling(X)
         Z = (X - mean) / scale
         intercept = float(y.mean())
         vt_all = np.zeros((0, Z.shape[1] - self.n_pass))
