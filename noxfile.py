@@ -131,12 +131,13 @@ def _minimum(req: Requirement) -> str:
 
 @nox.session(name="tests-numpy")
 def tests_numpy(session: nox.Session) -> None:
-    """Core, numpy path, Monitor, figures and packaging metadata, with no framework installed."""
-    # array-api-strict: the core must run on a strict array-API namespace (tests/core/test_array_api.py)
-    _install(session, "-e", ".[test,plot,progress]", "array-api-strict")
+    """Core, numpy path, Monitor, figures, the readout analysis and packaging metadata, with no framework installed."""
+    # array-api-strict: the core must run on a strict array-API namespace (tests/core/test_array_api.py);
+    # scipy: the independent reference of the readout analysis's statistics (tests/readout_analysis)
+    _install(session, "-e", ".[test,plot,progress]", "array-api-strict", "scipy")
     session.install("--no-deps", "./tests/toy_backend")  # a third-party plugin, registered via entry points
     session.run("python", "-c", NO_FRAMEWORK)
-    session.run(*PYTEST, "tests/core", "tests/monitor", "tests/plotting", *session.posargs)
+    session.run(*PYTEST, "tests/core", "tests/monitor", "tests/plotting", "tests/readout_analysis", *session.posargs)
 
 
 @nox.session(name="tests-torch")

@@ -1,22 +1,39 @@
 """The readout experiment: does the Lyapunov spectrum measured early in training predict the final loss?
 
-Run it with ``lyapax readout`` (needs ``pip install "lyapax-rnn[torch]"``; figures need
-``lyapax-rnn[plot]``, the progress bar ``lyapax-rnn[progress]``). Modules:
+Two halves. Analysing any sweep (numpy only): `analyze` on records in the documented format
+(`load_records` reads ``networks/*.json`` or a CSV; docs/readout.md), or
+``lyapax readout analyze PATH``. Training a sweep with PyTorch: ``lyapax readout`` (needs
+``pip install "lyapax-rnn[torch]"``; figures need ``lyapax-rnn[plot]``), ending with the same
+analysis. Modules:
 
+- `records`: the record format, from JSON files or a CSV table;
+- `features`: spectrum features and interpolation; `stats`: Spearman, bootstrap,
+  permutation test, ridge (on principal components) with repeated nested k-fold CV, AUC;
+- `analysis`: `analyze`, every readout against its baselines; `report`: report.md and figures;
+- `mlp`: the paper's MLP readout (imports PyTorch);
 - `tasks`: embedded grammar text and text files as character corpora (numpy);
-- `train`: one network trained with PyTorch (imported lazily), spectra by a
-  `lyapax.Monitor` after every epoch;
-- `study`: the sweep over architecture, init scale and learning rate (resumable);
+- `train`: one network trained with PyTorch (imports it), spectra by a `lyapax.Monitor`;
+- `study`: the sweep (presets ``QUICK``, ``DEFAULT``, ``TEXT_DEFAULT``, ``PAPER``; resumable; imports PyTorch);
 - `ray_sweep`: the same sweep with each network a Ray task (``--ray``, ``lyapax-rnn[ray]``);
-- `features`: spectrum features; `stats`: Spearman,
-  bootstrap, permutation test, ridge regression with k-fold CV (numpy only);
-- `analysis`, `report`: numbers, figures, markdown;
 - `cli`: the command line (``main(argv) -> exit code``).
 
-Importing this package imports neither PyTorch, matplotlib nor Ray.
+Importing this package, `analysis` or `cli` imports neither PyTorch, matplotlib nor Ray.
 """
 
-from .features import FEATURES, spectrum_features
-from .study import DEFAULT, QUICK, TEXT_DEFAULT, StudyConfig, run_study
+from .analysis import READOUTS, analyze
+from .features import FEATURES, interpolate_spectrum, spectrum_features
+from .records import load_records, records_from_csv
 
-__all__ = ["FEATURES", "spectrum_features", "StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "run_study"]
+__all__ = ["analyze", "READOUTS", "load_records", "records_from_csv", "FEATURES", "spectrum_features",
+           "interpolate_spectrum", "StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "PAPER", "PAPER_GPU", "run_study"]
+
+#: Names of `lyapax.readout.study` (which imports PyTorch), imported on first access only.
+_STUDY = ("StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "PAPER", "PAPER_GPU", "run_study")
+
+
+def __getattr__(name: str) -> object:
+    if name in _STUDY:
+        from . import study
+
+        return getattr(study, name)
+    raise AttributeError(f"module 'lyapax.readout' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""``lyapax readout``: the hyperparameter study from the command line.
+"""``lyapax readout``: the hyperparameter study from the command line; ``lyapax readout analyze PATH``: any sweep.
 
 Entry point: `main` (``argv`` without the program and subcommand names; returns an exit code).
 """
@@ -10,12 +10,13 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..errors import InputError
 from ..install import pip_install
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "build_analyze_parser", "analyze_main"]
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -36,17 +37,45 @@ def _archs(text: str) -> tuple[str, ...]:
     return values
 
 
+def _sizes(text: str) -> int | tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive comma-separated integers, got {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
+_UNSET = object()
+
+
+def _k(text: str) -> int | None:
+    if text.strip().lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number of exponents or 'all', got {text!r}") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lyapax readout",
         description=(
             "Train a family of character-level LSTM/GRU networks (PyTorch) across the init scale p of U(-p, p) and "
-            "the learning rate; compute their Lyapunov spectra early in training and at the end; report how well "
-            "early spectrum features predict the final validation loss. Resumable: re-run the same command."
+            "the learning rate; compute their Lyapunov spectra during training; report how well the early spectrum "
+            "predicts the final validation loss, against the early loss and the hyperparameters. Resumable: re-run "
+            "the same command. "
+            "`lyapax readout analyze PATH` analyses any sweep's records (see lyapax readout analyze -h)."
         ),
     )
     task = p.add_argument_group("task and scale")
     task.add_argument("--quick", action="store_true", help="small study on the embedded task (a few minutes on 2 cores)")
+    task.add_argument("--preset", choices=("paper",),
+                      help="paper: the regime of Vogt et al. 2022 (one-layer LSTMs/GRUs without biases, p in "
+                           "[0.04, 0.24] and beyond, dropout 0.1, Adam 0.002 with decay, sizes 32 and 64 pooled, all "
+                           "exponents at epoch 1), sized for a 2-core CPU; see docs/readout.md for the GPU setting")
     task.add_argument("--text", metavar="PATH", help="character LM on this text file instead of the embedded grammar text")
     task.add_argument("--max-chars", type=int, metavar="N", help="read only the first N characters of --text")
     task.add_argument("--out", metavar="DIR", help="output folder (default: ./lyapax-readout[-quick|-text])")
@@ -55,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--archs", type=_archs, help="comma-separated: lstm,gru")
     grid.add_argument("--init-scales", type=_floats, metavar="P,P,...", help="U(-p, p) init scales")
     grid.add_argument("--lrs", type=_floats, metavar="LR,LR,...", help="Adam learning rates")
-    grid.add_argument("--hidden", type=int, help="hidden units (64; --text: 128)")
+    grid.add_argument("--hidden", type=_sizes, metavar="H[,H,...]",
+                      help="hidden units, one size or several pooled (64; --text: 128; --preset paper: 32,64)")
     grid.add_argument("--replicates", type=int, help="seeds per grid point (quick 1, default 2, --text 1)")
     tr = p.add_argument_group("training")
     tr.add_argument("--epochs", type=int, help="training epochs (quick 5, default 8, --text 10)")
@@ -63,9 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch", type=int, help="sequences per batch (32)")
     tr.add_argument("--seq-len", type=int, help="characters per training window (50; --text: 100)")
     tr.add_argument("--threads", type=int, help="torch threads (default 1)")
+    tr.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
+                    help="biases in the recurrent layer (default yes; --preset paper: no)")
+    tr.add_argument("--dropout", type=float, help="dropout on the recurrent layer's outputs (0; --preset paper: 0.1)")
+    tr.add_argument("--lr-decay", type=float, help="learning-rate factor per epoch (1 = none; --preset paper: 0.97)")
+    tr.add_argument("--lr-decay-after", type=int, metavar="EPOCH",
+                    help="first epoch after which the learning rate decays (--preset paper: 7)")
     sp = p.add_argument_group("spectrum and analysis")
     sp.add_argument("--backend", help="spectrum backend (default: chosen from the model, i.e. torch)")
-    sp.add_argument("--k", type=int, help="number of exponents (default 16)")
+    sp.add_argument("--k", type=_k, default=_UNSET,
+                    help="number of exponents, or 'all' (default 16; --preset paper: all)")
     sp.add_argument("--warmup", type=int, help="warm-up steps of the probe (default 50)")
     sp.add_argument("--probe-batch", type=int, help="probe sequences (default 8)")
     sp.add_argument("--probe-steps", type=int, help="probe length in characters (default 150)")
@@ -101,26 +138,37 @@ def _ray_options(args: argparse.Namespace) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``lyapax readout`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from .study import DEFAULT, QUICK, TEXT_DEFAULT, run_study, with_overrides
-    from .train import require_torch
-
-    try:
-        require_torch()
+    """Run ``lyapax readout [analyze]`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "analyze":
+        return analyze_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:  # training needs PyTorch (lyapax.readout.train imports it); `analyze` does not
+        from .study import DEFAULT, PAPER, QUICK, TEXT_DEFAULT, run_study, with_overrides
     except ImportError as exc:
-        print(f"lyapax readout: {exc}", file=sys.stderr)
+        print(f"lyapax readout: training networks needs PyTorch, which is not installed ({exc}): "
+              f"{pip_install('torch')}", file=sys.stderr)
         return 2
-    base = TEXT_DEFAULT if args.text else (QUICK if args.quick else DEFAULT)
+    if args.preset == "paper":
+        base = PAPER
+        if args.quick:
+            print("lyapax readout: --quick and --preset paper exclude each other.", file=sys.stderr)
+            return 2
+    elif args.text:
+        base = TEXT_DEFAULT
+    else:
+        base = QUICK if args.quick else DEFAULT
     if args.text and args.quick:
         base = with_overrides(TEXT_DEFAULT, init_scales=(0.04, 0.35, 1.4, 2.8), lrs=(0.001, 0.01), epochs=4,
                               batches_per_epoch=50, hidden=64, max_chars=args.max_chars or 400_000)
     overrides = {name: getattr(args, name) for name in (
         "text", "max_chars", "seed", "archs", "init_scales", "lrs", "hidden", "replicates", "epochs",
-        "batches_per_epoch", "batch", "seq_len", "threads", "backend", "k", "warmup", "probe_batch", "probe_steps",
-        "early_epoch", "top", "threshold", "bootstrap")}
+        "batches_per_epoch", "batch", "seq_len", "threads", "backend", "warmup", "probe_batch", "probe_steps",
+        "early_epoch", "top", "threshold", "bootstrap", "bias", "dropout", "lr_decay", "lr_decay_after")}
     try:
         cfg = with_overrides(base, **overrides)
+        if args.k is not _UNSET:
+            cfg = replace(cfg, train=replace(cfg.train, k=args.k))
         if not 0 <= cfg.early_epoch < cfg.train.epochs:
             raise ValueError(f"--early-epoch: expected 0 <= epoch < --epochs = {cfg.train.epochs}, got {cfg.early_epoch}.")
         if cfg.text is not None and not os.path.isfile(cfg.text):
@@ -129,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TypeError, ValueError, ImportError) as exc:
         print(f"lyapax readout: {exc}", file=sys.stderr)
         return 2
-    out = args.out or ("lyapax-readout" + ("-text" if args.text else "") + ("-quick" if args.quick else ""))
+    out = args.out or ("lyapax-readout" + ("-paper" if args.preset else "") + ("-text" if args.text else "")
+                       + ("-quick" if args.quick else ""))
     t0 = time.perf_counter()
     try:
         analysis = run_study(cfg, out, progress=not args.no_progress, figures=not args.no_figures, ray=ray_options)
@@ -140,19 +189,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\ninterrupted: finished networks are kept in {out}/networks; re-run the same command to resume.",
               file=sys.stderr)
         return 130
-    wall = time.perf_counter() - t0
-    corr = analysis["correlations"]["all"]
-    print(f"\n{analysis['n_networks']} networks ({analysis['n_diverged']} diverged); wall time {wall:.0f} s")
-    print(f"Spearman rho of early (epoch {cfg.early_epoch}) features with the final validation loss [95% bootstrap CI]:")
-    for key, c in corr.items():
-        if key.startswith("early_") and c["spearman"] is not None:
-            print(f"  {key[6:]:>13}: {c['spearman']:+.2f} [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]  (n={c['n']})")
-    reg = analysis["regression"]
-    if "hyperparameters" in reg:
-        print("Cross-validated R^2 of the final loss: " + ", ".join(
-            f"{n.replace('_', ' ')} {reg[n]['r2_cv']:.2f}"
-            for n in ("hyperparameters", "early_spectrum", "hyperparameters+early_spectrum")))
+    print(f"\nwall time {time.perf_counter() - t0:.0f} s")
+    _print_summary(analysis, out)
+    return 0
+
+
+def _print_summary(analysis: dict[str, Any], out: str) -> None:
+    from .report import added_value_in_words
+
+    print(f"{analysis['n_networks']} networks analysed ({len(analysis['excluded'])} excluded); target "
+          f"{analysis['target']}, early epoch {analysis['early_epoch']}.")
+    print("Out-of-fold R^2 [95% bootstrap interval]:")
+    for name, r in analysis["readouts"].items():
+        print(f"  {name:>45}: {r['r2']:+.3f} [{r['r2_ci'][0]:+.3f}, {r['r2_ci'][1]:+.3f}]")
+    print(added_value_in_words(analysis))
     print(f"report: {os.path.join(out, 'report.md')}")
+
+
+def build_analyze_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lyapax readout analyze",
+        description=(
+            "Analyse any sweep: does the early Lyapunov spectrum predict the final validation loss beyond the early "
+            "loss and the hyperparameters? Reads PATH/networks/*.json (as `lyapax readout` writes), PATH/*.json or a "
+            "CSV file (docs/readout.md: the record format); writes analysis.json, report.md, networks.csv, figures."
+        ),
+    )
+    p.add_argument("path", metavar="PATH", help="folder of records, or a .csv file")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: PATH, or the CSV's folder)")
+    p.add_argument("--early-epoch", type=int, default=1, help="epoch of the early readout (default 1)")
+    p.add_argument("--target", default="final_val_loss", help="record key to predict (default final_val_loss)")
+    p.add_argument("--folds", type=int, default=5, help="outer cross-validation folds (default 5)")
+    p.add_argument("--repeats", type=int, default=5, help="repeats of the outer folds (default 5)")
+    p.add_argument("--inner-folds", type=int, default=5, help="folds choosing the regularisation (default 5)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--permutations", type=int, default=200, help="spectrum shuffles for the p-value (default 200)")
+    p.add_argument("--top", type=int, default=4, help="exponents the 'mean_top' feature averages (default 4)")
+    p.add_argument("--threshold", type=float, default=-0.1, help="'n_above' threshold, nats/step (default -0.1)")
+    p.add_argument("--unstable-margin", type=float, default=0.5,
+                   help="unstable: diverged or target above the best by more than this (default 0.5)")
+    p.add_argument("--no-mlp", action="store_true", help="skip the MLP readout (it needs PyTorch)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first record that lacks the early loss or spectrum, instead of excluding it")
+    p.add_argument("--seed", type=int, default=0, help="seed of folds, bootstrap and permutations (default 0)")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    return p
+
+
+def analyze_main(argv: Sequence[str]) -> int:
+    """``lyapax readout analyze PATH [options]``; returns the exit code."""
+    from .records import load_records
+    from .report import write_outputs
+
+    args = build_analyze_parser().parse_args(list(argv))
+    out = args.out or (os.path.dirname(os.path.abspath(args.path)) if os.path.isfile(args.path) else args.path)
+    t0 = time.perf_counter()
+    try:
+        records = load_records(args.path)
+        analysis = write_outputs(
+            records, out, figures=not args.no_figures, early_epoch=args.early_epoch, target=args.target,
+            folds=args.folds, repeats=args.repeats, inner_folds=args.inner_folds, n_boot=args.bootstrap,
+            n_permutations=args.permutations, top=args.top, threshold=args.threshold,
+            unstable_margin=args.unstable_margin, mlp=False if args.no_mlp else "auto", strict=args.strict,
+            seed=args.seed)
+    except InputError as exc:
+        print(f"lyapax readout analyze: {exc}", file=sys.stderr)
+        return 2
+    print(f"analysis time {time.perf_counter() - t0:.0f} s")
+    _print_summary(analysis, out)
     return 0
 
 

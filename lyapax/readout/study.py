@@ -4,9 +4,9 @@ Layout of the output folder::
 
     study.json            the study's settings
     networks/<id>.json    one file per trained network (configs, losses, spectra)
-    networks.csv          one row per network: hyperparameters, final loss, early/final features
-    analysis.json         correlations with bootstrap CIs, cross-validated regressions
-    figures/*.png         spectra coloured by final loss, early feature vs final loss
+    networks.csv          one row per analysed network: hyperparameters, early loss, target, early features
+    analysis.json         `lyapax.readout.analyze`'s output (docs/readout.md: the contract)
+    figures/*.png         predictions per readout, the spectrum's added value
     report.md             the measured numbers in words
 
 Every file is written atomically; a network whose file exists with the same
@@ -20,6 +20,7 @@ and this process writes the records.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +35,7 @@ from .train import NetworkConfig, TrainConfig, train_network
 if TYPE_CHECKING:
     from .ray_sweep import RayOptions
 
-__all__ = ["StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "load_corpus", "networks_of", "run_networks"]
+__all__ = ["StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "PAPER", "PAPER_GPU", "load_corpus", "networks_of", "run_networks"]
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,13 @@ class StudyConfig:
     ``early_epoch`` is the epoch whose spectrum serves as the early readout
     (epoch 0 is the initialisation). Features use the top ``top`` exponents
     for their mean and count exponents above ``threshold`` (nats/step).
+    ``hidden``: one size or several (every size is trained; the analysis pools them).
     """
 
     archs: tuple[str, ...] = ("lstm", "gru")
     init_scales: tuple[float, ...] = (0.05, 0.3, 1.0, 2.0, 4.0)
     lrs: tuple[float, ...] = (0.001, 0.006, 0.036)
-    hidden: int = 64
+    hidden: int | tuple[int, ...] = 64
     replicates: int = 1
     seed: int = 0
     text: str | None = None
@@ -61,12 +63,17 @@ class StudyConfig:
     threshold: float = -0.1
     bootstrap: int = 2000
     folds: int = 5
-    ridge: float = 1.0
+    repeats: int = 5
+    permutations: int = 200
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["archs"], d["init_scales"], d["lrs"] = list(self.archs), list(self.init_scales), list(self.lrs)
-        return d
+        return json.loads(json.dumps(d))
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The hidden sizes of the sweep."""
+        return (self.hidden,) if isinstance(self.hidden, int) else tuple(self.hidden)
 
 
 #: ``lyapax readout --quick``: 30 small networks on the embedded grammar task, a few minutes on 2 CPU cores.
@@ -85,6 +92,29 @@ TEXT_DEFAULT = StudyConfig(
     hidden=128,
     train=TrainConfig(epochs=10, batches_per_epoch=60, seq_len=100),
 )
+#: ``lyapax readout --preset paper``: the regime of Vogt et al. (2022), sized for a shared 2-core CPU.
+#: One-layer LSTMs and GRUs without biases, U(-p, p) init over the paper's range [0.04, 0.24] and on
+#: into chaos, dropout 0.1, Adam at lr 0.002 decayed by 0.97 per epoch from epoch 7 (the paper: 15
+#: epochs, decay from epoch 10; char-rnn's factor 0.97), 10 epochs of 100 batches of 32 x 100
+#: characters, sizes 32 and 64 pooled (the paper: 64-512), two seeds per point: 56 networks;
+#: all exponents at initialisation and at the early epoch 1, on 8 validation sequences of 400
+#: characters after 100 warm-up steps. `PAPER_GPU` is the larger setting.
+PAPER = StudyConfig(
+    init_scales=(0.04, 0.08, 0.12, 0.16, 0.24, 0.5, 1.0),
+    lrs=(0.002,),
+    hidden=(32, 64),
+    replicates=2,
+    train=TrainConfig(epochs=10, batches_per_epoch=100, batch=32, seq_len=100, k=None, bias=False, dropout=0.1,
+                      lr_decay=0.97, lr_decay_after=7, probe_batch=8, probe_steps=400, warmup=100,
+                      spectrum_epochs=(0, 1)),
+)
+#: The larger setting for a GPU (``run_study(PAPER_GPU, out)``, or `lyapax readout --preset paper` with the
+#: flags docs/readout.md lists): the paper's sizes, epochs and decay.
+PAPER_GPU = replace(
+    PAPER, hidden=(64, 128, 256, 512), replicates=3,
+    init_scales=(0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.22, 0.24, 0.3, 0.5, 1.0),
+    train=replace(PAPER.train, epochs=15, batches_per_epoch=200, lr_decay_after=10, probe_steps=1000, warmup=200),
+)
 
 
 def load_corpus(cfg: StudyConfig) -> CharCorpus:
@@ -97,8 +127,8 @@ def load_corpus(cfg: StudyConfig) -> CharCorpus:
 def networks_of(cfg: StudyConfig) -> list[NetworkConfig]:
     """Every network of the grid (archs x init scales x learning rates x replicates)."""
     return [
-        NetworkConfig(arch=a, init_scale=float(p), lr=float(lr), hidden=cfg.hidden, seed=cfg.seed * 1000 + r)
-        for a, p, lr, r in itertools.product(cfg.archs, cfg.init_scales, cfg.lrs, range(cfg.replicates))
+        NetworkConfig(arch=a, init_scale=float(p), lr=float(lr), hidden=int(h), seed=cfg.seed * 1000 + r)
+        for a, h, p, lr, r in itertools.product(cfg.archs, cfg.sizes, cfg.init_scales, cfg.lrs, range(cfg.replicates))
     ]
 
 
@@ -109,7 +139,7 @@ def _done(path: str, train: TrainConfig, corpus: CharCorpus) -> bool:
         rec = read_json(path)
     except (OSError, ValueError):
         return False
-    return rec.get("train") == asdict(train) and rec.get("corpus", {}).get("name") == corpus.name
+    return rec.get("train") == json.loads(json.dumps(asdict(train))) and rec.get("corpus", {}).get("name") == corpus.name
 
 
 def _train_here(
@@ -216,26 +246,29 @@ def run_study(
     ``ray``: run each network as a Ray task (see `run_networks`). Returns the
     analysis dict (also in ``out/analysis.json``).
     """
-    from .analysis import ROW_COLUMNS, analyse, network_rows
-    from .report import make_figures, write_report
-    from .storage import write_csv
+    from .report import write_outputs
 
     t0 = time.perf_counter()
     records = run_networks(cfg, out, monitor_factory=monitor_factory, progress=progress, log=log, ray=ray)
     wall = time.perf_counter() - t0
-    rows = network_rows(records, early_epoch=cfg.early_epoch, top=cfg.top, threshold=cfg.threshold)
-    write_csv(os.path.join(out, "networks.csv"), rows, list(ROW_COLUMNS))
-    analysis = analyse(rows, folds=cfg.folds, alpha=cfg.ridge, n_boot=cfg.bootstrap, seed=cfg.seed)
+    study = read_json(os.path.join(out, "study.json"))
+    corpus, t = study["corpus"], cfg.train
+    context = [
+        f"Task: character-level language model on **{corpus['name']}** ({corpus['train_chars']:,} training / "
+        f"{corpus['val_chars']:,} validation characters, vocabulary {corpus['vocab_size']}). Networks: "
+        f"{', '.join(a.upper() for a in cfg.archs)}, hidden {list(cfg.sizes)}, U(-p, p) init with p in "
+        f"{list(cfg.init_scales)}, Adam lr in {list(cfg.lrs)}, {cfg.replicates} seed(s) each, biases "
+        f"{'yes' if t.bias else 'no'}, dropout {t.dropout:g}, lr decay {t.lr_decay:g} per epoch after epoch "
+        f"{t.lr_decay_after}; {t.epochs} epochs of {t.batches_per_epoch} batches of {t.batch} x {t.seq_len} "
+        f"characters. Spectrum: {'all' if t.k is None else f'top {t.k}'} exponents of the recurrent layer (an "
+        f"LSTM's state is (h, c)), {t.probe_batch} validation sequences of {t.probe_steps} characters after "
+        f"{t.warmup} warm-up steps. Training and spectra, summed over networks: "
+        f"{sum(r.get('seconds') or 0.0 for r in records):.0f} s.", ""]
+    analysis = write_outputs(
+        records, out, figures=figures, context=context, log=log, early_epoch=cfg.early_epoch, top=cfg.top,
+        threshold=cfg.threshold, n_boot=cfg.bootstrap, folds=cfg.folds, seed=cfg.seed,
+        n_permutations=cfg.permutations, repeats=cfg.repeats)
     analysis["wall_seconds_this_run"] = wall
     analysis["training_seconds_total"] = float(sum(r.get("seconds") or 0.0 for r in records))
     write_json(os.path.join(out, "analysis.json"), analysis)
-    written: list[str] = []
-    if figures:
-        try:
-            written = make_figures(records, rows, analysis, os.path.join(out, "figures"), early_epoch=cfg.early_epoch)
-        except ImportError as exc:
-            log(f"no figures: {exc}")
-    study = read_json(os.path.join(out, "study.json"))
-    write_report(os.path.join(out, "report.md"), study["study"], rows, analysis, written,
-                 wall_seconds=analysis["training_seconds_total"], corpus=study["corpus"])
     return analysis

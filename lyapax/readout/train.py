@@ -1,12 +1,17 @@
-"""Training one character-level network (PyTorch, imported lazily) with spectra along the way.
+"""Training one character-level network with PyTorch, with spectra along the way.
 
-A network is one-hot characters -> ``nn.LSTM``/``nn.GRU`` (one layer) -> linear
-decoder, trained with Adam on next-character cross-entropy (truncated
-back-propagation over random windows). The recurrent weights and biases are
-initialised from U(-p, p) as in the paper; the decoder keeps PyTorch's
-default initialisation. After every epoch (and at initialisation, epoch 0)
-the spectrum of the recurrent layer, driven by a fixed probe batch of one-hot
-validation text, is computed by a `lyapax.Monitor`.
+A network is one-hot characters -> ``nn.LSTM``/``nn.GRU`` (one layer, biases
+optional) -> dropout (optional) -> linear decoder, trained with Adam on
+next-character cross-entropy (truncated back-propagation over random windows),
+the learning rate optionally multiplied by ``lr_decay`` after every epoch from
+``lr_decay_after`` on. The recurrent weights (and biases) are initialised from
+U(-p, p) as in the paper; the decoder keeps PyTorch's default initialisation.
+After every epoch (and at initialisation, epoch 0) the spectrum of the
+recurrent layer, driven by a fixed probe batch of one-hot validation text, is
+computed by a `lyapax.Monitor`.
+
+This module imports PyTorch; `lyapax.readout.cli` checks that it is installed
+before importing it.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
-from ..install import pip_install
 from ..monitor import Monitor
 from .tasks import CharCorpus
 
-__all__ = ["NetworkConfig", "TrainConfig", "require_torch", "build_model", "train_network", "one_hot_probe"]
+__all__ = ["NetworkConfig", "TrainConfig", "CharRNN", "build_model", "train_network", "one_hot_probe"]
 
 ARCHITECTURES = ("lstm", "gru")
 
@@ -48,7 +53,12 @@ class NetworkConfig:
 class TrainConfig:
     """Training and spectrum settings shared by every network of a study.
 
-    Exponents are in nats per step (one character).
+    Exponents are in nats per step (one character). ``k=None``: all exponents
+    (the state dimension: H for a GRU, 2H for an LSTM's (h, c)). ``bias``: the
+    recurrent layer has biases; ``dropout``: dropout probability on the recurrent
+    layer's outputs during training; ``lr_decay``: factor applied to the learning
+    rate at the end of every epoch >= ``lr_decay_after`` (1: constant);
+    ``spectrum_epochs``: the epochs whose spectra are computed (default: all).
     """
 
     epochs: int = 6
@@ -61,45 +71,45 @@ class TrainConfig:
     probe_batch: int = 8
     probe_steps: int = 150
     warmup: int = 50
-    k: int = 16
+    k: int | None = 16
     backend: str | None = None
     threads: int = 1
+    bias: bool = True
+    dropout: float = 0.0
+    lr_decay: float = 1.0
+    lr_decay_after: int = 0
+    spectrum_epochs: tuple[int, ...] | None = None
 
 
-def require_torch() -> Any:
-    """``torch``, or a clear error saying how to install it."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError(
-            f"lyapax readout trains networks with PyTorch, which is not installed: {pip_install('torch')}"
-        ) from exc
-    return torch
+class CharRNN(torch.nn.Module):
+    """One-hot characters -> one recurrent layer (``.rnn``, batch-first) -> dropout -> ``.decoder`` (linear)."""
+
+    def __init__(self, arch: str, vocab_size: int, hidden: int, *, bias: bool = True, dropout: float = 0.0) -> None:
+        super().__init__()
+        cls = torch.nn.LSTM if arch == "lstm" else torch.nn.GRU
+        self.vocab_size = vocab_size
+        self.rnn = cls(vocab_size, hidden, batch_first=True, bias=bias)
+        self.dropout = torch.nn.Dropout(dropout)
+        self.decoder = torch.nn.Linear(hidden, vocab_size)
+
+    def forward(self, ids: Any) -> Any:
+        x = torch.nn.functional.one_hot(ids, self.vocab_size).to(self.decoder.weight.dtype)
+        out, _ = self.rnn(x)
+        return self.decoder(self.dropout(out))
 
 
-def build_model(arch: str, vocab_size: int, hidden: int, init_scale: float, seed: int) -> Any:
-    """A CharRNN module (``.rnn``: the recurrent layer, batch-first; ``.decoder``: linear), U(-p, p) init."""
-    torch = require_torch()
+def build_model(arch: str, vocab_size: int, hidden: int, init_scale: float, seed: int, *,
+                bias: bool = True, dropout: float = 0.0) -> Any:
+    """A `CharRNN` with its recurrent parameters drawn from U(-p, p), p = ``init_scale``."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch: expected one of {ARCHITECTURES}, got {arch!r}.")
-
-    class CharRNN(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            cls = torch.nn.LSTM if arch == "lstm" else torch.nn.GRU
-            self.vocab_size = vocab_size
-            self.rnn = cls(vocab_size, hidden, batch_first=True)
-            self.decoder = torch.nn.Linear(hidden, vocab_size)
-
-        def forward(self, ids: Any) -> Any:
-            x = torch.nn.functional.one_hot(ids, self.vocab_size).to(self.decoder.weight.dtype)
-            out, _ = self.rnn(x)
-            return self.decoder(out)
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}.")
 
     gen = torch.Generator().manual_seed(int(seed))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        model = CharRNN()
+        model = CharRNN(arch, vocab_size, hidden, bias=bias, dropout=dropout)
     with torch.no_grad():
         for p in model.rnn.parameters():
             p.copy_((torch.rand(p.shape, generator=gen, dtype=p.dtype) * 2.0 - 1.0) * init_scale)
@@ -116,7 +126,6 @@ def _rnn_of(model: Any) -> Any:
 
 
 def _default_monitor(train_cfg: TrainConfig, probe_ids: np.ndarray, vocab_size: int) -> Monitor:
-    torch = require_torch()
     probe = torch.from_numpy(one_hot_probe(probe_ids, vocab_size))
     return Monitor(probe, every=1, k=train_cfg.k, warmup=train_cfg.warmup, backend=train_cfg.backend, select=_rnn_of)
 
@@ -150,14 +159,17 @@ def train_network(
     and spectrum of every epoch (epoch 0 included), with the spectrum's record
     (``None`` where none was computed); an exception it raises (e.g. a pruner's)
     stops training and propagates. ``spectrum_epochs`` restricts the spectra to
-    those epochs (default: every epoch); the others are absent from ``spectra``.
+    those epochs (default: ``cfg.spectrum_epochs``, else every epoch); the others are
+    absent from ``spectra``.
     """
-    torch = require_torch()
     t_start = time.perf_counter()
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(cfg.threads)))
+    if spectrum_epochs is None and cfg.spectrum_epochs is not None:
+        spectrum_epochs = set(cfg.spectrum_epochs)
     try:
-        model = build_model(net.arch, corpus.vocab_size, net.hidden, net.init_scale, net.seed)
+        model = build_model(net.arch, corpus.vocab_size, net.hidden, net.init_scale, net.seed,
+                            bias=cfg.bias, dropout=cfg.dropout)
         opt = torch.optim.Adam(model.parameters(), lr=net.lr)
         rng = np.random.default_rng(np.random.SeedSequence([net.seed, 7919]))
         val_x, val_y = corpus.val_windows(cfg.val_windows, cfg.val_len)
@@ -221,6 +233,9 @@ def train_network(
             v = uniform if diverged else val_loss()
             if not math.isfinite(v):
                 diverged, v = True, uniform
+            if cfg.lr_decay != 1.0 and epoch >= cfg.lr_decay_after:
+                for group in opt.param_groups:
+                    group["lr"] *= cfg.lr_decay
             train_losses.append(total / count if count else uniform)
             val_losses.append(v)
             spectra.append(spectrum(epoch))
