@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from . import validation
 from .algorithm import Dynamics
 from .cells import Cell, Map
 from .errors import InputError, ModelTypeError
@@ -363,6 +364,7 @@ class Backend:
                 xs = xp.permute_dims(xs, (1, 0, 2))
             if plan.reverse:
                 xs = xp.flip(xs, axis=0)
+        validation.warn_suspicious_inputs(batch, steps, options.warmup, time_major=time_major, explicit=options.time_major is not None)
 
         # dynamics and the initial state (B, d)
         if plan.step is not None:
