@@ -154,7 +154,7 @@ class Monitor:
             raise InputError("probe: pass a fixed batch of input sequences (batch, time, features).")
         shape = getattr(probe, "shape", None)
         if shape is None or len(shape) != 3:
-            raise InputError(f"probe: expected a 3-D batch (batch, time, features), got shape {shape}.")
+            raise InputError(f"probe: expected a 3-D batch (batch, time, features), got shape {shape}.{_probe_hint(probe)}")
         for name in _RESERVED:
             if name in spectrum_kwargs:
                 raise InputError(f"{name}: the Monitor passes it itself; give the probe batch as `probe`.")
@@ -345,6 +345,19 @@ class Monitor:
             last = f", last step {r.step}: max exponent {r.max_exponent:.4g} nats/step"
         return (f"Monitor(probe {tuple(int(s) for s in self.probe.shape)}, every={self.every}, k={self.k}, "
                 f"{len(self.records)} records{last})")
+
+
+def _probe_hint(probe: Any) -> str:
+    """What to do with a probe that is not (batch, time, features): token ids, or one sequence."""
+    shape = getattr(probe, "shape", None)
+    if shape is None or len(shape) != 2:
+        return ""
+    if "int" in str(getattr(probe, "dtype", "")):
+        return (" These look like token ids (integer dtype): the recurrent layer takes embedded features. For a "
+                "frozen embedding, embed the probe once (probe = model.embedding(tokens)); for a trainable one, "
+                "keep the token ids aside and pass monitor(model.rnn, step, inputs=model.embedding(tokens)) at "
+                "each call (see 'Trainable embeddings' in the monitoring docs).")
+    return " For one sequence, add a batch axis (probe[None])."
 
 
 def _stack(rows: list[np.ndarray]) -> np.ndarray:

@@ -34,7 +34,9 @@ __all__ = [
 
 #: Fewer counted steps (time steps after the warm-up) than this warns: the mean of so few
 #: log|diag R| terms is dominated by the random initial basis and the transient, not a spectrum.
-MIN_COUNTED_STEPS = 10
+#: Low on purpose: a misuse check (e.g. a time axis mistaken for the batch), not a convergence
+#: criterion; convergence is what `Spectrum.history` and the standard error show.
+MIN_COUNTED_STEPS = 8
 #: At least this many times more sequences than time steps, in a layout the user did not pass
 #: explicitly, warns that batch and time look swapped: a (time, batch, features) tensor of
 #: (100, 8, 32) given to a batch_first model reads as 100 sequences of 8 steps.

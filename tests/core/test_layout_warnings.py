@@ -35,13 +35,13 @@ def test_swapped_layout_warns_naming_the_assumed_layout_and_the_override():
 
 
 def test_an_explicit_time_major_is_not_second_guessed_but_too_few_steps_still_warn():
-    x = _inputs(100, 8).transpose(1, 0, 2)  # (time=8, batch=100), declared time-major
+    x = _inputs(100, 6).transpose(1, 0, 2)  # (time=6, batch=100), declared time-major
     with pytest.warns(UserWarning) as caught:
         s = lyapax.spectrum(_linear(), x, time_major=True)
     assert s.per_sequence.shape == (100, 2)
     # time_major given explicitly: the layout is the user's, only the length is warned about
     assert all("looks like" not in str(w.message) for w in caught)
-    assert any("only 8 counted steps" in str(w.message) for w in caught)
+    assert any("only 6 counted steps" in str(w.message) for w in caught)
 
 
 def test_threshold_of_the_swapped_layout():
@@ -60,7 +60,7 @@ def test_an_explicit_layout_is_not_second_guessed():
     assert s.per_sequence.shape == (100, 2)
 
 
-@pytest.mark.parametrize(("steps", "warmup"), [(8, 0), (30, 25), (MIN_COUNTED_STEPS + 4, 5)])
+@pytest.mark.parametrize(("steps", "warmup"), [(MIN_COUNTED_STEPS - 1, 0), (30, 25), (MIN_COUNTED_STEPS + 4, 5)])
 def test_too_few_counted_steps_warn(steps, warmup):
     counted = steps - warmup
     with pytest.warns(UserWarning, match=rf"only {counted} counted steps \(2 sequences of {steps} steps.*warmup={warmup}\)"):
