@@ -139,7 +139,7 @@ def _install_torch(session: nox.Session) -> None:
     may resolve differently where their configuration differs.
     """
     if session.venv_backend == "uv":
-        out = session.run("uv", "pip", "install", "--dry-run", "-c", CONSTRAINTS, "torch", silent=True)
+        out = session.run("uv", "pip", "install", "--dry-run", "-c", CONSTRAINTS, "torch", silent=True) or ""
         plan = [{"name": canonicalize_name(m)} for m in re.findall(r"^\s*\+ ([A-Za-z0-9_.-]+)==", out, re.M)]
     else:
         plan = _report(session, "-c", CONSTRAINTS, "torch")

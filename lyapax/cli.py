@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lyapax", description="Lyapunov spectra of recurrent neural networks.")
     parser.add_argument("--version", action="version", version=f"lyapax {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="spectra of random tanh RNNs across gains (numpy only, seconds)")
+    demo = sub.add_parser("demo", help="spectra of random tanh RNNs across gains (numpy only; prints each network's time)")
     demo.add_argument("--gains", type=float, nargs="+", default=[0.5, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0],
                       help="gains g to try: recurrent weights drawn from N(0, g^2/hidden); below 1 ordered, "
                            "above 1 chaotic (default 0.5 0.8 1 1.2 1.5 2 3)")

@@ -80,6 +80,8 @@ def test_spectrum_plot(tmp_path):
     ax = spec.plot()
     _assert_exponent_axes(ax)
     assert ax.get_xlabel() == plotting.INDEX_LABEL
+    assert "$\\lambda_i$" in ax.get_ylabel() and "λ_" not in ax.get_ylabel()
+    assert ax.get_title() == "Lyapunov spectrum: 4 sequences, 150 counted steps"
     saved_intact(ax.figure, tmp_path / "spectrum.png")
 
 
@@ -96,8 +98,18 @@ def test_spectrum_history(tmp_path):
     _assert_exponent_axes(ax)
     assert "steps" in ax.get_xlabel()
     names = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert names[0] == "λ_1" and len(names) == 10
+    assert names == [f"$\\lambda_{{{i}}}$" for i in range(1, 11)]  # every line named, subscripts as mathtext
+    assert "4 sequences, 150 counted steps" in ax.get_title()
     saved_intact(ax.figure, tmp_path / "history.png")
+
+
+def test_more_lines_than_a_legend_holds_get_a_colour_bar(tmp_path):
+    spec = lyapax.spectrum(_network(), _inputs(), warmup=50, history=10)
+    ax = spec.plot_history(max_lines=16)
+    assert ax.get_legend() is None and len(ax.get_lines()) > 16
+    (bar,) = _colorbars(ax.figure)
+    assert bar.get_ylim() == (1.0, 16.0) and "$\\lambda_i$" in bar.get_ylabel()
+    saved_intact(ax.figure, tmp_path / "history16.png")
 
 
 @pytest.mark.parametrize("indices", [None, [1, 2, 4, 8, 16]])
@@ -105,8 +117,14 @@ def test_monitor_trajectories(tmp_path, indices):
     ax = _monitor().plot_trajectories(indices=indices, step_name="epoch", errorbars=True)
     _assert_exponent_axes(ax)
     assert ax.get_xlabel() == "training epoch"
-    names = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert names[0] == "λ_1" and names[-1] == "λ_16" and len(names) <= plotting.MAX_LEGEND_ENTRIES
+    if indices is None:  # 16 exponents: a colour bar of the index, not a legend naming some
+        assert ax.get_legend() is None
+        (bar,) = _colorbars(ax.figure)
+        assert bar.get_ylim() == (1.0, 16.0)
+    else:
+        names = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert names == [f"$\\lambda_{{{i}}}$" for i in indices]
+    assert "during training" in ax.get_title()
     saved_intact(ax.figure, tmp_path / "trajectories.png")
 
 
