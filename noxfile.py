@@ -123,7 +123,7 @@ def _report(session: nox.Session, *args: str, target: str | None = None) -> list
     """
     path = os.path.join(session.create_tmp(), "pip-report.json")
     where = ["--python", target or _session_python(session)]
-    session.run(sys.executable, "-m", "pip", *where, "install", "--dry-run", "--quiet", "--report", path, *args,
+    session.run_install(sys.executable, "-m", "pip", *where, "install", "--dry-run", "--quiet", "--report", path, *args,
                 external=True)
     with open(path, encoding="utf-8") as fh:
         return [
@@ -139,7 +139,7 @@ def _install_torch(session: nox.Session) -> None:
     may resolve differently where their configuration differs.
     """
     if session.venv_backend == "uv":
-        out = session.run("uv", "pip", "install", "--dry-run", "-c", CONSTRAINTS, "torch", silent=True) or ""
+        out = session.run_install("uv", "pip", "install", "--dry-run", "-c", CONSTRAINTS, "torch", silent=True) or ""
         plan = [{"name": canonicalize_name(m)} for m in re.findall(r"^\s*\+ ([A-Za-z0-9_.-]+)==", out, re.M)]
     else:
         plan = _report(session, "-c", CONSTRAINTS, "torch")
@@ -156,7 +156,7 @@ def _install_torch(session: nox.Session) -> None:
 
 def _python(session: nox.Session) -> tuple[int, int]:
     """The session's Python version (nox may run on another one: --force-python)."""
-    out = session.run("python", "-c", "import sys; print(*sys.version_info[:2])", silent=True)
+    out = session.run_install("python", "-c", "import sys; print(*sys.version_info[:2])", silent=True)
     major, minor = out.split()
     return int(major), int(minor)
 
@@ -324,7 +324,7 @@ INSTALLED = ("import importlib.metadata as m, json; "
 
 
 def _installed(session: nox.Session) -> dict[str, str]:
-    listing = json.loads(session.run("python", "-c", INSTALLED, silent=True).strip().splitlines()[-1])
+    listing = json.loads(session.run_install("python", "-c", INSTALLED, silent=True).strip().splitlines()[-1])
     return {canonicalize_name(name): version for name, version in listing.items()}
 
 
@@ -353,9 +353,9 @@ def install_check(session: nox.Session) -> None:
 
     # 2. the declared lower bounds, as installed metadata in a bare environment
     sim = os.path.join(session.create_tmp(), "lower-bounds-env")
-    session.run("python", "-m", "venv", "--clear", "--without-pip", sim)
+    session.run_install("python", "-m", "venv", "--clear", "--without-pip", sim)
     python = os.path.join(sim, "Scripts" if sys.platform == "win32" else "bin", "python")
-    purelib = session.run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+    purelib = session.run_install(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
                           silent=True, external=True).strip()
     fake = {name: _minimum(req) for name, req in _lower_bounds(["torch", "jax", "tensorflow"]).items()
             if name in FRAMEWORKS}
