@@ -114,6 +114,19 @@ def _session_python(session: nox.Session) -> str:
     return os.path.join(session.bin, "python")
 
 
+def _query(session: nox.Session, *args: str) -> str:
+    """Run a command that only asks (a version, a dry-run plan) and return its output.
+
+    Run directly, not through ``session.run``/``run_install``, so that it answers under
+    ``--install-only`` and ``--no-install`` (``-R``) alike, where nox skips one or the other.
+    """
+    session.log(" ".join(args))
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode:
+        session.error(f"{args[0]} failed ({done.returncode}): {done.stderr[-3000:]}")
+    return done.stderr + done.stdout  # uv writes its plan to stderr; the output asked for comes last
+
+
 def _report(session: nox.Session, *args: str, target: str | None = None) -> list[dict]:
     """What ``pip install *args`` would install into the session (pip's JSON report), installing nothing.
 
@@ -123,8 +136,7 @@ def _report(session: nox.Session, *args: str, target: str | None = None) -> list
     """
     path = os.path.join(session.create_tmp(), "pip-report.json")
     where = ["--python", target or _session_python(session)]
-    session.run_install(sys.executable, "-m", "pip", *where, "install", "--dry-run", "--quiet", "--report", path, *args,
-                external=True)
+    _query(session, sys.executable, "-m", "pip", *where, "install", "--dry-run", "--quiet", "--report", path, *args)
     with open(path, encoding="utf-8") as fh:
         return [
             {"name": canonicalize_name(item["metadata"]["name"]), "version": item["metadata"]["version"]}
@@ -139,7 +151,9 @@ def _install_torch(session: nox.Session) -> None:
     may resolve differently where their configuration differs.
     """
     if session.venv_backend == "uv":
-        out = session.run_install("uv", "pip", "install", "--dry-run", "-c", CONSTRAINTS, "torch", silent=True) or ""
+        uv = nox.virtualenv.find_uv()[1]
+        out = _query(session, uv, "pip", "install", "--python", _session_python(session), "--dry-run", "-c", CONSTRAINTS,
+                     "torch")
         plan = [{"name": canonicalize_name(m)} for m in re.findall(r"^\s*\+ ([A-Za-z0-9_.-]+)==", out, re.M)]
     else:
         plan = _report(session, "-c", CONSTRAINTS, "torch")
@@ -156,8 +170,8 @@ def _install_torch(session: nox.Session) -> None:
 
 def _python(session: nox.Session) -> tuple[int, int]:
     """The session's Python version (nox may run on another one: --force-python)."""
-    out = session.run_install("python", "-c", "import sys; print(*sys.version_info[:2])", silent=True)
-    major, minor = out.split()
+    out = _query(session, _session_python(session), "-c", "import sys; print(*sys.version_info[:2])")
+    major, minor = out.strip().splitlines()[-1].split()
     return int(major), int(minor)
 
 
@@ -324,7 +338,7 @@ INSTALLED = ("import importlib.metadata as m, json; "
 
 
 def _installed(session: nox.Session) -> dict[str, str]:
-    listing = json.loads(session.run_install("python", "-c", INSTALLED, silent=True).strip().splitlines()[-1])
+    listing = json.loads(_query(session, _session_python(session), "-c", INSTALLED).strip().splitlines()[-1])
     return {canonicalize_name(name): version for name, version in listing.items()}
 
 
@@ -353,10 +367,9 @@ def install_check(session: nox.Session) -> None:
 
     # 2. the declared lower bounds, as installed metadata in a bare environment
     sim = os.path.join(session.create_tmp(), "lower-bounds-env")
-    session.run_install("python", "-m", "venv", "--clear", "--without-pip", sim)
+    _query(session, _session_python(session), "-m", "venv", "--clear", "--without-pip", sim)
     python = os.path.join(sim, "Scripts" if sys.platform == "win32" else "bin", "python")
-    purelib = session.run_install(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-                          silent=True, external=True).strip()
+    purelib = _query(session, python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip().splitlines()[-1]
     fake = {name: _minimum(req) for name, req in _lower_bounds(["torch", "jax", "tensorflow"]).items()
             if name in FRAMEWORKS}
     fake["tensorflow-cpu"] = TENSORFLOW_MINIMUM
