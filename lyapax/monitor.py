@@ -128,13 +128,15 @@ class Monitor:
             spectrum is computed of, e.g. ``lambda m: m.rnn`` when you pass the
             whole network.
         on_record: optional callback ``f(record, spectrum)`` after each
-            computation (e.g. to log to TensorBoard or Weights & Biases).
+            computation, e.g. `lyapax.integrations.tensorboard.TensorBoardLogger` or
+            `lyapax.integrations.wandb.WandbLogger`.
         **spectrum_kwargs: any other keyword of `lyapax.spectrum`
             (``ortho_every``, ``dtype``, ``device``, ``seed``, ``h0`` ...).
 
     Call ``monitor(model, step=s)`` or ``monitor.update(model, s)`` in the
     training loop; it returns the `lyapax.Spectrum` when it computed
-    one, else ``None``. Without ``step``, the monitor counts its own calls
+    one, else ``None``. Behind a trainable embedding, pass this step's embedded
+    probe each time: ``monitor(model.rnn, step, inputs=model.embedding(tokens))``. Without ``step``, the monitor counts its own calls
     (0, 1, 2 ...). Records are kept in `records`.
     """
 
