@@ -2,10 +2,17 @@
 
 Sessions run on the Python that runs nox (any of 3.10-3.13); ``nox --force-python 3.12``
 picks another installed interpreter. Each backend is tested in its own virtualenv with only
-its framework; then all of them together (agreement), every code block of README.md and
-docs/ (docs-examples), the oldest versions the extras allow (oldest), what installing an
-extra beside installed frameworks would change (install-check), the documentation build
-and lint.
+its framework; then all of them together (agreement), the TensorBoard and W&B loggers from a
+torch and a JAX loop (integrations), every code block of README.md and docs/ (docs-examples),
+the oldest versions the extras allow (oldest), what installing an extra beside installed
+frameworks would change (install-check), the sdist and wheel a release would upload (package),
+the documentation build and lint.
+
+Virtualenvs are made with uv where it is installed (``pip install "nox[uv]"``), else with
+virtualenv. uv installs every framework once into its cache and hard-links it into each
+session's virtualenv, so separate virtualenvs cost seconds and almost no disk; uv does not
+read pip's configuration, so the indexes and find-links pip is configured with are handed
+to it (``_uv_follows_pip``): both install the same builds (torch 2.13.0+cpu here).
 
 Every install goes through tests/constraints.txt, which pins the exact builds the test
 machines need (torch 2.13.0, a CPU wheel); the extras in pyproject.toml are ranges.
@@ -15,7 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -26,9 +35,10 @@ from packaging.version import Version
 
 nox.options.sessions = [
     "lint", "tests-numpy", "install-check", "tests-torch", "tests-jax", "tests-tensorflow",
-    "sweeps", "agreement", "oldest", "docs-examples", "docs",
+    "sweeps", "agreement", "integrations", "oldest", "docs-examples", "package", "docs",
 ]
 nox.options.reuse_existing_virtualenvs = False
+nox.options.default_venv_backend = "uv|virtualenv"
 
 CONSTRAINTS = "tests/constraints.txt"
 PYTEST = ["pytest", "-q", "-p", "no:cacheprovider"]
@@ -63,19 +73,70 @@ NO_FRAMEWORK = (
 )
 
 
+# pip's configuration (``pip config list``) -> uv's environment variables, with how uv separates
+# several values. The index strategy makes uv pick the best version across all indexes, as pip does
+# (uv's default takes the first index that has a package at all: the local mirror's few versions).
+_PIP_TO_UV = {"index-url": ("UV_INDEX_URL", " "), "extra-index-url": ("UV_EXTRA_INDEX_URL", " "),
+              "find-links": ("UV_FIND_LINKS", ","), "constraint": ("UV_CONSTRAINT", " ")}
+
+
+def _uv_follows_pip() -> None:
+    """Hand pip's configured indexes, find-links and constraints to uv (user-set UV_* variables win)."""
+    try:
+        listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True,
+                                 text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return  # no pip beside nox: nothing configured to follow
+    found: dict[str, list[str]] = {}
+    for line in listing.splitlines():
+        key, _, value = line.partition("=")
+        option = key.rsplit(".", 1)[-1]
+        if option in _PIP_TO_UV:
+            for item in value.strip().strip("'\"").split():
+                if item not in found.setdefault(option, []):
+                    found[option].append(item)
+    for option, values in found.items():
+        variable, separator = _PIP_TO_UV[option]
+        os.environ.setdefault(variable, separator.join(values[:1] if option == "index-url" else values))
+    if found:
+        os.environ.setdefault("UV_INDEX_STRATEGY", "unsafe-best-match")
+
+
+_uv_follows_pip()
+
+
 def _install(session: nox.Session, *args: str) -> None:
-    """pip install through the constraints file."""
+    """Install (uv pip or pip) through the constraints file."""
     session.install("-c", CONSTRAINTS, *args)
 
 
-def _report(session: nox.Session, *args: str, target: str | None = None) -> list[dict]:
-    """What ``pip install *args`` would install (pip's JSON installation report), installing nothing.
+def _session_python(session: nox.Session) -> str:
+    return os.path.join(session.bin, "python")
 
-    ``target``: the Python of another environment to resolve against (``pip --python``).
+
+def _query(session: nox.Session, *args: str) -> str:
+    """Run a command that only asks (a version, a dry-run plan) and return its output.
+
+    Run directly, not through ``session.run``/``run_install``, so that it answers under
+    ``--install-only`` and ``--no-install`` (``-R``) alike, where nox skips one or the other.
+    """
+    session.log(" ".join(args))
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode:
+        session.error(f"{args[0]} failed ({done.returncode}): {done.stderr[-3000:]}")
+    return done.stderr + done.stdout  # uv writes its plan to stderr; the output asked for comes last
+
+
+def _report(session: nox.Session, *args: str, target: str | None = None) -> list[dict]:
+    """What ``pip install *args`` would install into the session (pip's JSON report), installing nothing.
+
+    pip, not uv, on purpose: this is what a user's ``pip install`` would do. The pip beside nox
+    runs against the session's Python (``pip --python``), which needs no pip of its own.
+    ``target``: the Python of another environment to resolve against.
     """
     path = os.path.join(session.create_tmp(), "pip-report.json")
-    where = ["--python", target] if target else []
-    session.run("python", "-m", "pip", *where, "install", "--dry-run", "--quiet", "--report", path, *args)
+    where = ["--python", target or _session_python(session)]
+    _query(session, sys.executable, "-m", "pip", *where, "install", "--dry-run", "--quiet", "--report", path, *args)
     with open(path, encoding="utf-8") as fh:
         return [
             {"name": canonicalize_name(item["metadata"]["name"]), "version": item["metadata"]["version"]}
@@ -84,8 +145,18 @@ def _report(session: nox.Session, *args: str, target: str | None = None) -> list
 
 
 def _install_torch(session: nox.Session) -> None:
-    """torch as the constraints file pins it, refusing a CUDA build (several GB of downloads)."""
-    plan = _report(session, "-c", CONSTRAINTS, "torch")
+    """torch as the constraints file pins it, refusing a CUDA build (several GB of downloads).
+
+    The plan comes from the installer the session uses (uv's dry run, or pip's report): the two
+    may resolve differently where their configuration differs.
+    """
+    if session.venv_backend == "uv":
+        uv = nox.virtualenv.find_uv()[1]
+        out = _query(session, uv, "pip", "install", "--python", _session_python(session), "--dry-run", "-c", CONSTRAINTS,
+                     "torch")
+        plan = [{"name": canonicalize_name(m)} for m in re.findall(r"^\s*\+ ([A-Za-z0-9_.-]+)==", out, re.M)]
+    else:
+        plan = _report(session, "-c", CONSTRAINTS, "torch")
     cuda = sorted(i["name"] for i in plan if i["name"].startswith("nvidia-") or i["name"] == "triton")
     if cuda and not os.environ.get("LYAPAX_ALLOW_CUDA_TORCH"):
         session.error(
@@ -99,8 +170,8 @@ def _install_torch(session: nox.Session) -> None:
 
 def _python(session: nox.Session) -> tuple[int, int]:
     """The session's Python version (nox may run on another one: --force-python)."""
-    out = session.run("python", "-c", "import sys; print(*sys.version_info[:2])", silent=True)
-    major, minor = out.split()
+    out = _query(session, _session_python(session), "-c", "import sys; print(*sys.version_info[:2])")
+    major, minor = out.strip().splitlines()[-1].split()
     return int(major), int(minor)
 
 
@@ -191,6 +262,16 @@ def agreement(session: nox.Session) -> None:
     session.run(*PYTEST, "tests/agreement", *session.posargs)
 
 
+@nox.session
+def integrations(session: nox.Session) -> None:
+    """The TensorBoard and W&B loggers on Monitor, from a torch and a JAX loop, read back (W&B offline)."""
+    _skip_without_jax(session)
+    _install_torch(session)
+    _install(session, "-e", ".[torch,jax,tensorboard,wandb,plot,test]")
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true"}
+    session.run(*PYTEST, "tests/integrations", *session.posargs, env=env)
+
+
 @nox.session(name="docs-examples")
 def docs_examples(session: nox.Session) -> None:
     """Every ```python block of README.md and docs/, and the scripts in docs/examples, run."""
@@ -252,9 +333,14 @@ def oldest(session: nox.Session, group: str) -> None:
     session.run(*PYTEST, *tests, *session.posargs)
 
 
+# What is installed in the session (uv's virtualenvs have no pip to ask).
+INSTALLED = ("import importlib.metadata as m, json; "
+             "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))")
+
+
 def _installed(session: nox.Session) -> dict[str, str]:
-    listing = json.loads(session.run("python", "-m", "pip", "list", "--format", "json", silent=True))
-    return {canonicalize_name(d["name"]): d["version"] for d in listing}
+    listing = json.loads(_query(session, _session_python(session), "-c", INSTALLED).strip().splitlines()[-1])
+    return {canonicalize_name(name): version for name, version in listing.items()}
 
 
 def _satisfied(pin: str, have: dict[str, str]) -> bool:
@@ -282,10 +368,9 @@ def install_check(session: nox.Session) -> None:
 
     # 2. the declared lower bounds, as installed metadata in a bare environment
     sim = os.path.join(session.create_tmp(), "lower-bounds-env")
-    session.run("python", "-m", "venv", "--clear", "--without-pip", sim)
+    _query(session, _session_python(session), "-m", "venv", "--clear", "--without-pip", sim)
     python = os.path.join(sim, "Scripts" if sys.platform == "win32" else "bin", "python")
-    purelib = session.run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-                          silent=True, external=True).strip()
+    purelib = _query(session, python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip().splitlines()[-1]
     fake = {name: _minimum(req) for name, req in _lower_bounds(["torch", "jax", "tensorflow"]).items()
             if name in FRAMEWORKS}
     fake["tensorflow-cpu"] = TENSORFLOW_MINIMUM
@@ -310,6 +395,39 @@ def _check_plan(session: nox.Session, what: str, plan: list[dict], have: dict[st
         session.error(f"pip install {what}: " + "; ".join(problems))
     session.log(f"pip install {what}: would add {', '.join(sorted(i['name'] for i in plan)) or 'nothing'}; "
                 "changes no installed framework")
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """The sdist and wheel a release would upload: built, checked by twine, and the wheel installed
+    alone into a clean virtualenv (pip, as a user would), where ``lyapax --version`` and ``lyapax demo`` run."""
+    uv = session.venv_backend == "uv"
+    session.install("build[uv]" if uv else "build", "twine")
+    tmp = os.path.abspath(session.create_tmp())
+    dist = os.path.join(tmp, "dist")
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", *(["--installer", "uv"] if uv else []), "--outdir", dist)
+    built = sorted(os.listdir(dist))
+    wheels = [f for f in built if f.endswith(".whl")]
+    if len(wheels) != 1 or not any(f.endswith(".tar.gz") for f in built):
+        session.error(f"expected one sdist and one wheel, built {built}")
+    session.run("twine", "check", "--strict", *(os.path.join(dist, f) for f in built))
+    version = wheels[0].split("-")[1]
+
+    clean = os.path.join(tmp, "clean-venv")
+    session.run(sys.executable, "-m", "venv", "--clear", clean, external=True)
+    bindir = os.path.join(clean, "Scripts" if sys.platform == "win32" else "bin")
+    session.run(os.path.join(bindir, "python"), "-m", "pip", "install", "--quiet", os.path.join(dist, wheels[0]),
+                external=True)
+    session.chdir(tmp)  # away from the checkout, so that only the installed wheel can be imported
+    where = session.run(os.path.join(bindir, "python"), "-c", "import lyapax; print(lyapax.__file__)",
+                        silent=True, external=True).strip()
+    if not where.startswith(os.path.abspath(clean)):
+        session.error(f"lyapax imported from {where}, not from the wheel installed in {clean}")
+    shown = session.run(os.path.join(bindir, "lyapax"), "--version", silent=True, external=True).strip()
+    if shown != f"lyapax {version}":
+        session.error(f"lyapax --version printed {shown!r}; the wheel is version {version}")
+    session.run(os.path.join(bindir, "lyapax"), "demo", "--no-plot", external=True)
 
 
 @nox.session

@@ -128,13 +128,15 @@ class Monitor:
             spectrum is computed of, e.g. ``lambda m: m.rnn`` when you pass the
             whole network.
         on_record: optional callback ``f(record, spectrum)`` after each
-            computation (e.g. to log to TensorBoard or Weights & Biases).
+            computation, e.g. `lyapax.integrations.tensorboard.TensorBoardLogger` or
+            `lyapax.integrations.wandb.WandbLogger`.
         **spectrum_kwargs: any other keyword of `lyapax.spectrum`
             (``ortho_every``, ``dtype``, ``device``, ``seed``, ``h0`` ...).
 
     Call ``monitor(model, step=s)`` or ``monitor.update(model, s)`` in the
     training loop; it returns the `lyapax.Spectrum` when it computed
-    one, else ``None``. Without ``step``, the monitor counts its own calls
+    one, else ``None``. Behind a trainable embedding, pass this step's embedded
+    probe each time: ``monitor(model.rnn, step, inputs=model.embedding(tokens))``. Without ``step``, the monitor counts its own calls
     (0, 1, 2 ...). Records are kept in `records`.
     """
 
@@ -154,7 +156,7 @@ class Monitor:
             raise InputError("probe: pass a fixed batch of input sequences (batch, time, features).")
         shape = getattr(probe, "shape", None)
         if shape is None or len(shape) != 3:
-            raise InputError(f"probe: expected a 3-D batch (batch, time, features), got shape {shape}.")
+            raise InputError(f"probe: expected a 3-D batch (batch, time, features), got shape {shape}.{_probe_hint(probe)}")
         for name in _RESERVED:
             if name in spectrum_kwargs:
                 raise InputError(f"{name}: the Monitor passes it itself; give the probe batch as `probe`.")
@@ -345,6 +347,19 @@ class Monitor:
             last = f", last step {r.step}: max exponent {r.max_exponent:.4g} nats/step"
         return (f"Monitor(probe {tuple(int(s) for s in self.probe.shape)}, every={self.every}, k={self.k}, "
                 f"{len(self.records)} records{last})")
+
+
+def _probe_hint(probe: Any) -> str:
+    """What to do with a probe that is not (batch, time, features): token ids, or one sequence."""
+    shape = getattr(probe, "shape", None)
+    if shape is None or len(shape) != 2:
+        return ""
+    if "int" in str(getattr(probe, "dtype", "")):
+        return (" These look like token ids (integer dtype): the recurrent layer takes embedded features. For a "
+                "frozen embedding, embed the probe once (probe = model.embedding(tokens)); for a trainable one, "
+                "keep the token ids aside and pass monitor(model.rnn, step, inputs=model.embedding(tokens)) at "
+                "each call (see 'Trainable embeddings' in the monitoring docs).")
+    return " For one sequence, add a batch axis (probe[None])."
 
 
 def _stack(rows: list[np.ndarray]) -> np.ndarray:

@@ -27,15 +27,15 @@ from .files import atomic_write_bytes
 from .install import pip_install
 
 __all__ = [
-    "EXPONENT_LABEL", "INDEX_LABEL", "pyplot", "subplots", "zero_line", "legend", "index_colors", "save",
+    "EXPONENT_LABEL", "INDEX_LABEL", "pyplot", "subplots", "zero_line", "legend", "index_colors", "lambda_label", "save",
     "spectrum", "spectrum_history", "monitor_trajectories", "monitor_spectra", "finite_time", "angles",
 ]
 
-#: Axis labels shared by every figure.
-EXPONENT_LABEL = "Lyapunov exponent λ_i (nats/step)"
-INDEX_LABEL = "exponent index i"
+#: Axis labels shared by every figure (mathtext: the subscript is rendered).
+EXPONENT_LABEL = r"Lyapunov exponent $\lambda_i$ (nats/step)"
+INDEX_LABEL = "exponent index $i$"
 
-#: Lines in one legend at most: with more lines, evenly spaced ones are named (the colours are ordered).
+#: Lines in one legend at most: with more lines, a colour bar of the exponent index replaces the legend.
 MAX_LEGEND_ENTRIES = 10
 
 _FIGSIZE = (5.5, 3.5)
@@ -94,11 +94,30 @@ def _whole_numbers(axis: Any) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _named(n: int) -> set[int]:
-    """Positions (0-based) of the lines named in a legend: all, or evenly spaced ones."""
-    if n <= MAX_LEGEND_ENTRIES:
-        return set(range(n))
-    return {int(round(v)) for v in np.linspace(0, n - 1, MAX_LEGEND_ENTRIES)}
+def lambda_label(i: int) -> str:
+    """``$\\lambda_{i}$``: the name of exponent ``i`` (1-based) in a legend."""
+    return f"$\\lambda_{{{int(i)}}}$"
+
+
+def _index_lines(ax: Any, x: Any, lines: np.ndarray, indices: Sequence[int], **kwargs: Any) -> list[Any]:
+    """One line per exponent (columns of ``lines``), coloured by index; every one named in the legend,
+    or, for more than `MAX_LEGEND_ENTRIES`, a colour bar of the index instead."""
+    lo, hi = min(indices), max(indices)
+    colormap = pyplot().get_cmap("viridis")
+    colors = [colormap((i - lo) / max(1, hi - lo)) for i in indices]
+    many = len(indices) > MAX_LEGEND_ENTRIES
+    drawn = [ax.plot(x, lines[:, n], color=color, label=None if many else lambda_label(i), **kwargs)[0]
+             for n, (i, color) in enumerate(zip(indices, colors))]
+    if many:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        bar = ax.figure.colorbar(ScalarMappable(norm=Normalize(lo, hi), cmap=colormap), ax=ax)
+        bar.set_label(r"exponent index $i$ of $\lambda_i$")
+        _whole_numbers(bar.ax.yaxis)
+    else:
+        legend(ax, outside=True)
+    return drawn
 
 
 def save(fig: Any, path: str | os.PathLike[str], *, dpi: int = 110, close: bool = True) -> str:
@@ -118,6 +137,7 @@ def save(fig: Any, path: str | os.PathLike[str], *, dpi: int = 110, close: bool 
 
 def spectrum(spec: Any, ax: Any = None, *, label: str | None = None) -> Any:
     """A `lyapax.Spectrum`: exponent against index, error bars = standard error."""
+    new = ax is None
     ax = _axes(ax)
     idx = np.arange(1, spec.k + 1)
     err = None if spec.batch < 2 else spec.stderr
@@ -126,6 +146,8 @@ def spectrum(spec: Any, ax: Any = None, *, label: str | None = None) -> Any:
     _whole_numbers(ax.xaxis)
     ax.set_xlabel(INDEX_LABEL)
     ax.set_ylabel(EXPONENT_LABEL)
+    if new:
+        ax.set_title(_title("Lyapunov spectrum", spec), fontsize=9)
     if label is not None:
         legend(ax)
     return ax
@@ -135,17 +157,20 @@ def spectrum_history(spec: Any, ax: Any = None, *, max_lines: int = 10) -> Any:
     """Running estimates of the leading ``max_lines`` exponents against counted steps."""
     if spec.history is None:
         raise ValueError("history: this Spectrum has no history; call spectrum(..., history=N).")
+    new = ax is None
     ax = _axes(ax)
     lines = spec.history[:, :max_lines]
-    n = lines.shape[1]
-    named = _named(n)
-    for i, color in enumerate(index_colors(n)):
-        ax.plot(spec.history_steps, lines[:, i], lw=1, color=color, label=f"λ_{i + 1}" if i in named else None)
+    _index_lines(ax, spec.history_steps, lines, range(1, lines.shape[1] + 1), lw=1)
     zero_line(ax)
     ax.set_xlabel("counted steps (after warm-up)")
-    ax.set_ylabel("running estimate of λ_i (nats/step)")
-    legend(ax, outside=True)
+    ax.set_ylabel(r"running estimate of $\lambda_i$ (nats/step)")
+    if new:
+        ax.set_title(_title("Convergence of the exponents", spec), fontsize=9)
     return ax
+
+
+def _title(what: str, spec: Any) -> str:
+    return f"{what}: {spec.batch} sequence{'s' * (spec.batch != 1)}, {spec.steps} counted steps"
 
 
 # -- Monitor -------------------------------------------------------------------------------
@@ -163,18 +188,19 @@ def monitor_trajectories(
     for i in idx:
         if not 1 <= i <= ex.shape[1]:
             raise InputError(f"indices: exponent index {i} out of 1..{ex.shape[1]} (1-based).")
+    new = ax is None
     ax = _axes(ax)
-    named = _named(len(idx))
-    for n, (i, color) in enumerate(zip(idx, index_colors(len(idx)))):
-        ax.plot(steps, ex[:, i - 1], color=color, lw=1.2, marker="." if len(steps) < 30 else None,
-                label=f"λ_{i}" if n in named else None)
+    drawn = _index_lines(ax, steps, ex[:, [i - 1 for i in idx]], idx, lw=1.2, marker="." if len(steps) < 30 else None)
+    for i, line in zip(idx, drawn):
         if errorbars and np.all(np.isfinite(se[:, i - 1])):
-            ax.fill_between(steps, ex[:, i - 1] - se[:, i - 1], ex[:, i - 1] + se[:, i - 1], color=color, alpha=0.2)
+            ax.fill_between(steps, ex[:, i - 1] - se[:, i - 1], ex[:, i - 1] + se[:, i - 1], color=line.get_color(),
+                            alpha=0.2)
     zero_line(ax)
     _whole_numbers(ax.xaxis)
     ax.set_xlabel(f"training {step_name}")
     ax.set_ylabel(EXPONENT_LABEL)
-    legend(ax, outside=True)
+    if new:
+        ax.set_title(f"Lyapunov exponents during training ({len(monitor.records)} records)", fontsize=9)
     return ax
 
 
@@ -196,6 +222,7 @@ def monitor_spectra(
             if int(s) not in by_step:
                 raise InputError(f"steps: no record at step {s}; recorded steps are {sorted(by_step)}.")
             chosen.append(by_step[int(s)])
+    new = ax is None
     ax = _axes(ax)
     for r, color in zip(chosen, index_colors(len(chosen))):
         idx = np.arange(1, r.exponents.size + 1)
@@ -207,6 +234,8 @@ def monitor_spectra(
     ax.set_xlabel(INDEX_LABEL)
     ax.set_ylabel(EXPONENT_LABEL)
     legend(ax, outside=len(chosen) > 4)
+    if new:
+        ax.set_title(f"Lyapunov spectra during training, at {len(chosen)} {step_name}s", fontsize=9)
     return ax
 
 

@@ -21,7 +21,14 @@ from .cells import Map
 from .errors import InputError, ModelTypeError
 from .hints import probe_message
 from .tangent import AutodiffDynamics, StateLayout, Step
-from .validation import Options, check_h0_shape, check_inputs_shape, check_real_dtype, numeric_array
+from .validation import (
+    Options,
+    check_h0_shape,
+    check_inputs_shape,
+    check_real_dtype,
+    numeric_array,
+    warn_suspicious_inputs,
+)
 
 __all__ = ["prepare", "native_or_numpy"]
 
@@ -61,6 +68,7 @@ def prepare(
             xs = xp.permute_dims(xs, (1, 0, 2))
         if plan.reverse:
             xs = xp.flip(xs, axis=0)
+    warn_suspicious_inputs(batch, steps, options.warmup, time_major=time_major, explicit=options.time_major is not None)
 
     if plan.step is not None:
         dynamics, h0 = _autodiff(backend, plan, options.h0, batch, features, convert, convert_state, device, xp)

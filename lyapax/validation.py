@@ -9,6 +9,8 @@ arrays) but word the errors the same everywhere.
 from __future__ import annotations
 
 import numbers
+import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +29,20 @@ __all__ = [
     "check_inputs_shape",
     "check_h0_shape",
     "number_of_exponents",
+    "warn_suspicious_inputs",
+    "MIN_COUNTED_STEPS",
+    "SWAPPED_RATIO",
 ]
+
+#: Fewer counted steps (time steps after the warm-up) than this warns: the mean of so few
+#: log|diag R| terms is dominated by the random initial basis and the transient, not a spectrum.
+#: Low on purpose: a misuse check (e.g. a time axis mistaken for the batch), not a convergence
+#: criterion; convergence is what `Spectrum.history` and the standard error show.
+MIN_COUNTED_STEPS = 8
+#: At least this many times more sequences than time steps, in a layout the user did not pass
+#: explicitly, warns that batch and time look swapped: a (time, batch, features) tensor of
+#: (100, 8, 32) given to a batch_first model reads as 100 sequences of 8 steps.
+SWAPPED_RATIO = 4
 
 
 def check_int(name: str, value: Any, minimum: int, *, allow_none: bool = False) -> int | None:
@@ -133,6 +148,51 @@ def check_inputs_shape(
     if input_size is not None and F != input_size:
         raise InputError(f"inputs: the model expects {input_size} features per step, got {F} (shape {shape}).")
     return B, T, F
+
+
+def warn_suspicious_inputs(
+    batch: int | None, steps: int | None, warmup: int, *, time_major: bool, explicit: bool
+) -> None:
+    """Warn about a spectrum from too few counted steps, or inputs whose batch and time axes look swapped.
+
+    ``batch``/``steps``: the sequences and time steps as the inputs were read (``batch`` is
+    None for an autonomous map); ``time_major``: the layout they were read in; ``explicit``:
+    the user passed ``time_major=`` (then the layout is theirs and only the length is checked).
+    Thresholds: `MIN_COUNTED_STEPS` and `SWAPPED_RATIO`.
+    """
+    if steps is None or warmup >= steps:
+        return  # nothing to count: the driver's warmup error says so
+    counted = steps - warmup
+    layout = "(time, batch, features)" if time_major else "(batch, time, features)"
+    other = "(batch, time, features)" if time_major else "(time, batch, features)"
+    swapped = not explicit and batch is not None and batch >= SWAPPED_RATIO * steps
+    if not (swapped or counted < MIN_COUNTED_STEPS):
+        return
+    if swapped:
+        message = (
+            f"inputs: read as {layout}, {batch} sequences of {steps} steps; {SWAPPED_RATIO} or more times more "
+            f"sequences than steps looks like a {other} tensor. If it is, pass time_major={not time_major} "
+            f"(or transpose the inputs); if the layout is right, pass time_major={time_major} to say so."
+        )
+    else:
+        read = f"{batch} sequences of {steps} steps, {layout}" if batch is not None else f"{steps} steps"
+        message = (
+            f"inputs: only {counted} counted steps ({read}, warmup={warmup}); fewer than {MIN_COUNTED_STEPS} "
+            "do not make a spectrum (the estimate is the initial transient): use longer sequences or less warm-up"
+            + ("" if batch is None or explicit else f"; if the inputs are {other}, pass time_major={not time_major}")
+            + "."
+        )
+    warnings.warn(message, UserWarning, stacklevel=_outside_lyapax())
+
+
+def _outside_lyapax() -> int:
+    """The ``stacklevel`` of the first frame not in lyapax, a lyapax backend or the contextlib wrapping
+    lyapax's sessions (the user's call)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (frame.f_globals.get("__name__", "").split(".")[0].startswith("lyapax")
+                                 or frame.f_globals.get("__name__") == "contextlib"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_h0_shape(shape: tuple[int, ...], batch: int | None, dim: int | None, what: str = "(batch, d)") -> None:

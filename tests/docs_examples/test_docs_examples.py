@@ -111,7 +111,9 @@ for label, code in json.load(open(sys.argv[1], encoding="utf-8")):
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2")
+    # W&B offline: the monitoring page's W&B block writes its run under the block's temporary folder
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2", WANDB_MODE="offline",
+               WANDB_SILENT="true")
     env.pop("PYTHONPATH", None)
     return env
 

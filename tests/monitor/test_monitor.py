@@ -189,3 +189,30 @@ def test_default_k_fits_a_small_model_and_warmup_is_a_fifth_of_the_probe(probe):
     assert spec.k == 6 and spec.warmup == 12
     assert Monitor(probe, k=None)(tanh_cell(H=6)).k == 6
     assert Monitor(probe, k=3)(tanh_cell(H=6)).k == 3
+
+
+def test_token_id_probe_gets_the_embedding_hint():
+    tokens = np.random.default_rng(0).integers(0, 50, size=(4, 60))
+    with pytest.raises(InputError, match=r"token ids.*inputs=model\.embedding\(tokens\)"):
+        Monitor(tokens)
+    with pytest.raises(InputError, match=r"add a batch axis \(probe\[None\]\)"):
+        Monitor(np.zeros((60, 3)))
+
+
+def test_inputs_follow_a_trainable_embedding():
+    # a "trainable embedding" E in front of the cell: after E changes, the fixed probe is stale,
+    # inputs=E[tokens] at each call is the spectrum of what the network now sees
+    rng = np.random.default_rng(2)
+    tokens = rng.integers(0, 10, size=(3, 80))
+    E = rng.normal(size=(10, 3))
+    cell = tanh_cell()
+    mon = Monitor(E[tokens], k=3)
+    mon(cell, step=0)
+    E = 3.0 * E  # a training step changed the embedding
+    fresh = mon(cell, step=1, inputs=E[tokens])
+    stale = mon(cell, step=2)
+    expected = lyapax.spectrum(cell, E[tokens], k=3, warmup=mon.warmup)
+    np.testing.assert_allclose(fresh.exponents, expected.exponents, rtol=1e-12)
+    np.testing.assert_allclose(mon.records[1].exponents, expected.exponents, rtol=1e-12)
+    assert not np.allclose(stale.exponents, fresh.exponents, rtol=1e-3)
+    np.testing.assert_allclose(stale.exponents, mon.records[0].exponents, rtol=1e-12)

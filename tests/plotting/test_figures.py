@@ -80,6 +80,8 @@ def test_spectrum_plot(tmp_path):
     ax = spec.plot()
     _assert_exponent_axes(ax)
     assert ax.get_xlabel() == plotting.INDEX_LABEL
+    assert "$\\lambda_i$" in ax.get_ylabel() and "λ_" not in ax.get_ylabel()
+    assert ax.get_title() == "Lyapunov spectrum: 4 sequences, 150 counted steps"
     saved_intact(ax.figure, tmp_path / "spectrum.png")
 
 
@@ -96,8 +98,18 @@ def test_spectrum_history(tmp_path):
     _assert_exponent_axes(ax)
     assert "steps" in ax.get_xlabel()
     names = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert names[0] == "λ_1" and len(names) == 10
+    assert names == [f"$\\lambda_{{{i}}}$" for i in range(1, 11)]  # every line named, subscripts as mathtext
+    assert "4 sequences, 150 counted steps" in ax.get_title()
     saved_intact(ax.figure, tmp_path / "history.png")
+
+
+def test_more_lines_than_a_legend_holds_get_a_colour_bar(tmp_path):
+    spec = lyapax.spectrum(_network(), _inputs(), warmup=50, history=10)
+    ax = spec.plot_history(max_lines=16)
+    assert ax.get_legend() is None and len(ax.get_lines()) > 16
+    (bar,) = _colorbars(ax.figure)
+    assert bar.get_ylim() == (1.0, 16.0) and "$\\lambda_i$" in bar.get_ylabel()
+    saved_intact(ax.figure, tmp_path / "history16.png")
 
 
 @pytest.mark.parametrize("indices", [None, [1, 2, 4, 8, 16]])
@@ -105,8 +117,14 @@ def test_monitor_trajectories(tmp_path, indices):
     ax = _monitor().plot_trajectories(indices=indices, step_name="epoch", errorbars=True)
     _assert_exponent_axes(ax)
     assert ax.get_xlabel() == "training epoch"
-    names = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert names[0] == "λ_1" and names[-1] == "λ_16" and len(names) <= plotting.MAX_LEGEND_ENTRIES
+    if indices is None:  # 16 exponents: a colour bar of the index, not a legend naming some
+        assert ax.get_legend() is None
+        (bar,) = _colorbars(ax.figure)
+        assert bar.get_ylim() == (1.0, 16.0)
+    else:
+        names = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert names == [f"$\\lambda_{{{i}}}$" for i in indices]
+    assert "during training" in ax.get_title()
     saved_intact(ax.figure, tmp_path / "trajectories.png")
 
 
@@ -147,60 +165,6 @@ def test_save_is_atomic_and_closes(tmp_path):
     assert matplotlib.image.imread(path).shape[2] in (3, 4)
     assert not matplotlib.pyplot.fignum_exists(fig.number)
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["line.png"]
-
-
-# -- the readout's figures, from a synthetic study (no training) --------------------------
-
-
-def _synthetic_study(n_per_arch: int = 6):
-    from lyapax.readout.analysis import analyse, network_rows
-
-    rng = np.random.default_rng(0)
-    records = []
-    for arch in ("lstm", "gru"):
-        for i in range(n_per_arch):
-            p, lr = [0.05, 0.3, 1.0, 2.0, 4.0, 0.5][i % 6], [0.001, 0.006, 0.036][i % 3]
-            spectra = []
-            for epoch in range(3):
-                lam = np.sort(rng.normal(0.3 * np.log(p) - 0.1 * epoch, 0.3, 8))[::-1]
-                spectra.append({"epoch": epoch, "exponents": lam.tolist(), "max_exponent": float(lam[0]),
-                                "kaplan_yorke_dimension": float(lyapax.results.kaplan_yorke_dimension(lam))})
-            loss = 1.5 + 0.4 * np.log(p) ** 2 + rng.normal(0, 0.05)
-            records.append({
-                "id": f"{arch}-{i}", "network": {"arch": arch, "init_scale": p, "lr": lr, "hidden": 8, "seed": 0},
-                "final_val_loss": float(loss), "val_loss": [float(loss) + 1, float(loss)], "diverged": False,
-                "skipped_steps": 0, "spectra": spectra,
-            })
-    rows = network_rows(records, early_epoch=1, top=4, threshold=-0.1)
-    return records, rows, analyse(rows, folds=3, n_boot=50)
-
-
-def test_readout_figures(tmp_path, monkeypatch):
-    from lyapax.readout import report
-
-    records, rows, analysis = _synthetic_study()
-    figures = {}
-    close = plotting.pyplot().close
-    monkeypatch.setattr(report, "_save", lambda fig, path: figures.setdefault(path, fig))
-    written = report.make_figures(records, rows, analysis, str(tmp_path), early_epoch=1)
-    assert len(written) == len(figures) == 5
-    for path, fig in figures.items():
-        data = _data_axes(fig)
-        assert all(ax.get_xlabel() for ax in data), path
-        assert any(ax.get_ylabel() for ax in data), path
-        for cbar in _colorbars(fig):
-            assert cbar.get_ylabel() or cbar.get_xlabel(), f"{path}: unlabelled colourbar"
-        saved_intact(fig, tmp_path / ("checked-" + path.rsplit("/", 1)[-1]))
-        close(fig)
-    by_name = {path.rsplit("/", 1)[-1]: fig for path, fig in figures.items()}
-    early = by_name["early_features_vs_loss.png"]
-    assert [cb.get_ylabel() for cb in _colorbars(early)] == ["init scale p (U(-p, p))"]
-    assert _data_axes(early)[0].get_legend() is not None
-    regression = by_name["regression_cv.png"]
-    assert all("nats/char" in ax.get_xlabel() for ax in _data_axes(regression))
-    assert "nats/char" in _data_axes(regression)[0].get_ylabel()
-    for name in ("spectra_by_loss.png", "max_exponent_during_training.png", "loss_grid.png"):
-        assert [cb.get_ylabel() for cb in _colorbars(by_name[name])] == ["final validation loss (nats/char)"]
 
 
 @pytest.mark.parametrize("keep", [False, True])
