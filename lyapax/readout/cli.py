@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top", type=int, help="how many top exponents the 'mean_top' feature averages (default 4)")
     sp.add_argument("--threshold", type=float, help="threshold of the 'n_above' feature, nats/step (default -0.1)")
     sp.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 2000)")
+    sp.add_argument("--folds", type=int,
+                    help="outer cross-validation folds of the analysis (default 5; needs 2 networks per fold, and 8)")
     ex = p.add_argument_group(f"execution (Ray: {pip_install('ray')})")
     ex.add_argument("--ray", action="store_true",
                     help="train each network as a Ray task: on a local Ray instance started for the run, or on the "
@@ -164,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {name: getattr(args, name) for name in (
         "text", "max_chars", "seed", "archs", "init_scales", "lrs", "hidden", "replicates", "epochs",
         "batches_per_epoch", "batch", "seq_len", "threads", "backend", "warmup", "probe_batch", "probe_steps",
-        "early_epoch", "top", "threshold", "bootstrap", "bias", "dropout", "lr_decay", "lr_decay_after")}
+        "early_epoch", "top", "threshold", "bootstrap", "folds", "bias", "dropout", "lr_decay", "lr_decay_after")}
     try:
         cfg = with_overrides(base, **overrides)
         if args.k is not _UNSET:

@@ -14,7 +14,7 @@ TIMING_KEYS = {"seconds", "spectrum_seconds"}
 TINY_FLAGS = [
     "--quick", "--archs", "lstm,gru", "--init-scales", "0.1,3", "--lrs", "0.003,0.03", "--hidden", "8",
     "--epochs", "2", "--batches-per-epoch", "12", "--batch", "4", "--seq-len", "20", "--k", "4",
-    "--probe-batch", "3", "--probe-steps", "30", "--warmup", "5", "--bootstrap", "20",
+    "--probe-batch", "3", "--probe-steps", "30", "--warmup", "5", "--bootstrap", "20", "--folds", "4",
     "--no-progress", "--no-figures",
 ]
 
