@@ -21,14 +21,15 @@ from .errors import LyapaxError
 
 __all__ = ["FUNCTIONS", "DTYPES", "missing", "check_namespace"]
 
-#: The namespace's functions the core calls (``linalg.*``: in the ``linalg`` extension).
 FUNCTIONS = (
     "abs", "all", "any", "astype", "concat", "exp", "eye", "flip", "isfinite", "isnan", "log", "matmul",
     "matrix_transpose", "max", "ones_like", "permute_dims", "reshape", "sort", "stack", "sum", "tanh", "where",
     "zeros_like", "linalg.cholesky", "linalg.diagonal", "linalg.qr",
 )
-#: The dtypes the core names (``getattr(xp, name)``): a float32 tangent map with a float64 QR casts.
+"""The namespace's functions the core calls (``linalg.*``: in the ``linalg`` extension)."""
+
 DTYPES = ("float32", "float64")
+"""The dtypes the core names (``getattr(xp, name)``): a float32 tangent map with a float64 QR casts."""
 
 
 def missing(xp: Any) -> list[str]:
