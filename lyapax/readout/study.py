@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..install import pip_install
 from .storage import read_json, write_json
 from .tasks import CharCorpus, grammar_text, make_corpus, read_text
-from .train import NetworkConfig, TrainConfig, train_network
+from .train import RECORD_VERSION, NetworkConfig, TrainConfig, train_network
 
 if TYPE_CHECKING:
     from .ray_sweep import RayOptions
@@ -139,7 +139,9 @@ def _done(path: str, train: TrainConfig, corpus: CharCorpus) -> bool:
         rec = read_json(path)
     except (OSError, ValueError):
         return False
-    return rec.get("train") == json.loads(json.dumps(asdict(train))) and rec.get("corpus", {}).get("name") == corpus.name
+    return (isinstance(rec, dict) and rec.get("record_version") == RECORD_VERSION
+            and rec.get("train") == json.loads(json.dumps(asdict(train)))
+            and (rec.get("corpus") or {}).get("name") == corpus.name)
 
 
 def _train_here(
