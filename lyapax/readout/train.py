@@ -35,7 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..monitor import Monitor
+from . import checks
 from .tasks import CharCorpus
 
 __all__ = ["NetworkConfig", "TrainConfig", "CharRNN", "SeededDropout", "build_model", "train_network", "one_hot_probe",
@@ -56,6 +58,14 @@ class NetworkConfig:
     lr: float
     hidden: int
     seed: int
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise InputError(f"arch (--archs): expected one of {ARCHITECTURES}, got {self.arch!r}.")
+        _set(self, "init_scale", checks.real("init_scale", self.init_scale, "--init-scales", low=0, low_open=True))
+        _set(self, "lr", checks.real("lr", self.lr, "--lrs", low=0, low_open=True))
+        _set(self, "hidden", checks.count("hidden", self.hidden, 1, "--hidden"))
+        _set(self, "seed", checks.count("seed", self.seed, 0, "--seed"))
 
     @property
     def id(self) -> str:
@@ -93,6 +103,43 @@ class TrainConfig:
     lr_decay: float = 1.0
     lr_decay_after: int = 0
     spectrum_epochs: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("epochs", 1), ("batches_per_epoch", 1), ("batch", 1), ("seq_len", 1),
+                              ("val_windows", 1), ("val_len", 1), ("probe_batch", 1), ("probe_steps", 1),
+                              ("warmup", 0), ("threads", 1), ("lr_decay_after", 0)):
+            _set(self, name, checks.count(name, getattr(self, name), minimum, _flag(name)))
+        _set(self, "k", checks.count("k", self.k, 1, "--k", allow_none=True))
+        if self.warmup >= self.probe_steps:
+            raise InputError(f"warmup (--warmup): the probe's {self.probe_steps} steps (--probe-steps) must be more "
+                             f"than its {self.warmup} warm-up steps, which are not counted; lower --warmup or raise "
+                             "--probe-steps.")
+        _set(self, "clip", checks.real("clip", self.clip, low=0))
+        _set(self, "dropout", checks.real("dropout", self.dropout, "--dropout", low=0, high=1, high_open=True))
+        _set(self, "lr_decay", checks.real("lr_decay", self.lr_decay, "--lr-decay", low=0, low_open=True))
+        _set(self, "bias", checks.boolean("bias", self.bias, "--bias/--no-bias"))
+        if self.backend is not None and (not isinstance(self.backend, str) or not self.backend):
+            raise InputError(f"backend (--backend): expected a backend's name, got {self.backend!r}.")
+        if self.spectrum_epochs is not None:
+            try:
+                epochs = tuple(sorted({checks.count("spectrum_epochs", e, 0) for e in self.spectrum_epochs}))
+            except TypeError:
+                raise InputError(f"spectrum_epochs: expected epochs (ints >= 0) or None, got "
+                                 f"{self.spectrum_epochs!r}.") from None
+            _set(self, "spectrum_epochs", epochs)
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)  # a frozen dataclass normalising its own field
+
+
+#: Fields of `TrainConfig` that `lyapax readout` sets by a flag (the others are API only).
+_FLAGS = {"epochs", "batches_per_epoch", "batch", "seq_len", "probe_batch", "probe_steps", "warmup", "threads",
+          "lr_decay_after"}
+
+
+def _flag(name: str) -> str | None:
+    return "--" + name.replace("_", "-") if name in _FLAGS else None
 
 
 def seeded_generator(seed: int, stream: int) -> torch.Generator:
@@ -154,9 +201,8 @@ def build_model(arch: str, vocab_size: int, hidden: int, init_scale: float, seed
     (the layers are built on the meta device, then filled).
     """
     if arch not in ARCHITECTURES:
-        raise ValueError(f"arch: expected one of {ARCHITECTURES}, got {arch!r}.")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}.")
+        raise InputError(f"arch: expected one of {ARCHITECTURES}, got {arch!r}.")
+    dropout = checks.real("dropout", dropout, low=0, high=1, high_open=True)
 
     gen = torch.Generator().manual_seed(int(seed))
     masks = seeded_generator(seed, _DROPOUT_STREAM)
