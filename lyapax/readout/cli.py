@@ -11,7 +11,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from ..cli import fail
@@ -177,9 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "text", "max_chars", "seed", "archs", "init_scales", "lrs", "hidden", "replicates", "epochs",
             "batches_per_epoch", "batch", "seq_len", "threads", "backend", "warmup", "probe_batch", "probe_steps",
             "early_epoch", "top", "threshold", "bootstrap", "folds", "bias", "dropout", "lr_decay", "lr_decay_after")}
-        cfg = with_overrides(base, **overrides)
-        if args.k is not _UNSET:
-            cfg = replace(cfg, train=replace(cfg.train, k=args.k))
+        cfg = with_overrides(base, **overrides, **({} if args.k is _UNSET else {"k": args.k}))
         ray_options = _ray_options(args)
     except (TypeError, ValueError, ImportError) as exc:
         return fail(prog, exc)

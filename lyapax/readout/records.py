@@ -118,14 +118,15 @@ def read_regular_file(path: str, what: str = "record") -> str:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise InputError(f"{path}: cannot open the {what} file ({exc.strerror or exc}).") from None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:
+        os.close(fd)
         if not stat.S_ISREG(info.st_mode):
             raise InputError(f"{path}: {_file_kind(info.st_mode)}, not a {what} file; remove it or point at a folder "
                              "of regular files.")
-        if info.st_size > MAX_RECORD_BYTES:
-            raise InputError(f"{path}: {info.st_size / 2**20:.0f} MiB; a {what} file of more than "
-                             f"{MAX_RECORD_BYTES // 2**20} MiB is not a record of one network.")
+        raise InputError(f"{path}: {info.st_size / 2**20:.0f} MiB; a {what} file of more than "
+                         f"{MAX_RECORD_BYTES // 2**20} MiB is not a record of one network.")
+    with os.fdopen(fd, "rb") as fh:
         try:
             data = fh.read(MAX_RECORD_BYTES + 1)
         except OSError as exc:

@@ -323,10 +323,20 @@ def check_corpus(cfg: StudyConfig, corpus: CharCorpus) -> None:
                          "text (--text, --max-chars) or shorter windows.")
 
 
-def with_overrides(cfg: StudyConfig, **kw: Any) -> StudyConfig:
-    """``cfg`` with study fields and `TrainConfig` fields (by name) replaced; ``None`` values ignored."""
+#: `with_overrides`'s default for ``k``: keep the preset's (``None`` there means all exponents).
+UNCHANGED: Any = object()
+
+
+def with_overrides(cfg: StudyConfig, *, k: Any = UNCHANGED, **kw: Any) -> StudyConfig:
+    """``cfg`` with study fields and `TrainConfig` fields (by name) replaced; ``None`` values ignored.
+
+    ``k``: the number of exponents (``None``: all), replaced unless `UNCHANGED`. The
+    combination is checked once, as a whole (e.g. ``k`` against ``hidden``).
+    """
     train_fields = set(TrainConfig.__dataclass_fields__)
     train_kw = {k: v for k, v in kw.items() if k in train_fields and v is not None}
+    if k is not UNCHANGED:
+        train_kw["k"] = k
     study_kw = {k: v for k, v in kw.items() if k not in train_fields and v is not None}
     return replace(cfg, train=replace(cfg.train, **train_kw), **study_kw)
 

@@ -102,9 +102,10 @@ def read_text(path: str | os.PathLike[str], max_chars: int | None = None) -> str
     except OSError as exc:
         raise InputError(f"text (--text): cannot open {path!r} ({exc.strerror or exc}); pass the path of a "
                          "plain-text file.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError(f"text (--text): {path!r} is not a regular file; pass the path of a plain-text file.")
     with os.fdopen(fd, "rb") as raw:
-        if not stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
-            raise InputError(f"text (--text): {path!r} is not a regular file; pass the path of a plain-text file.")
         try:
             with io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as fh:
                 text = fh.read() if max_chars is None else fh.read(max_chars)
