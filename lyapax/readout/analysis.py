@@ -87,6 +87,9 @@ RECORD_KEYS = ("id", "source", "network", "val_loss", "train_loss", "spectra", "
 STRONG_CORRELATION = 0.8
 #: The most bootstrap resamples: their indices take n_boot x networks x 8 bytes.
 MAX_BOOTSTRAP = 100_000
+#: The most repeats of the outer folds and the most permutations: beyond, the analysis would run for days.
+MAX_REPEATS = 1000
+MAX_PERMUTATIONS = 100_000
 _COMPONENTS = (1, 2, 3, 5, 8, 12, 20)
 
 
@@ -106,7 +109,13 @@ def _check_options(o: dict[str, Any]) -> dict[str, Any]:
     if o["n_boot"] > MAX_BOOTSTRAP:
         raise InputError(f"n_boot (--bootstrap): at most {MAX_BOOTSTRAP} resamples, got {o['n_boot']} (2000 give "
                          "95 % intervals to about ±0.01).")
+    if o["repeats"] > MAX_REPEATS:
+        raise InputError(f"repeats (--repeats): at most {MAX_REPEATS} repeats of the folds, got {o['repeats']} (each "
+                         "repeat refits every readout; 5 is the default).")
     o["n_permutations"] = checks.count("n_permutations", o["n_permutations"], 0, "--permutations")
+    if o["n_permutations"] > MAX_PERMUTATIONS:
+        raise InputError(f"n_permutations (--permutations): at most {MAX_PERMUTATIONS}, got {o['n_permutations']} "
+                         "(each reruns the whole nested cross-validation; 200 resolve p down to 0.005).")
     o["top"] = checks.count("top", o["top"], 1, "--top")
     o["threshold"] = checks.real("threshold", o["threshold"], "--threshold")
     o["spectrum_length"] = checks.count("spectrum_length", o["spectrum_length"], 1, allow_none=True)

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import InputError
 from ..validation import check_int
 
-__all__ = ["label", "count", "real", "boolean"]
+__all__ = ["label", "count", "real", "boolean", "normalise"]
 
 
 def label(name: str, flag: str | None = None) -> str:
@@ -52,3 +52,8 @@ def boolean(name: str, value: Any, flag: str | None = None) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise InputError(f"{label(name, flag)}: expected True or False, got {value!r}.")
     return bool(value)
+
+
+def normalise(obj: Any, name: str, value: Any) -> None:
+    """Set the field ``name`` of a frozen dataclass to its checked ``value`` (from its ``__post_init__``)."""
+    object.__setattr__(obj, name, value)

@@ -278,6 +278,8 @@ def analyze_main(argv: Sequence[str]) -> int:
             mlp=False if args.no_mlp else "auto", strict=args.strict, seed=args.seed)
     except InputError as exc:
         return fail(prog, exc)
+    except KeyboardInterrupt:
+        return fail(prog, "interrupted; nothing written after the last complete file.", 130)
     except MemoryError as exc:
         return fail(prog, f"out of memory ({exc}); lower --bootstrap or analyse fewer networks.", 1)
     except OSError as exc:

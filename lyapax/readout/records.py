@@ -28,7 +28,8 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["load_records", "records_from_csv", "check_record", "read_regular_file", "is_finite_number", "MAX_RECORD_BYTES"]
+__all__ = ["load_records", "records_from_csv", "check_record", "read_regular_file", "read_record", "is_finite_number",
+           "MAX_RECORD_BYTES"]
 
 _RESERVED_CSV = ("id", "final_val_loss", "diverged")
 #: The largest epoch of a ``val_loss_E`` column (the CSV's losses become a list indexed by epoch).
@@ -140,7 +141,8 @@ def read_regular_file(path: str, what: str = "record") -> str:
     return text
 
 
-def _read_json(path: str) -> Any:
+def read_record(path: str) -> Any:
+    """The JSON value in the record file ``path`` (`read_regular_file`), or an `InputError` naming it."""
     text = read_regular_file(path)
     try:
         return json.loads(text)
@@ -177,6 +179,13 @@ def _json_files(folder: str, skip: tuple[str, ...] = ()) -> tuple[list[str], lis
     return files, skipped
 
 
+def _path(path: Any) -> str:
+    try:
+        return os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise InputError(f"path: expected a file or folder path, got {type(path).__name__}.") from None
+
+
 def load_records(path: str | os.PathLike[str], *, skipped: list[dict[str, str]] | None = None
                  ) -> list[dict[str, Any]]:
     """The records of a sweep: ``PATH/networks/*.json``, else ``PATH/*.json``, or a ``.csv`` file.
@@ -186,7 +195,7 @@ def load_records(path: str | os.PathLike[str], *, skipped: list[dict[str, str]] 
     FIFO, a broken or looping symlink) are skipped, never opened: appended to ``skipped``
     (``{"source", "reason"}``) when given, else warned about.
     """
-    path = os.fspath(path)
+    path = _path(path)
     if os.path.isfile(path) and path.lower().endswith(".csv"):
         return records_from_csv(path)
     if not os.path.isdir(path):
@@ -207,7 +216,7 @@ def load_records(path: str | os.PathLike[str], *, skipped: list[dict[str, str]] 
                          + "); see docs/readout.md for the record format.")
     records = []
     for f in files:
-        rec = check_record(_read_json(f), f)
+        rec = check_record(read_record(f), f)
         records.append({**rec, "source": f, "id": rec.get("id", os.path.splitext(os.path.basename(f))[0])})
     return records
 
@@ -236,7 +245,7 @@ def records_from_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     cells (and ``nan``, ``null``, ``none``) are ``null``; ``inf`` is kept, and the analysis
     excludes its network with the reason.
     """
-    path = os.fspath(path)
+    path = _path(path)
     if not os.path.isfile(path):
         raise InputError(f"path: no such CSV file {path!r}.")
     try:

@@ -32,6 +32,7 @@ from .. import backends
 from ..errors import InputError
 from ..install import pip_install
 from . import checks
+from .records import read_record
 from .storage import check_output_folder, read_json, write_json
 from .tasks import CharCorpus, grammar_text, make_corpus, read_text
 from .train import ARCHITECTURES, RECORD_VERSION, NetworkConfig, TrainConfig, train_network
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "PAPER", "PAPER_GPU", "load_corpus", "networks_of",
            "run_networks", "run_study", "with_overrides", "check_study_folder", "check_backend", "check_corpus"]
-
-
-def _set(obj: Any, name: str, value: Any) -> None:
-    object.__setattr__(obj, name, value)  # a frozen dataclass normalising its own field
 
 
 def _state_size(arch: str, hidden: int) -> int:
@@ -84,24 +81,24 @@ class StudyConfig:
         archs = self.archs if isinstance(self.archs, (tuple, list)) else None
         if not archs or any(a not in ARCHITECTURES for a in archs):
             raise InputError(f"archs (--archs): expected a non-empty subset of {ARCHITECTURES}, got {self.archs!r}.")
-        _set(self, "archs", tuple(archs))
+        checks.normalise(self, "archs", tuple(archs))
         for name, flag in (("init_scales", "--init-scales"), ("lrs", "--lrs")):
             values = getattr(self, name)
             if not isinstance(values, (tuple, list)) or not values:
                 raise InputError(f"{name} ({flag}): expected a non-empty list of positive numbers, got {values!r}.")
-            _set(self, name, tuple(checks.real(name, v, flag, low=0, low_open=True) for v in values))
+            checks.normalise(self, name, tuple(checks.real(name, v, flag, low=0, low_open=True) for v in values))
         sizes = self.hidden if isinstance(self.hidden, (tuple, list)) else (self.hidden,)
         if not sizes:
             raise InputError("hidden (--hidden): expected one size or several, got none.")
         sizes = tuple(checks.count("hidden", h, 1, "--hidden") for h in sizes)
-        _set(self, "hidden", sizes[0] if not isinstance(self.hidden, (tuple, list)) else sizes)
+        checks.normalise(self, "hidden", sizes[0] if not isinstance(self.hidden, (tuple, list)) else sizes)
         for name, minimum, flag in (("replicates", 1, "--replicates"), ("seed", 0, "--seed"),
                                     ("grammar_chars", 1000, None), ("early_epoch", 0, "--early-epoch"),
                                     ("top", 1, "--top"), ("bootstrap", 1, "--bootstrap"), ("folds", 2, "--folds"),
                                     ("repeats", 1, None), ("permutations", 0, None)):
-            _set(self, name, checks.count(name, getattr(self, name), minimum, flag))
-        _set(self, "max_chars", checks.count("max_chars", self.max_chars, 1000, "--max-chars", allow_none=True))
-        _set(self, "threshold", checks.real("threshold", self.threshold, "--threshold"))
+            checks.normalise(self, name, checks.count(name, getattr(self, name), minimum, flag))
+        checks.normalise(self, "max_chars", checks.count("max_chars", self.max_chars, 1000, "--max-chars", allow_none=True))
+        checks.normalise(self, "threshold", checks.real("threshold", self.threshold, "--threshold"))
         if self.text is not None and not isinstance(self.text, (str, os.PathLike)):
             raise InputError(f"text (--text): expected the path of a text file, got {self.text!r}.")
         if not isinstance(self.train, TrainConfig):
@@ -190,11 +187,11 @@ def networks_of(cfg: StudyConfig) -> list[NetworkConfig]:
 
 
 def _done(path: str, train: TrainConfig, corpus: CharCorpus) -> bool:
-    if not os.path.exists(path):
+    if not os.path.isfile(path):
         return False
     try:
-        rec = read_json(path)
-    except (OSError, ValueError):
+        rec = read_record(path)  # never blocks, never reads a huge file
+    except InputError:  # unreadable or corrupt: trained again
         return False
     return (isinstance(rec, dict) and rec.get("record_version") == RECORD_VERSION
             and rec.get("train") == json.loads(json.dumps(asdict(train)))

@@ -62,10 +62,10 @@ class NetworkConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise InputError(f"arch (--archs): expected one of {ARCHITECTURES}, got {self.arch!r}.")
-        _set(self, "init_scale", checks.real("init_scale", self.init_scale, "--init-scales", low=0, low_open=True))
-        _set(self, "lr", checks.real("lr", self.lr, "--lrs", low=0, low_open=True))
-        _set(self, "hidden", checks.count("hidden", self.hidden, 1, "--hidden"))
-        _set(self, "seed", checks.count("seed", self.seed, 0, "--seed"))
+        checks.normalise(self, "init_scale", checks.real("init_scale", self.init_scale, "--init-scales", low=0, low_open=True))
+        checks.normalise(self, "lr", checks.real("lr", self.lr, "--lrs", low=0, low_open=True))
+        checks.normalise(self, "hidden", checks.count("hidden", self.hidden, 1, "--hidden"))
+        checks.normalise(self, "seed", checks.count("seed", self.seed, 0, "--seed"))
 
     @property
     def id(self) -> str:
@@ -108,16 +108,16 @@ class TrainConfig:
         for name, minimum in (("epochs", 1), ("batches_per_epoch", 1), ("batch", 1), ("seq_len", 1),
                               ("val_windows", 1), ("val_len", 1), ("probe_batch", 1), ("probe_steps", 1),
                               ("warmup", 0), ("threads", 1), ("lr_decay_after", 0)):
-            _set(self, name, checks.count(name, getattr(self, name), minimum, _flag(name)))
-        _set(self, "k", checks.count("k", self.k, 1, "--k", allow_none=True))
+            checks.normalise(self, name, checks.count(name, getattr(self, name), minimum, _flag(name)))
+        checks.normalise(self, "k", checks.count("k", self.k, 1, "--k", allow_none=True))
         if self.warmup >= self.probe_steps:
             raise InputError(f"warmup (--warmup): the probe's {self.probe_steps} steps (--probe-steps) must be more "
                              f"than its {self.warmup} warm-up steps, which are not counted; lower --warmup or raise "
                              "--probe-steps.")
-        _set(self, "clip", checks.real("clip", self.clip, low=0))
-        _set(self, "dropout", checks.real("dropout", self.dropout, "--dropout", low=0, high=1, high_open=True))
-        _set(self, "lr_decay", checks.real("lr_decay", self.lr_decay, "--lr-decay", low=0, low_open=True))
-        _set(self, "bias", checks.boolean("bias", self.bias, "--bias/--no-bias"))
+        checks.normalise(self, "clip", checks.real("clip", self.clip, low=0))
+        checks.normalise(self, "dropout", checks.real("dropout", self.dropout, "--dropout", low=0, high=1, high_open=True))
+        checks.normalise(self, "lr_decay", checks.real("lr_decay", self.lr_decay, "--lr-decay", low=0, low_open=True))
+        checks.normalise(self, "bias", checks.boolean("bias", self.bias, "--bias/--no-bias"))
         if self.backend is not None and (not isinstance(self.backend, str) or not self.backend):
             raise InputError(f"backend (--backend): expected a backend's name, got {self.backend!r}.")
         if self.spectrum_epochs is not None:
@@ -126,11 +126,7 @@ class TrainConfig:
             except TypeError:
                 raise InputError(f"spectrum_epochs: expected epochs (ints >= 0) or None, got "
                                  f"{self.spectrum_epochs!r}.") from None
-            _set(self, "spectrum_epochs", epochs)
-
-
-def _set(obj: Any, name: str, value: Any) -> None:
-    object.__setattr__(obj, name, value)  # a frozen dataclass normalising its own field
+            checks.normalise(self, "spectrum_epochs", epochs)
 
 
 #: Fields of `TrainConfig` that `lyapax readout` sets by a flag (the others are API only).

@@ -11,24 +11,16 @@ import random
 import numpy as np
 import pytest
 import torch
+from test_readout_e2e import _strip_timing  # tests/readout is on sys.path (pytest's prepend import mode)
 
 from lyapax.readout.study import StudyConfig, networks_of, run_networks
 from lyapax.readout.tasks import grammar_text, make_corpus
 from lyapax.readout.train import NetworkConfig, TrainConfig, build_model, train_network
 
-TIMING_KEYS = {"seconds", "spectrum_seconds"}
 CFG = TrainConfig(epochs=2, batches_per_epoch=3, batch=4, seq_len=20, val_windows=4, val_len=30, probe_batch=2,
                   probe_steps=30, warmup=5, k=4, bias=False, dropout=0.3)
 NET = NetworkConfig("gru", 0.3, 0.01, 8, 5)
 OTHER = NetworkConfig("lstm", 1.0, 0.03, 8, 0)
-
-
-def _strip_timing(obj):
-    if isinstance(obj, dict):
-        return {k: _strip_timing(v) for k, v in obj.items() if k not in TIMING_KEYS}
-    if isinstance(obj, list):
-        return [_strip_timing(v) for v in obj]
-    return obj
 
 
 def _global_states():

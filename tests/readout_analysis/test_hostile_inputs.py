@@ -122,6 +122,8 @@ def test_output_folder_is_checked_before_any_work(tmp_path, capsys):
     ("--permutations", "-1", "n_permutations (--permutations): expected an integer >= 0"),
     ("--folds", "1", "folds (--folds): expected an integer >= 2"),
     ("--repeats", "0", "repeats (--repeats)"),
+    ("--repeats", "1000000000", "repeats (--repeats): at most"),
+    ("--permutations", "1000000000", "n_permutations (--permutations): at most"),
     ("--inner-folds", "1", "inner_folds (--inner-folds)"),
     ("--early-epoch", "-1", "early_epoch (--early-epoch)"),
     ("--threshold", "nan", "threshold (--threshold)"),
@@ -130,7 +132,8 @@ def test_output_folder_is_checked_before_any_work(tmp_path, capsys):
 ])
 def test_analyze_options_are_checked_naming_the_flag(tmp_path, capsys, flag, value, words):
     folder = _folder(tmp_path / "sweep")
-    argv = [a for a in FAST if a not in ("--folds", "3")] if flag == "--folds" else FAST
+    drop = {"--folds": ("--folds", "3"), "--repeats": ("--repeats", "1"), "--permutations": ("--permutations", "0")}
+    argv = [a for a in FAST if a not in drop.get(flag, ())]
     rc, _, err = _run(capsys, folder, *argv, flag, value)
     assert rc == 2 and words in err and "Traceback" not in err
     assert not (folder / "analysis.json").exists()
