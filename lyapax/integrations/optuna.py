@@ -133,9 +133,9 @@ def report_spectrum(
             trial's ``lyapax.verdict`` user attribute, say why.
         InputError: a bad ``epoch``/``epochs``, or the rule's epoch never comes.
     """
-    epoch = check_epoch("epoch", epoch, "the epoch (0 = at initialisation)")
+    epoch = check_epoch("epoch", epoch, "an int >= 0 (0 = at initialisation)")
     if epochs is not None:
-        epochs = check_epoch("epochs", epochs, "the trial's number of epochs")
+        epochs = check_epoch("epochs", epochs, "the trial's number of epochs (an int >= 0)")
     trial.set_user_attr(f"{EXPONENT_ATTR}{epoch}", leading_exponent(spectrum))
     if epochs is not None:
         trial.set_user_attr(EPOCHS_ATTR, epochs)

@@ -54,10 +54,10 @@ def spectrum_metrics(epoch: int, spectrum: Any, *, epochs: int | None = None,
     rule's epoch never comes.
     """
     lam = leading_exponent(spectrum)
-    out: dict[str, Any] = {epoch_key: check_epoch("epoch", epoch, "the epoch (0 = at initialisation)"),
+    out: dict[str, Any] = {epoch_key: check_epoch("epoch", epoch, "an int >= 0 (0 = at initialisation)"),
                            metric: float("nan") if lam is None else lam}
     if epochs is not None:
-        out["epochs"] = check_epoch("epochs", epochs, "the trial's number of epochs")
+        out["epochs"] = check_epoch("epochs", epochs, "the trial's number of epochs (an int >= 0)")
     return out
 
 
@@ -102,7 +102,7 @@ class SpectrumStopper(Stopper):
         epoch = result[self.epoch_key]
         if isinstance(epoch, float) and epoch.is_integer():  # Tune results may turn ints into floats
             epoch = int(epoch)
-        epoch = check_epoch(f"epoch_key: the result's {self.epoch_key!r}", epoch, "the epoch (0 = at initialisation)")
+        epoch = check_epoch(f"epoch_key: the result's {self.epoch_key!r}", epoch, "an int >= 0 (0 = at initialisation)")
         spectra = self._spectra.setdefault(trial_id, {})
         if self.metric in result:
             spectra[epoch] = result[self.metric]

@@ -95,9 +95,9 @@ def leading_exponent(spectrum: Any) -> float | None:
 
 
 def check_epoch(name: str, value: Any, what: str) -> int:
-    """An epoch count or index: an int >= 0 (numpy integers accepted), else an `InputError`."""
+    """An epoch count or index: an int >= 0 (numpy integers accepted), else an `InputError` saying ``what`` it is."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
-        raise InputError(f"{name}: expected {what} (an int >= 0), got {value!r} ({type(value).__name__}).")
+        raise InputError(f"{name}: expected {what}, got {value!r} ({type(value).__name__}).")
     return int(value)
 
 
@@ -150,8 +150,8 @@ class InstabilityRule:
     prune_missing: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "epoch", check_epoch("epoch", self.epoch, "the epoch (0 = initialisation) whose "
-                                                 "spectrum decides"))
+        object.__setattr__(self, "epoch", check_epoch("epoch", self.epoch, "the epoch (an int >= 0, 0 = "
+                                                      "initialisation) whose spectrum decides"))
         ok = isinstance(self.threshold, numbers.Real) and not isinstance(self.threshold, (bool, np.bool_))
         if not ok or not math.isfinite(float(self.threshold)):
             raise InputError(f"threshold: expected a finite number of nats/step (e.g. 0.0), got {self.threshold!r}.")
@@ -167,7 +167,7 @@ class InstabilityRule:
     def check_epochs(self, epochs: int | None, *, option: str = "epoch") -> None:
         """Raise `InputError` when a trial of ``epochs`` epochs never reaches the rule's epoch."""
         if epochs is not None:
-            epochs = check_epoch("epochs", epochs, "the trial's number of epochs")
+            epochs = check_epoch("epochs", epochs, "the trial's number of epochs (an int >= 0)")
         if epochs is not None and self.epoch > int(epochs):
             raise InputError(
                 f"{option}: the rule decides on the spectrum at epoch {self.epoch}, but the trial trains only "

@@ -265,8 +265,9 @@ def _how_good_lines(a: dict[str, Any]) -> list[str]:
             lines.append(f"| {name} | {_r2(stable_r2)} | {_r2(r['r2'])} | {_ci(r['r2_ci'], '.3f', floor=True)} |")
         inc = everyone["incremental"].get("spectrum_over_early_val_loss")
         if inc:
+            note = _negative_baseline(inc)
             lines += ["", f"ΔR² of the spectrum over the early loss on all networks: {inc['delta_r2']:+.3f} "
-                      f"{_ci(inc['ci'])}."]
+                      f"{_ci(inc['ci'])}." + (f" {note}" if note else "")]
     return lines + [""]
 
 

@@ -45,8 +45,8 @@ def definition(target: str, margin: float) -> str:
     """The rule in words."""
     if math.isinf(margin):
         return "diverged (unstable_margin = inf: a late rise of the loss does not count)"
-    return (f"diverged, or {target} above the network's own best validation loss during training (the least of "
-            f"its val_loss) by more than {margin:g}, in the target's units")
+    return (f"diverged, or ended with its {target} more than {margin:g} above its own best validation loss during "
+            "training (the least of its val_loss; in the target's units)")
 
 
 def instability_aucs(designs: dict[str, tuple[np.ndarray, Any]], unstable: np.ndarray, outer: list[list[np.ndarray]],
