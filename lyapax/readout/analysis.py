@@ -374,6 +374,21 @@ def _input_correlations(sw: _Sweep, meta: dict[str, Any]) -> list[dict[str, Any]
     return sorted(pairs, key=lambda p: -abs(p["rho"]))
 
 
+#: A target further than this many scaled median absolute deviations from the median is named an outlier.
+OUTLIER_MADS = 5.0
+
+
+def _outliers(sw: _Sweep) -> list[str]:
+    """Ids of the networks whose target lies more than `OUTLIER_MADS` scaled MADs from the median."""
+    if sw.n == 0:
+        return []
+    med = float(np.median(sw.y))
+    mad = 1.4826 * float(np.median(np.abs(sw.y - med)))  # the standard deviation, for normal data
+    if mad == 0:
+        return []
+    return [r["id"] for r, v in zip(sw.recs, sw.y) if abs(v - med) > OUTLIER_MADS * mad]
+
+
 def _fit_target(y: np.ndarray, rank_target: bool) -> np.ndarray:
     """The values the readouts predict: ``y``, or its ranks scaled to [0, 1] (ties: average ranks)."""
     if not rank_target:
@@ -467,7 +482,7 @@ def analyze_records(
     # -- how good: the regressions on the networks that ended stable
     stable_idx = np.flatnonzero(~unstable)
     good = everyone.take(stable_idx)
-    how_good: dict[str, Any] = {"n": good.n, "note": None}
+    how_good: dict[str, Any] = {"n": good.n, "note": None, "outliers": _outliers(good)}
     readouts: dict[str, Any] = {}
     incremental: dict[str, Any] = {}
     correlations: dict[str, Any] = {}

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import plotting
-from .analysis import ADDED_VALUE, analyze
+from .analysis import ADDED_VALUE, OUTLIER_MADS, analyze
 from .storage import atomic_write_text, check_output_folder, markdown_code, write_csv, write_json
 
 __all__ = ["make_figures", "write_report", "write_outputs", "added_value_in_words", "power_in_words", "MEANINGS",
@@ -246,6 +246,13 @@ def _how_good_lines(a: dict[str, Any]) -> list[str]:
     for name, r in a["readouts"].items():
         lines.append(f"| {name} | {MEANINGS.get(name, '')} | {_r2(r['r2'])} | {_ci(r['r2_ci'], '.3f', floor=True)} | "
                      f"{_num(r['spearman'], '+.2f')} | {_ci(r['spearman_ci'], '+.2f')} | {_num(r['rmse'], '.3f')} |")
+    outliers = a["how_good"].get("outliers") or []
+    if outliers and a["target_scale"] == "value":
+        shown = ", ".join(markdown_code(i) for i in outliers[:8]) + (" ..." if len(outliers) > 8 else "")
+        lines += ["", f"{len(outliers)} of these networks have a target far from the others (more than "
+                  f"{OUTLIER_MADS:g} scaled median absolute deviations from the median: {shown}); they weigh "
+                  "heavily on every R² above. `--rank-target` asks the same questions of the networks' order, "
+                  "where each counts as one rank."]
     lines += ["", "### The added value of the spectrum", "", added_value_in_words(a), "",
               "| comparison | the question | ΔR² | 95% paired bootstrap | permutation p |", "|---|---|---|---|---|"]
     for key, inc in a["incremental"].items():

@@ -106,3 +106,14 @@ def test_detectable_effect_follows_fishers_z():
     assert detectable_delta_r2(53, 1, -0.4) == pytest.approx(detectable_partial_r(53, 1) ** 2)  # as R² = 0
     assert detectable_partial_r(5, 2) is None
     assert detectable_partial_r(400, 2) < detectable_partial_r(40, 2)
+
+
+def test_a_network_that_never_learnt_is_stable_but_named_an_outlier(tmp_path):
+    from lyapax.readout.report import write_report
+
+    records = planted_sweep(blowups=())
+    records[7].update(val_loss=[3.6, 3.6, 3.6, 3.6], final_val_loss=3.6)  # never learnt: bad, not a late blow-up
+    a = analyze(records, **FAST)
+    assert a["stability"]["n_unstable"] == 0 and a["how_good"]["outliers"] == ["net7"]
+    assert "`--rank-target` asks the same questions" in write_report(str(tmp_path / "r.md"), a, [])
+    assert analyze(records, rank_target=True, **FAST)["how_good"]["outliers"] == ["net7"]
