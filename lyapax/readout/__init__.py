@@ -9,6 +9,8 @@ analysis. Modules:
 - `records`: the record format, from JSON files or a CSV table;
 - `features`: spectrum features and interpolation; `stats`: Spearman, bootstrap,
   permutation test, ridge (on principal components) with repeated nested k-fold CV, AUC;
+- `selection`: which records are analysed, and why the others are excluded; `designs`: the
+  readouts' design matrices;
 - `analysis`: `analyze`: which networks end unstable (`stability`), and every readout of
   how good the others get against its baselines; `power`: the smallest effect a sweep can
   detect; `report`: report.md and figures; `storage`: atomic files, CSV and Markdown that

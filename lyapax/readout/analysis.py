@@ -46,8 +46,10 @@ import numpy as np
 
 from ..errors import InputError
 from . import checks, power, stability
-from .features import FEATURES, interpolate_spectrum, spectrum_features
-from .records import check_record, is_finite_number
+from .designs import REPLICATE_KEYS, Sweep, design_matrices, feature_table
+from .features import FEATURES
+from .records import check_record
+from .selection import RECORD_KEYS, usable_records
 from .stats import (
     RidgeGrid,
     bootstrap_ci,
@@ -72,17 +74,12 @@ READOUTS = (
     "early_val_loss+full_spectrum", "early_val_loss+hyperparameters+full_spectrum",
 )
 MLP_READOUT = "mlp_full_spectrum"
-#: Keys of ``network`` that name a replicate, not a hyperparameter: never used as predictors.
-REPLICATE_KEYS = ("seed",)
 #: The comparisons reported as the spectrum's added value: name -> (with spectrum, baseline).
 ADDED_VALUE = {
     "spectrum_over_early_val_loss": ("early_val_loss+full_spectrum", "early_val_loss"),
     "spectrum_over_early_val_loss+hyperparameters": ("early_val_loss+hyperparameters+full_spectrum",
                                                      "early_val_loss+hyperparameters"),
 }
-#: Keys of a record that hold its structure, never a target.
-RECORD_KEYS = ("id", "source", "network", "val_loss", "train_loss", "spectra", "diverged", "train", "corpus", "units",
-               "record_version", "skipped_steps")
 #: |Spearman ρ| from which two inputs of different kinds (early loss, spectrum feature, hyperparameter) are named.
 STRONG_CORRELATION = 0.8
 #: The most bootstrap resamples: their indices take n_boot x networks x 8 bytes.
@@ -90,7 +87,6 @@ MAX_BOOTSTRAP = 100_000
 #: The most repeats of the outer folds and the most permutations: beyond, the analysis would run for days.
 MAX_REPEATS = 1000
 MAX_PERMUTATIONS = 100_000
-_COMPONENTS = (1, 2, 3, 5, 8, 12, 20)
 
 
 def _check_options(o: dict[str, Any]) -> dict[str, Any]:
@@ -129,99 +125,6 @@ def _check_options(o: dict[str, Any]) -> dict[str, Any]:
     return o
 
 
-def _early_spectrum(rec: dict[str, Any], epoch: int) -> tuple[np.ndarray | None, str | None]:
-    """The exponents at ``epoch``, or the reason there are none usable."""
-    found = [s for s in rec.get("spectra", []) if s["epoch"] == epoch]
-    if len(found) > 1:
-        raise InputError(f"{rec['source']}: {len(found)} spectra at epoch {epoch}; keep one per epoch.")
-    if not found or found[0].get("exponents") is None:
-        why = f" ({found[0]['error']})" if found and found[0].get("error") else ""
-        return None, f"no spectrum at the early epoch {epoch}{why}"
-    exps = found[0]["exponents"]
-    if not exps:
-        return None, f"an empty spectrum at the early epoch {epoch}"
-    if not all(is_finite_number(v) for v in exps):
-        return None, f"non-finite (NaN/Inf/null) exponents at the early epoch {epoch}"
-    return np.array(exps, dtype=np.float64), None
-
-
-def _why_excluded(rec: dict[str, Any], early_epoch: int, target: str) -> str | None:
-    """The first reason a record cannot be analysed (or ``None``); a target of the wrong type is an error."""
-    value = rec.get(target)
-    if value is None:
-        return f"no {target}"
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise InputError(f"{rec['source']}: {target!r} is {type(value).__name__} {value!r:.60}, not a number; the "
-                         "target (--target) must be a numeric key of every record, e.g. 'final_val_loss'.")
-    if not is_finite_number(value):
-        return f"non-finite {target} ({value!r:.30})"
-    losses = rec.get("val_loss", [])
-    if early_epoch >= len(losses) or losses[early_epoch] is None:
-        return f"no val_loss at the early epoch {early_epoch}"
-    bad = [e for e, v in enumerate(losses) if v is not None and not is_finite_number(v)]
-    if bad:
-        return f"non-finite val_loss at epoch {', '.join(map(str, bad[:5]))} (null marks a loss not measured)"
-    hyper = [k for k, v in rec["network"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-             and not is_finite_number(v)]
-    if hyper:
-        return f"non-finite hyperparameter {', '.join(sorted(hyper))}"
-    return _early_spectrum(rec, early_epoch)[1]
-
-
-def _usable(records: list[dict[str, Any]], early_epoch: int, target: str, strict: bool
-            ) -> tuple[list[tuple[dict[str, Any], np.ndarray]], list[dict[str, str]]]:
-    kept, excluded = [], []
-    for rec in records:
-        why = _why_excluded(rec, early_epoch, target)
-        if why is None:
-            kept.append((rec, _early_spectrum(rec, early_epoch)[0]))
-            continue
-        if strict:
-            raise InputError(f"{rec['source']}: {why}. Fix: measure it in that record (val_loss[{early_epoch}], a "
-                             f"spectrum with \"epoch\": {early_epoch}, a finite {target}), choose another early_epoch, "
-                             "or analyse with strict=False (without --strict) to exclude such networks, counted in "
-                             "the report.")
-        excluded.append({"id": str(rec["id"]), "source": rec["source"], "reason": why})
-    return kept, excluded
-
-
-def _hyperparameters(nets: list[dict[str, Any]]) -> tuple[np.ndarray, list[str], dict[str, Any], dict[str, Any]]:
-    """Design columns of the varying hyperparameters, their names, encodings and the constant ones."""
-    keys = sorted({k for n in nets for k in n} - set(REPLICATE_KEYS))
-    cols, names, used, constant = [], [], {}, {}
-    for key in keys:
-        values = [n.get(key) for n in nets]
-        distinct = sorted({repr(v) for v in values})
-        if len(distinct) == 1:
-            constant[key] = values[0]
-            continue
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if numeric:
-            v = np.asarray(values, dtype=np.float64)
-            log = bool(v.min() > 0 and v.max() / v.min() > 10.0)
-            x = np.log10(v) if log else v
-            cols.append(x)
-            names.append(f"log10 {key}" if log else key)
-            if len(distinct) > 2:  # a square: the target need not be monotone in a hyperparameter
-                cols.append((x - x.mean()) ** 2)
-                names.append(f"({names[-1]})^2")
-            used[key] = {"encoding": "log10" if log else "linear", "values": sorted({float(u) for u in v})}
-        else:
-            labels = [str(v) for v in values]
-            levels = sorted(set(labels))
-            for level in levels[1:]:
-                cols.append(np.array([lab == level for lab in labels], dtype=np.float64))
-                names.append(f"{key}={level}")
-            used[key] = {"encoding": "one-hot", "values": levels}
-    X = np.column_stack(cols) if cols else np.zeros((len(nets), 0))
-    return X, names, used, constant
-
-
-def feature_table(spectra: list[np.ndarray], *, top: int, threshold: float) -> np.ndarray:
-    """``(n, len(FEATURES))`` spectrum features, one row per spectrum."""
-    return np.array([[spectrum_features(s, top=top, threshold=threshold)[f] for f in FEATURES] for s in spectra])
-
-
 def _summary(y: np.ndarray, pred: np.ndarray, boot: np.ndarray) -> dict[str, Any]:
     r2 = [r2_over_repeats(y, pred, b) for b in boot]
     rho = [spearman_over_repeats(y, pred, b) for b in boot]
@@ -255,48 +158,6 @@ def analyze(records: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
     """
     with one_blas_thread():
         return analyze_records(records, **options)
-
-
-class _Sweep:
-    """The analysed networks' arrays, for all of them or a subset (``take``)."""
-
-    def __init__(self, recs: list[dict[str, Any]], spectra: list[np.ndarray], y: np.ndarray, early: np.ndarray,
-                 length: int, top: int, threshold: float) -> None:
-        self.recs, self.spectra, self.y, self.early = recs, spectra, y, early
-        self.length, self.top, self.threshold = length, top, threshold
-        self.F = feature_table(spectra, top=top, threshold=threshold)
-        self.S = np.array([interpolate_spectrum(s, length) for s in spectra])
-
-    def take(self, idx: np.ndarray) -> _Sweep:
-        return _Sweep([self.recs[i] for i in idx], [self.spectra[i] for i in idx], self.y[idx], self.early[idx],
-                      self.length, self.top, self.threshold)
-
-    @property
-    def n(self) -> int:
-        return len(self.recs)
-
-
-def _designs(sw: _Sweep, folds: int, inner_folds: int) -> tuple[dict[str, tuple[np.ndarray, Any]], dict[str, Any]]:
-    """The ridge readouts' designs and the hyperparameter encoding of ``sw``'s networks."""
-    H, h_names, h_used, h_constant = _hyperparameters([r["network"] for r in sw.recs])
-    E = np.column_stack([sw.early, (sw.early - sw.early.mean()) ** 2])
-    n_train_min = sw.n - int(np.ceil(sw.n / folds))
-    components = tuple(m for m in _COMPONENTS
-                       if m <= min(sw.length, max(1, n_train_min - n_train_min // inner_folds - 2)))
-    designs: dict[str, tuple[np.ndarray, Any]] = {
-        "hyperparameters": (H, RidgeGrid(H.shape[1])),
-        "early_val_loss": (E, RidgeGrid(2)),
-        "early_val_loss+hyperparameters": (np.column_stack([E, H]), RidgeGrid(2 + H.shape[1])),
-        "spectrum_features": (sw.F, RidgeGrid(sw.F.shape[1])),
-        "full_spectrum": (sw.S, RidgeGrid(0, components=components)),
-        "early_val_loss+full_spectrum": (np.column_stack([E, sw.S]), RidgeGrid(2, components=components)),
-        "early_val_loss+hyperparameters+full_spectrum": (np.column_stack([E, H, sw.S]),
-                                                        RidgeGrid(2 + H.shape[1], components=components)),
-    }
-    if H.shape[1] == 0:  # nothing varies: the hyperparameter readouts are the early loss's
-        del designs["hyperparameters"]
-    meta = {"H": H, "names": h_names, "used": h_used, "constant": h_constant, "components": components}
-    return designs, meta
 
 
 def _fit_readouts(designs: dict[str, tuple[np.ndarray, Any]], y: np.ndarray, outer: list[list[np.ndarray]],
@@ -345,7 +206,7 @@ def _added_value(designs: dict[str, tuple[np.ndarray, Any]], preds: dict[str, np
     return incremental
 
 
-def _correlations(sw: _Sweep, y: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
+def _correlations(sw: Sweep, y: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, x in [(f, sw.F[:, i]) for i, f in enumerate(FEATURES)] + [("early_val_loss", sw.early)]:
         if np.ptp(x) == 0 or np.ptp(y) == 0:
@@ -357,7 +218,7 @@ def _correlations(sw: _Sweep, y: np.ndarray, n_boot: int, seed: int) -> dict[str
     return out
 
 
-def _input_correlations(sw: _Sweep, meta: dict[str, Any]) -> list[dict[str, Any]]:
+def _input_correlations(sw: Sweep, meta: dict[str, Any]) -> list[dict[str, Any]]:
     """Pairs of inputs of different kinds with |Spearman ρ| >= `STRONG_CORRELATION`, strongest first."""
     columns = [("early loss", "early_val_loss", sw.early)]
     columns += [("spectrum", f, sw.F[:, i]) for i, f in enumerate(FEATURES)]
@@ -378,7 +239,7 @@ def _input_correlations(sw: _Sweep, meta: dict[str, Any]) -> list[dict[str, Any]
 OUTLIER_MADS = 5.0
 
 
-def _outliers(sw: _Sweep) -> list[str]:
+def _outliers(sw: Sweep) -> list[str]:
     """Ids of the networks whose target lies more than `OUTLIER_MADS` scaled MADs from the median."""
     if sw.n == 0:
         return []
@@ -443,7 +304,7 @@ def analyze_records(
                for i, r in enumerate(records)]
     records = [{**r, "source": str(r.get("source", f"records[{i}]")), "id": str(r.get("id", f"records[{i}]"))}
                for i, r in enumerate(records)]
-    kept, excluded = _usable(records, early_epoch, target, o["strict"])
+    kept, excluded = usable_records(records, early_epoch, target, o["strict"])
     n = len(kept)
     minimum = max(2 * folds, 8)
     if n < minimum:
@@ -457,11 +318,11 @@ def analyze_records(
     early = np.array([float(r["val_loss"][early_epoch]) for r in recs])
     sizes = sorted({s.size for s in spectra})
     length = int(o["spectrum_length"] or sizes[0])
-    everyone = _Sweep(recs, spectra, y, early, length, o["top"], o["threshold"])
+    everyone = Sweep(recs, spectra, y, early, length, o["top"], o["threshold"])
 
     # -- ends unstable: the rule, and the AUC of each ridge readout for it (all analysed networks)
     unstable, excess = stability.ends_unstable(recs, y, margin)
-    designs_all, meta_all = _designs(everyone, folds, inner_folds)
+    designs_all, meta_all = design_matrices(everyone, folds, inner_folds)
     outer_all = repeated_kfold(n, folds, o["repeats"], seed)
     boot_all = bootstrap_indices(n, n_boot, seed + 1)
     stab: dict[str, Any] = {
@@ -493,7 +354,7 @@ def analyze_records(
         how_good["note"] = (f"too few networks ended stable ({good.n}) for {folds}-fold cross-validation (at least "
                             f"{minimum}); no readout of how good they get")
     else:
-        designs, meta = _designs(good, folds, inner_folds) if good.n < n else (designs_all, meta_all)
+        designs, meta = design_matrices(good, folds, inner_folds) if good.n < n else (designs_all, meta_all)
         mlp_model = _mlp_model(o["mlp"], seed)
         if mlp_model is not None:
             designs[MLP_READOUT] = (good.S, mlp_model)
