@@ -289,8 +289,8 @@ def analyze_records(
     ``inner_folds`` inside each training part; ``n_boot`` bootstrap resamples of networks;
     ``n_permutations`` shuffles of the spectra for the added value's p-value (0: none).
     ``spectrum_length``: common length of the interpolated spectra (default: the
-    shortest). ``mlp``: the MLP readout (``"auto"``: where PyTorch is installed). Records are
-    not modified.
+    shortest). ``mlp``: the MLP readout (``"auto"``: where PyTorch is installed). The records
+    are analysed sorted by id (then source), so their order does not matter; they are not modified.
     """
     if not isinstance(records, (list, tuple)) or not records:
         raise InputError("records: expected a non-empty list of records (see lyapax.readout.load_records).")
@@ -304,6 +304,9 @@ def analyze_records(
                for i, r in enumerate(records)]
     records = [{**r, "source": str(r.get("source", f"records[{i}]")), "id": str(r.get("id", f"records[{i}]"))}
                for i, r in enumerate(records)]
+    # one order whatever the caller's (folds and resamples are drawn over positions): `lyapax readout`,
+    # which lists networks by grid order, and `analyze` on its folder, which reads files by name, agree
+    records.sort(key=lambda r: (r["id"], r["source"]))
     kept, excluded = usable_records(records, early_epoch, target, o["strict"])
     n = len(kept)
     minimum = max(2 * folds, 8)
