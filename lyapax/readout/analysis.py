@@ -337,7 +337,7 @@ def analyze_records(
         "min_class": stability.MIN_CLASS, "auc": None, "note": None,
     }
     if min(unstable.sum(), (~unstable).sum()) >= stability.MIN_CLASS:
-        stab["auc"] = stability.instability_aucs(designs_all, unstable, outer_all, boot_all,
+        stab["auc"] = stability.instability_aucs(designs_all, unstable, folds, o["repeats"], boot_all,
                                                  inner_folds=inner_folds, seed=seed)
     else:
         stab["note"] = (f"too few networks in a class for an AUC ({int(unstable.sum())} unstable, "

@@ -209,19 +209,22 @@ def _stability_lines(a: dict[str, Any]) -> list[str]:
         lines += ["", f"Whether anything early predicts it: not measured, {stab['note']}."]
         return lines + [""]
     lines += ["", "Whether anything early predicts it: each readout's inputs fitted to the label \"ended unstable\" "
-              "under the same cross-validation; the ROC AUC of the out-of-fold scores (0.5: chance; 1: every "
-              "unstable network scored above every stable one), 95% bootstrap interval.", "",
-              "| readout | what it is | AUC for ended unstable | 95% interval |", "|---|---|---|---|"]
-    lines += [f"| {n} | {MEANINGS.get(n, '')} | {_num(v['auc'], '.3f')} | {_ci(v['ci'], '.3f')} |"
-              for n, v in stab["auc"].items()]
-    best = max(stab["auc"].items(), key=lambda kv: -np.inf if kv[1]["auc"] is None else kv[1]["auc"])
-    lo = best[1]["ci"][0]
-    if lo is not None and np.isfinite(lo) and lo > 0.5:
+              "under cross-validation with the classes dealt evenly over the folds; the ROC AUC of the out-of-fold "
+              "scores (1: every unstable network scored above every stable one), its 95% bootstrap interval, and "
+              "its chance level: the mean AUC of the same fit on shuffled labels, below 0.5 under "
+              "cross-validation, with the permutation p-value.", "",
+              "| readout | what it is | AUC for ended unstable | 95% interval | chance level | p |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {n} | {MEANINGS.get(n, '')} | {_num(v['auc'], '.3f')} | {_ci(v['ci'], '.3f')} | "
+              f"{_num(v.get('chance'), '.3f')} | {_num(v.get('p'), '.3g')} |" for n, v in stab["auc"].items()]
+    found = [(n, v) for n, v in stab["auc"].items() if v.get("p") is not None and v["p"] <= 0.05]
+    if found:
+        best = max(found, key=lambda kv: kv[1]["auc"])
         lines += ["", f"The best early predictor of ending unstable is `{best[0]}` (AUC {best[1]['auc']:.2f}, "
-                  f"interval {_ci(best[1]['ci'], '.2f')}, above chance)."]
+                  f"interval {_ci(best[1]['ci'], '.2f')}, chance level {best[1]['chance']:.2f}, p = "
+                  f"{best[1]['p']:.3g})."]
     else:
-        lines += ["", f"Nothing early predicts it detectably: even the best, `{best[0]}`, has an AUC interval "
-                  f"{_ci(best[1]['ci'], '.2f')} that includes chance (0.5)."]
+        lines += ["", "Nothing early predicts it detectably: no readout's AUC beats its shuffled labels at p <= 0.05."]
     return lines + [""]
 
 
