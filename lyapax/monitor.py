@@ -136,6 +136,12 @@ class Monitor:
         """Whether a computation is due at ``step`` (``step % every == 0``)."""
         return int(step) % self.every == 0
 
+    def measure(self, model: Any, *, inputs: Any = None) -> Spectrum:
+        """The spectrum of ``model`` (through ``select``) on the probe (or ``inputs``) with the monitor's
+        options, now; not recorded."""
+        target = self.select(model) if self.select is not None else model
+        return compute(target, self.probe if inputs is None else inputs, self.options, [_AtMost(self.k)])
+
     def compute(self, model: Any, step: int | None = None, *, inputs: Any = None) -> Spectrum:
         """Compute and record the spectrum now, whatever the step (``step`` defaults to the call count).
 
@@ -143,9 +149,8 @@ class Monitor:
         through the network's embedding, for the recurrent layer behind it).
         """
         step = self._calls if step is None else check_int("step", step, 0)
-        target = self.select(model) if self.select is not None else model
         t0 = time.perf_counter()
-        spec = compute(target, self.probe if inputs is None else inputs, self.options, [_AtMost(self.k)])
+        spec = self.measure(model, inputs=inputs)
         rec = MonitorRecord.from_spectrum(step, spec, time.perf_counter() - t0)
         self.records.append(rec)
         if self.on_record is not None:

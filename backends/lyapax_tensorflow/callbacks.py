@@ -29,7 +29,6 @@ import numpy as np
 import tensorflow as tf
 
 import lyapax
-from lyapax.api import compute
 from lyapax.errors import InputError
 from lyapax.options import check as check_option
 from lyapax.validation import numeric_array
@@ -176,7 +175,7 @@ class SpectrumCallback(keras.callbacks.Callback):
     def compute(self) -> lyapax.Spectrum:
         """The spectrum of the chosen layer(s) on the probe batch, now (with the monitor's options; not recorded)."""
         model, inputs = self._target()
-        return compute(model, inputs, self.monitor.options, self.monitor.backend)
+        return self.monitor.measure(model, inputs=inputs)
 
     def _write(self, logs: dict | None, spectrum: lyapax.Spectrum | None) -> None:
         if logs is None:

@@ -94,23 +94,28 @@ def float64_tolerance(reference) -> float:
 
 def one_step_tolerance(cell: cells.Cell, inputs: Any, reference, **options: Any) -> float:
     """Absolute tolerance (nats/step) between two float64 implementations of the same network (a framework's
-    layer or its autodiff, and the numpy reference ``cell``), from the conditioning of the steps themselves.
+    layer or its autodiff, and the numpy reference ``cell``), from the conditioning of each QR's product.
 
-    A QR step computes ``r_ii`` as what is left of a column of ``J Q`` after the others are projected out,
-    with an absolute error ``u·‖J‖`` (``u = 2**-52``), so ``log r_ii`` carries a relative error up to
-    ``u · r_11 / r_ii``, the exponential of the step's spread of one-step exponents (measured with
-    ``finite_time(window=1)`` on the reference; an LSTM whose forget gates close reaches 10 nats in a step,
-    and what one machine's inputs reach, another's may exceed). With ``p = ortho_every`` maps per QR it
-    is ``p`` times larger in the exponent. The tolerance is ``1e-12 + 100 · u · exp(p · s_max)`` (100: the
-    ``d`` units and the weights' size; 1e-12: rounding summed over the steps), or 0.25 beyond the
-    predictability horizon of a chaotic network (`float64_tolerance`). ``options``: the reference's ``h0``,
-    ``warmup`` or ``time_major`` (its ``ortho_every`` is read from ``reference``).
+    A QR computes ``r_ii`` as what is left of a column of ``A = J_p ... J_1 Q`` after the others are
+    projected out, with an absolute error about ``u·r_11`` (``u = 2**-52``), so ``log r_ii`` carries a
+    relative error up to ``u · r_11 / r_ii``: the exponential of that interval's spread of growth, which
+    ``finite_time(window=p, ortho_every=p)`` on the reference measures, interval by interval. It is not
+    the spread of the exponents: an LSTM whose forget gates close shrinks a direction by e^-10 in a
+    step, and what one machine's inputs reach, another's may exceed (issue 25: a test at 1e-10 failed
+    at 7.7e-10 on another machine; a hypothesis case differed by 0.008 between two runs of one machine,
+    where BLAS kernels chosen by memory alignment round differently). The tolerance is ``1e-12 + 100 · u
+    · max exp(spread)`` (100: the ``d`` units and the weights' size; 1e-12: rounding summed over the
+    steps), or 0.25 beyond the predictability horizon of a chaotic network (`float64_tolerance`).
+    ``options``: the reference's ``h0``, ``warmup`` or ``time_major`` (``p`` is ``reference.ortho_every``).
     """
     if float64_tolerance(reference) >= 0.25:
         return 0.25
-    one_step = finite_time(cell, inputs, window=1, keep_windows=True, backend="numpy", **options).windows
-    spread = float(np.max(one_step[..., 0] - one_step[..., -1])) if one_step.shape[-1] > 1 else 0.0
-    return min(0.25, 1e-12 + 100 * 2.0**-52 * np.exp(min(reference.ortho_every * spread, 50.0)))
+    p = int(reference.ortho_every) if reference.ortho_every != "auto" else 1
+    k = int(reference.per_sequence.shape[1])
+    intervals = finite_time(cell, inputs, window=p, ortho_every=p, k=k, keep_windows=True, backend="numpy", **options)
+    rates = intervals.windows
+    spread = float(np.max(rates[..., 0] - rates[..., -1])) * p if rates.shape[-1] > 1 else 0.0
+    return min(0.25, 1e-12 + 100 * 2.0**-52 * np.exp(min(spread, 50.0)))
 
 
 def float32_tolerance(reference) -> np.ndarray:
@@ -311,7 +316,8 @@ class BackendConformance(EntryPointConformance):
             return
         assert got_err is None, got_err
         assert got.backend == self.backend and got.per_sequence.shape == ref.per_sequence.shape
-        np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=float64_tolerance(ref))
+        tol = max(float64_tolerance(ref), one_step_tolerance(case.cell, case.inputs, ref, warmup=case.warmup))
+        np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=tol)
 
     @settings(suppress_health_check=_SHARED)
     @given(data=st.data())
