@@ -6,19 +6,40 @@ import argparse
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from typing import Any
 
 from . import __version__
+from .errors import LyapaxError
 from .registry import backends, registered
 
-__all__ = ["main"]
+__all__ = ["main", "fail"]
 
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.gains, hidden=args.hidden, batch=args.batch, steps=args.steps, warmup=args.warmup,
-             seed=args.seed, out=None if args.no_plot else args.out)
+    out = None if args.no_plot else args.out
+    try:
+        run_demo(args.gains, hidden=args.hidden, batch=args.batch, steps=args.steps, warmup=args.warmup,
+                 seed=args.seed, out=out)
+    except LyapaxError as exc:
+        return fail("lyapax demo", exc)
+    except MemoryError:
+        return fail("lyapax demo", "out of memory; lower --hidden, --batch or --steps.", 1)
+    except KeyboardInterrupt:
+        return 130
     return 0
+
+
+def fail(prog: str, message: Any, code: int = 2) -> int:
+    """Print ``prog: message`` on stderr and return ``code`` (2: bad input).
+
+    Control characters of the message (from a file name, a record) are shown escaped, never
+    sent to the terminal.
+    """
+    text = "".join(ch if ch == "\n" or 32 <= ord(ch) != 127 else repr(ch)[1:-1] for ch in str(message))
+    print(f"{prog}: {text}", file=sys.stderr)
+    return code
 
 
 def _backends(args: argparse.Namespace) -> int:
@@ -37,7 +58,7 @@ def version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code (2 with a message, never a traceback, for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "readout":
         try:
@@ -65,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.set_defaults(func=_demo)
     sub.add_parser("readout", help="training-stability readout experiment (needs lyapax-rnn[torch]); see lyapax readout -h")
     sub.add_parser("backends", help="list registered backends and whether they are installed").set_defaults(func=_backends)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # a bad flag: argparse's message and SystemExit(2)
     return int(args.func(args))
 
 

@@ -6,6 +6,8 @@ each network (about a second each for the defaults on one core).
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,10 +16,13 @@ import numpy as np
 
 from . import cells
 from .api import spectrum
+from .errors import InputError
 from .install import pip_install
+from .readout.storage import check_output_folder
 from .results import Spectrum
+from .validation import check_int
 
-__all__ = ["random_tanh_network", "run_demo"]
+__all__ = ["random_tanh_network", "run_demo", "check_demo"]
 
 DEFAULT_GAINS = (0.5, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0)
 
@@ -36,6 +41,25 @@ def random_tanh_network(hidden: int, inputs: int, gain: float, seed: int = 0) ->
     )
 
 
+def check_demo(gains: Sequence[float], *, hidden: int, batch: int, steps: int, warmup: int, seed: int,
+               out: str | Path | None) -> None:
+    """Refuse the demo's bad settings before any work, naming the flag (`lyapax.errors.InputError`)."""
+    check_int("hidden (--hidden)", hidden, 1)
+    check_int("batch (--batch)", batch, 1)
+    check_int("steps (--steps)", steps, 1)
+    check_int("warmup (--warmup)", warmup, 0)
+    check_int("seed (--seed)", seed, 0)
+    if warmup >= steps:
+        raise InputError(f"warmup (--warmup): {warmup} warm-up steps leave none of the {steps} steps (--steps) to "
+                         "count; lower --warmup or raise --steps.")
+    gains = list(gains)
+    bad = [g for g in gains if isinstance(g, bool) or not isinstance(g, numbers.Real) or not math.isfinite(g) or g <= 0]
+    if not gains or bad:
+        raise InputError(f"gains (--gains): expected positive finite numbers, got {bad or gains}.")
+    if out is not None:
+        check_output_folder(out, "out (--out)", files=("spectra.png",))
+
+
 def run_demo(
     gains: Sequence[float] = DEFAULT_GAINS,
     *,
@@ -48,7 +72,12 @@ def run_demo(
     out: str | Path | None = "lyapax-demo",
     print_fn=print,
 ) -> list[tuple[float, Spectrum]]:
-    """Compute and print the spectra; save a figure under ``out`` if matplotlib is there."""
+    """Compute and print the spectra; save a figure under ``out`` if matplotlib is there.
+
+    The settings are checked first (`check_demo`): an `InputError` names the bad one.
+    """
+    gains = list(gains)
+    check_demo(gains, hidden=hidden, batch=batch, steps=steps, warmup=warmup, seed=seed, out=out)
     rng = np.random.default_rng(seed)
     features = 4
     x = input_scale * rng.standard_normal((batch, steps, features))

@@ -32,12 +32,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import optuna
-import sqlalchemy.exc
-from optuna.pruners import BasePruner
-
 from ..errors import InputError
-from .rule import InstabilityRule, Verdict, leading_exponent
+from ..install import pip_install
+from .rule import InstabilityRule, Verdict, check_epoch, leading_exponent
+
+try:
+    import optuna
+    import sqlalchemy.exc
+    from optuna.pruners import BasePruner
+except ImportError as exc:  # Optuna (or its SQLAlchemy) is not installed
+    raise ImportError(f"lyapax.integrations.optuna needs Optuna, which is not installed ({exc}): "
+                      f"{pip_install('optuna')}") from exc
 
 __all__ = ["SpectrumPruner", "report_spectrum", "create_study", "InstabilityRule", "Verdict", "DEFAULT_STORAGE",
            "EXPONENT_ATTR", "EPOCHS_ATTR", "VERDICT_ATTR"]
@@ -56,7 +61,8 @@ _OPTION = "InstabilityRule(epoch=...)"
 
 def _spectra_of(user_attrs: dict[str, Any]) -> dict[int, Any]:
     n = len(EXPONENT_ATTR)
-    return {int(key[n:]): value for key, value in user_attrs.items() if key.startswith(EXPONENT_ATTR)}
+    return {int(key[n:]): value for key, value in user_attrs.items()
+            if key.startswith(EXPONENT_ATTR) and key[n:].isascii() and key[n:].isdigit()}
 
 
 class SpectrumPruner(BasePruner):
@@ -127,10 +133,9 @@ def report_spectrum(
             trial's ``lyapax.verdict`` user attribute, say why.
         InputError: a bad ``epoch``/``epochs``, or the rule's epoch never comes.
     """
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise InputError(f"epoch: expected an int >= 0 (0 = at initialisation), got {epoch!r}.")
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0):
-        raise InputError(f"epochs: expected the trial's number of epochs (int >= 0), got {epochs!r}.")
+    epoch = check_epoch("epoch", epoch, "an int >= 0 (0 = at initialisation)")
+    if epochs is not None:
+        epochs = check_epoch("epochs", epochs, "the trial's number of epochs (an int >= 0)")
     trial.set_user_attr(f"{EXPONENT_ATTR}{epoch}", leading_exponent(spectrum))
     if epochs is not None:
         trial.set_user_attr(EPOCHS_ATTR, epochs)
@@ -189,6 +194,11 @@ def create_study(
             unreachable server, unwritable SQLite path); the message hides any password.
     """
     pruner = SpectrumPruner(rule, wrapped=wrapped)
+    if direction not in ("minimize", "maximize"):
+        raise InputError(f"direction: expected 'minimize' (a loss) or 'maximize', got {direction!r}.")
+    if storage is not None and not isinstance(storage, (str, optuna.storages.BaseStorage)):
+        raise InputError(f"storage: expected a database URL, an Optuna storage or None, got "
+                         f"{type(storage).__name__}.")
     if isinstance(storage, str):
         try:
             storage = optuna.storages.RDBStorage(storage)  # connects (and creates the tables) now

@@ -28,10 +28,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ray.tune import Stopper
-
 from ..errors import InputError
-from .rule import InstabilityRule, Verdict, leading_exponent
+from ..install import pip_install
+from .rule import InstabilityRule, Verdict, check_epoch, leading_exponent
+
+try:
+    from ray.tune import Stopper
+except ImportError as exc:  # Ray, or its Tune part, is not installed
+    raise ImportError(f"lyapax.integrations.ray_tune needs Ray Tune, which is not installed ({exc}): "
+                      f"{pip_install('ray')}") from exc
 
 __all__ = ["SpectrumStopper", "spectrum_metrics", "InstabilityRule", "Verdict"]
 
@@ -49,9 +54,10 @@ def spectrum_metrics(epoch: int, spectrum: Any, *, epochs: int | None = None,
     rule's epoch never comes.
     """
     lam = leading_exponent(spectrum)
-    out: dict[str, Any] = {epoch_key: int(epoch), metric: float("nan") if lam is None else lam}
+    out: dict[str, Any] = {epoch_key: check_epoch("epoch", epoch, "an int >= 0 (0 = at initialisation)"),
+                           metric: float("nan") if lam is None else lam}
     if epochs is not None:
-        out["epochs"] = int(epochs)
+        out["epochs"] = check_epoch("epochs", epochs, "the trial's number of epochs (an int >= 0)")
     return out
 
 
@@ -93,9 +99,13 @@ class SpectrumStopper(Stopper):
                 f"epoch_key: the trial's result has no {self.epoch_key!r} (keys: {sorted(result)[:12]}...); report "
                 f"the epoch with the spectrum (spectrum_metrics does) or set SpectrumStopper(epoch_key=...)."
             )
+        epoch = result[self.epoch_key]
+        if isinstance(epoch, float) and epoch.is_integer():  # Tune results may turn ints into floats
+            epoch = int(epoch)
+        epoch = check_epoch(f"epoch_key: the result's {self.epoch_key!r}", epoch, "an int >= 0 (0 = at initialisation)")
         spectra = self._spectra.setdefault(trial_id, {})
         if self.metric in result:
-            spectra[int(result[self.epoch_key])] = result[self.metric]
+            spectra[epoch] = result[self.metric]
         verdict = self.rule.decide(spectra, epochs=result.get("epochs"), finished=bool(result.get("done")),
                                    option=_OPTION)
         if verdict is None:

@@ -1,4 +1,4 @@
-"""The rule that marks a trial unstable from its early spectrum (numpy-free, no framework).
+"""The rule that marks a trial unstable from its early spectrum (numpy only, no framework).
 
 `InstabilityRule` looks at the leading Lyapunov exponent λ1 (nats/step) of a
 trial's network at one early epoch and calls the trial unstable when λ1 exceeds a
@@ -20,13 +20,25 @@ in 3 of 5 searches; the threshold (0.05 nats/step at epoch 1) cut 12, none among
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import numbers
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
 
-__all__ = ["InstabilityRule", "Verdict", "leading_exponent"]
+__all__ = ["InstabilityRule", "Verdict", "leading_exponent", "check_epoch"]
+
+
+def _number(value: Any, what: str) -> float | None:
+    """``value`` as a float (NaN/Inf: ``None``), or an `InputError` naming what it was."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(value, numbers.Real):
+        raise InputError(f"spectrum: {what} must be a number (nats/step) or null, got {value!r:.60} "
+                         f"({type(value).__name__}).")
+    v = float(value)
+    return v if math.isfinite(v) else None
 
 
 def leading_exponent(spectrum: Any) -> float | None:
@@ -35,31 +47,58 @@ def leading_exponent(spectrum: Any) -> float | None:
     Accepts a `lyapax.Spectrum` or `lyapax.MonitorRecord` (anything
     with ``max_exponent``), a record dict of the readout (``{"max_exponent": ...}``,
     ``{"exponents": [...]}``, or ``{"error": ...}`` for a spectrum that could not be
-    computed), a number, or ``None``. NaN/Inf count as missing.
+    computed), a number, or ``None``. NaN/Inf count as missing; so does a spectrum with a
+    ``null`` or NaN exponent (the readout writes NaN as ``null``), whose largest exponent is
+    unknown. An exponent of ``-inf`` (a collapsed direction) is a value. Anything else
+    (a string, a boolean) is an `InputError`.
     """
     if spectrum is None:
         return None
     if isinstance(spectrum, Mapping):
         if "max_exponent" in spectrum:
             value = spectrum["max_exponent"]
-        elif spectrum.get("exponents"):
-            value = max(float(v) for v in spectrum["exponents"])
+            return None if value is None else _number(value, "'max_exponent'")
+        elif spectrum.get("exponents") is not None:
+            exps = spectrum["exponents"]
+            if isinstance(exps, (str, bytes, Mapping)) or not isinstance(exps, Iterable):
+                raise InputError(f"spectrum: 'exponents' must be a list of numbers (nats/step), got "
+                                 f"{type(exps).__name__}.")
+            exps = list(np.ravel(exps)) if isinstance(exps, np.ndarray) else list(exps)
+            if not exps:
+                raise InputError("spectrum: 'exponents' is empty; give at least one exponent, or 'error' for a "
+                                 "spectrum that could not be computed.")
+            values = []
+            for v in exps:
+                f = None if v is None else _number(v, "each exponent")
+                if f is None and v is not None and float(v) == -math.inf:
+                    f = -math.inf  # a collapsed direction: a value, not a missing one
+                if f is None:  # null, NaN or +inf: λ1 unknown
+                    return None
+                values.append(f)
+            value = max(values)
+            return value if math.isfinite(value) else None
         elif "error" in spectrum:
             return None
         else:
-            raise InputError(f"spectrum: a dict needs 'max_exponent' or 'exponents', got keys {sorted(spectrum)}.")
+            raise InputError(f"spectrum: a dict needs 'max_exponent' or 'exponents', got keys {sorted(map(str, spectrum))}.")
     else:
         value = getattr(spectrum, "max_exponent", spectrum)
     if value is None:
         return None
     try:
-        value = float(value)
-    except (TypeError, ValueError):
+        return _number(value, "λ1")
+    except InputError:
         raise InputError(
             f"spectrum: expected a lyapax Spectrum, MonitorRecord, record dict or a number (λ1, nats/step), "
             f"got {type(spectrum).__name__}."
         ) from None
-    return value if math.isfinite(value) else None
+
+
+def check_epoch(name: str, value: Any, what: str) -> int:
+    """An epoch count or index: an int >= 0 (numpy integers accepted), else an `InputError` saying ``what`` it is."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+        raise InputError(f"{name}: expected {what}, got {value!r} ({type(value).__name__}).")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -111,15 +150,15 @@ class InstabilityRule:
     prune_missing: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.epoch, bool) or not isinstance(self.epoch, int) or self.epoch < 0:
-            raise InputError(f"epoch: expected the epoch (int >= 0, 0 = initialisation) whose spectrum decides, "
-                             f"got {self.epoch!r}.")
-        try:
-            ok = math.isfinite(float(self.threshold))
-        except (TypeError, ValueError):
-            ok = False
-        if not ok or isinstance(self.threshold, bool):
+        object.__setattr__(self, "epoch", check_epoch("epoch", self.epoch, "the epoch (an int >= 0, 0 = "
+                                                      "initialisation) whose spectrum decides"))
+        ok = isinstance(self.threshold, numbers.Real) and not isinstance(self.threshold, (bool, np.bool_))
+        if not ok or not math.isfinite(float(self.threshold)):
             raise InputError(f"threshold: expected a finite number of nats/step (e.g. 0.0), got {self.threshold!r}.")
+        object.__setattr__(self, "threshold", float(self.threshold))
+        if not isinstance(self.prune_missing, (bool, np.bool_)):
+            raise InputError(f"prune_missing: expected True or False, got {self.prune_missing!r}.")
+        object.__setattr__(self, "prune_missing", bool(self.prune_missing))
 
     def describe(self) -> str:
         """The rule in words."""
@@ -127,6 +166,8 @@ class InstabilityRule:
 
     def check_epochs(self, epochs: int | None, *, option: str = "epoch") -> None:
         """Raise `InputError` when a trial of ``epochs`` epochs never reaches the rule's epoch."""
+        if epochs is not None:
+            epochs = check_epoch("epochs", epochs, "the trial's number of epochs (an int >= 0)")
         if epochs is not None and self.epoch > int(epochs):
             raise InputError(
                 f"{option}: the rule decides on the spectrum at epoch {self.epoch}, but the trial trains only "
@@ -154,6 +195,9 @@ class InstabilityRule:
             InputError: the rule's epoch never comes: beyond ``epochs``, skipped (spectra
                 were reported at later epochs but not at it), or the trial finished without it.
         """
+        if not isinstance(spectra, Mapping) or any(
+                isinstance(e, (bool, np.bool_)) or not isinstance(e, numbers.Integral) for e in spectra):
+            raise InputError(f"spectra: expected a mapping epoch (int) -> spectrum, got {spectra!r:.80}.")
         self.check_epochs(epochs, option=option)
         if self.epoch not in spectra:
             later = sorted(int(e) for e in spectra if int(e) > self.epoch)

@@ -9,7 +9,12 @@ analysis. Modules:
 - `records`: the record format, from JSON files or a CSV table;
 - `features`: spectrum features and interpolation; `stats`: Spearman, bootstrap,
   permutation test, ridge (on principal components) with repeated nested k-fold CV, AUC;
-- `analysis`: `analyze`, every readout against its baselines; `report`: report.md and figures;
+- `selection`: which records are analysed, and why the others are excluded; `designs`: the
+  readouts' design matrices;
+- `analysis`: `analyze`: which networks end unstable (`stability`), and every readout of
+  how good the others get against its baselines; `power`: the smallest effect a sweep can
+  detect; `report`: report.md and figures; `storage`: atomic files, CSV and Markdown that
+  neutralise text from records; `checks`: the settings' checks, naming the flags;
 - `mlp`: the paper's MLP readout (imports PyTorch);
 - `tasks`: embedded grammar text and text files as character corpora (numpy);
 - `train`: one network trained with PyTorch (imports it), spectra by a `lyapax.Monitor`;

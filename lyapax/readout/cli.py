@@ -6,13 +6,14 @@ Entry point: `main` (``argv`` without the program and subcommand names; returns 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
+from ..cli import fail
 from ..errors import InputError
 from ..install import pip_install
 
@@ -24,8 +25,8 @@ def _floats(text: str) -> tuple[float, ...]:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
-    if not values or any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive comma-separated numbers, got {text!r}")
+    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive finite comma-separated numbers, got {text!r}")
     return values
 
 
@@ -135,62 +136,68 @@ def _ray_options(args: argparse.Namespace) -> Any:
     try:
         from .ray_sweep import RayOptions
     except ImportError as exc:
-        raise ImportError(f"--ray needs Ray, which is not installed ({exc}): {pip_install('ray')}") from exc
+        raise ImportError(f"--ray: {exc}") from exc
     return RayOptions(address=args.ray_address, num_cpus=args.ray_cpus)
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """A MemoryError, or PyTorch's allocation failure (a RuntimeError)."""
+    return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "allocate" in str(exc)
+                                            and "memory" in str(exc))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``lyapax readout [analyze]`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    """Run ``lyapax readout [analyze]`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    Bad input never shows a traceback: the message and exit code 2, checked before any training.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "analyze":
         return analyze_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    prog = "lyapax readout"
+    args = build_parser().parse_args(argv)  # a bad flag: argparse's message and SystemExit(2)
     try:  # training needs PyTorch (lyapax.readout.train imports it); `analyze` does not
         from .study import DEFAULT, PAPER, QUICK, TEXT_DEFAULT, run_study, with_overrides
     except ImportError as exc:
-        print(f"lyapax readout: training networks needs PyTorch, which is not installed ({exc}): "
-              f"{pip_install('torch')}", file=sys.stderr)
-        return 2
-    if args.preset == "paper":
-        base = PAPER
-        if args.quick:
-            print("lyapax readout: --quick and --preset paper exclude each other.", file=sys.stderr)
-            return 2
-    elif args.text:
-        base = TEXT_DEFAULT
-    else:
-        base = QUICK if args.quick else DEFAULT
-    if args.text and args.quick:
-        base = with_overrides(TEXT_DEFAULT, init_scales=(0.04, 0.35, 1.4, 2.8), lrs=(0.001, 0.01), epochs=4,
-                              batches_per_epoch=50, hidden=64, max_chars=args.max_chars or 400_000)
-    overrides = {name: getattr(args, name) for name in (
-        "text", "max_chars", "seed", "archs", "init_scales", "lrs", "hidden", "replicates", "epochs",
-        "batches_per_epoch", "batch", "seq_len", "threads", "backend", "warmup", "probe_batch", "probe_steps",
-        "early_epoch", "top", "threshold", "bootstrap", "folds", "bias", "dropout", "lr_decay", "lr_decay_after")}
+        return fail(prog, f"training networks needs PyTorch, which is not installed ({exc}): {pip_install('torch')}")
+    if args.preset == "paper" and args.quick:
+        return fail(prog, "--quick and --preset paper exclude each other.")
     try:
-        cfg = with_overrides(base, **overrides)
-        if args.k is not _UNSET:
-            cfg = replace(cfg, train=replace(cfg.train, k=args.k))
-        if not 0 <= cfg.early_epoch < cfg.train.epochs:
-            raise ValueError(f"--early-epoch: expected 0 <= epoch < --epochs = {cfg.train.epochs}, got {cfg.early_epoch}.")
-        if cfg.text is not None and not os.path.isfile(cfg.text):
-            raise ValueError(f"--text: no such file {cfg.text!r}.")
+        if args.preset == "paper":
+            base = PAPER
+        elif args.text and args.quick:
+            base = with_overrides(TEXT_DEFAULT, init_scales=(0.04, 0.35, 1.4, 2.8), lrs=(0.001, 0.01), epochs=4,
+                                  batches_per_epoch=50, hidden=64, max_chars=args.max_chars or 400_000)
+        elif args.text:
+            base = TEXT_DEFAULT
+        else:
+            base = QUICK if args.quick else DEFAULT
+        overrides = {name: getattr(args, name) for name in (
+            "text", "max_chars", "seed", "archs", "init_scales", "lrs", "hidden", "replicates", "epochs",
+            "batches_per_epoch", "batch", "seq_len", "threads", "backend", "warmup", "probe_batch", "probe_steps",
+            "early_epoch", "top", "threshold", "bootstrap", "folds", "bias", "dropout", "lr_decay", "lr_decay_after")}
+        cfg = with_overrides(base, **overrides, **({} if args.k is _UNSET else {"k": args.k}))
         ray_options = _ray_options(args)
     except (TypeError, ValueError, ImportError) as exc:
-        print(f"lyapax readout: {exc}", file=sys.stderr)
-        return 2
+        return fail(prog, exc)
     out = args.out or ("lyapax-readout" + ("-paper" if args.preset else "") + ("-text" if args.text else "")
                        + ("-quick" if args.quick else ""))
     t0 = time.perf_counter()
     try:
         analysis = run_study(cfg, out, progress=not args.no_progress, figures=not args.no_figures, ray=ray_options)
-    except InputError as exc:  # e.g. an unreachable --ray-address
-        print(f"lyapax readout: {exc}", file=sys.stderr)
-        return 2
+    except InputError as exc:  # the output folder, the corpus, the backend, e.g. an unreachable --ray-address
+        return fail(prog, exc)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished networks are kept in {out}/networks; re-run the same command to resume.",
               file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as exc:
+        if not _out_of_memory(exc):
+            raise
+        return fail(prog, f"out of memory ({str(exc).splitlines()[0]}); lower --hidden, --batch or --probe-batch. "
+                     f"Finished networks are kept in {out}/networks.", 1)
+    except OSError as exc:  # e.g. the disk filled up
+        return fail(prog, f"cannot write the outputs ({exc}); finished networks are kept in {out}/networks.", 1)
     print(f"\nwall time {time.perf_counter() - t0:.0f} s")
     _print_summary(analysis, out)
     return 0
@@ -199,11 +206,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _print_summary(analysis: dict[str, Any], out: str) -> None:
     from .report import added_value_in_words
 
+    stab = analysis["stability"]
     print(f"{analysis['n_networks']} networks analysed ({len(analysis['excluded'])} excluded); target "
           f"{analysis['target']}, early epoch {analysis['early_epoch']}.")
-    print("Out-of-fold R^2 [95% bootstrap interval]:")
-    for name, r in analysis["readouts"].items():
-        print(f"  {name:>45}: {r['r2']:+.3f} [{r['r2_ci'][0]:+.3f}, {r['r2_ci'][1]:+.3f}]")
+    print(f"Ended unstable: {stab['n_unstable']} ({stab['definition']}).")
+    if stab["auc"]:
+        best, v = max(stab["auc"].items(), key=lambda kv: kv[1]["auc"])
+        print(f"  best early readout of it: {best}, AUC {v['auc']:.2f} [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}]")
+    elif stab["note"]:
+        print(f"  no AUC: {stab['note']}")
+    if analysis["readouts"]:
+        print(f"How good the {analysis['n_stable']} stable networks get: out-of-fold R^2 [95% bootstrap interval]:")
+        for name, r in analysis["readouts"].items():
+            print(f"  {name:>45}: {r['r2']:+.3f} [{r['r2_ci'][0]:+.3f}, {r['r2_ci'][1]:+.3f}]")
     print(added_value_in_words(analysis))
     print(f"report: {os.path.join(out, 'report.md')}")
 
@@ -228,8 +243,11 @@ def build_analyze_parser() -> argparse.ArgumentParser:
     p.add_argument("--permutations", type=int, default=200, help="spectrum shuffles for the p-value (default 200)")
     p.add_argument("--top", type=int, default=4, help="exponents the 'mean_top' feature averages (default 4)")
     p.add_argument("--threshold", type=float, default=-0.1, help="'n_above' threshold, nats/step (default -0.1)")
-    p.add_argument("--unstable-margin", type=float, default=0.5,
-                   help="unstable: diverged or target above the best by more than this (default 0.5)")
+    p.add_argument("--unstable-margin", type=float, default=0.1,
+                   help="ended unstable: diverged, or the target above the network's own best validation loss by "
+                        "more than this, in the target's units (default 0.1; inf: only divergence)")
+    p.add_argument("--rank-target", action="store_true",
+                   help="predict the ranks of the target (0 = best, 1 = worst) instead of its values")
     p.add_argument("--no-mlp", action="store_true", help="skip the MLP readout (it needs PyTorch)")
     p.add_argument("--strict", action="store_true",
                    help="stop at the first record that lacks the early loss or spectrum, instead of excluding it")
@@ -239,24 +257,33 @@ def build_analyze_parser() -> argparse.ArgumentParser:
 
 
 def analyze_main(argv: Sequence[str]) -> int:
-    """``lyapax readout analyze PATH [options]``; returns the exit code."""
+    """``lyapax readout analyze PATH [options]``; returns the exit code (2, with the message, for bad input)."""
     from .records import load_records
     from .report import write_outputs
 
+    prog = "lyapax readout analyze"
     args = build_analyze_parser().parse_args(list(argv))
     out = args.out or (os.path.dirname(os.path.abspath(args.path)) if os.path.isfile(args.path) else args.path)
     t0 = time.perf_counter()
+    skipped: list[dict[str, str]] = []
     try:
-        records = load_records(args.path)
+        records = load_records(args.path, skipped=skipped)
+        for s in skipped:
+            fail(prog, f"skipped {s['source']}: {s['reason']}")
         analysis = write_outputs(
-            records, out, figures=not args.no_figures, early_epoch=args.early_epoch, target=args.target,
-            folds=args.folds, repeats=args.repeats, inner_folds=args.inner_folds, n_boot=args.bootstrap,
-            n_permutations=args.permutations, top=args.top, threshold=args.threshold,
-            unstable_margin=args.unstable_margin, mlp=False if args.no_mlp else "auto", strict=args.strict,
-            seed=args.seed)
+            records, out, figures=not args.no_figures, skipped=skipped, early_epoch=args.early_epoch,
+            target=args.target, folds=args.folds, repeats=args.repeats, inner_folds=args.inner_folds,
+            n_boot=args.bootstrap, n_permutations=args.permutations, top=args.top, threshold=args.threshold,
+            unstable_margin=args.unstable_margin, rank_target=args.rank_target,
+            mlp=False if args.no_mlp else "auto", strict=args.strict, seed=args.seed)
     except InputError as exc:
-        print(f"lyapax readout analyze: {exc}", file=sys.stderr)
-        return 2
+        return fail(prog, exc)
+    except KeyboardInterrupt:
+        return fail(prog, "interrupted; nothing written after the last complete file.", 130)
+    except MemoryError as exc:
+        return fail(prog, f"out of memory ({exc}); lower --bootstrap or analyse fewer networks.", 1)
+    except OSError as exc:
+        return fail(prog, f"cannot write the outputs ({exc}).", 1)
     print(f"analysis time {time.perf_counter() - t0:.0f} s")
     _print_summary(analysis, out)
     return 0

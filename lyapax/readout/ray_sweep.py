@@ -29,11 +29,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import ray
-
 from ..errors import InputError
+from ..install import pip_install
 from .tasks import CharCorpus
 from .train import NetworkConfig, TrainConfig, train_network
+
+try:
+    import ray
+except ImportError as exc:
+    raise ImportError(f"lyapax.readout.ray_sweep needs Ray, which is not installed ({exc}): {pip_install('ray')}") from exc
 
 __all__ = ["RayOptions", "train_on_ray", "connect"]
 

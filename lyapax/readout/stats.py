@@ -27,6 +27,7 @@ __all__ = [
     "r2_score",
     "rmse",
     "repeated_kfold",
+    "stratified_kfold",
     "GridModel",
     "column_scaling",
     "RidgeGrid",
@@ -252,6 +253,32 @@ def repeated_kfold(n: int, folds: int, repeats: int, seed: int = 0) -> list[list
     if repeats < 1:
         raise ValueError(f"repeats: expected >= 1, got {repeats}.")
     return [kfold_indices(n, folds, seed=seed * 1009 + r) for r in range(repeats)]
+
+
+def stratified_kfold(labels: Any, folds: int, repeats: int, seed: int = 0) -> list[list[np.ndarray]]:
+    """Like `repeated_kfold`, with each class dealt evenly over the folds: ``[repeat][fold] -> test indices``.
+
+    For a classification readout: with plain folds, holding out a positive lowers the share of
+    positives the model is fitted to, so held-out positives score low and a readout without
+    any signal gets an AUC below 0.5 (measured: 0.13-0.27 for unrelated predictors on a
+    40-network synthetic sweep with 6 positives). Dealt evenly, every training part has
+    the same share.
+    """
+    labels = np.asarray(labels)
+    if not 2 <= folds <= labels.size:
+        raise ValueError(f"folds: expected 2 <= folds <= n = {labels.size}, got {folds}.")
+    out = []
+    for r in range(repeats):
+        rng = np.random.default_rng(seed * 1009 + r)
+        parts: list[list[int]] = [[] for _ in range(folds)]
+        start = 0
+        for value in np.unique(labels):
+            members = rng.permutation(np.flatnonzero(labels == value))
+            for j, i in enumerate(members):
+                parts[(start + j) % folds].append(int(i))
+            start += members.size  # the next class continues where this one stopped: even fold sizes
+        out.append([np.sort(np.array(p, dtype=np.intp)) for p in parts])
+    return out
 
 
 def column_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -23,19 +23,30 @@ import itertools
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from .. import backends
+from ..errors import InputError
 from ..install import pip_install
-from .storage import read_json, write_json
+from . import checks
+from .records import read_record
+from .storage import check_output_folder, read_json, write_json
 from .tasks import CharCorpus, grammar_text, make_corpus, read_text
-from .train import NetworkConfig, TrainConfig, train_network
+from .train import ARCHITECTURES, RECORD_VERSION, NetworkConfig, TrainConfig, train_network
 
 if TYPE_CHECKING:
     from .ray_sweep import RayOptions
 
-__all__ = ["StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "PAPER", "PAPER_GPU", "load_corpus", "networks_of", "run_networks"]
+__all__ = ["StudyConfig", "QUICK", "DEFAULT", "TEXT_DEFAULT", "PAPER", "PAPER_GPU", "load_corpus", "networks_of",
+           "run_networks", "run_study", "with_overrides", "check_study_folder", "check_backend", "check_corpus"]
+
+
+def _state_size(arch: str, hidden: int) -> int:
+    """The state dimension whose exponents the spectrum has: (h, c) for an LSTM."""
+    return 2 * hidden if arch == "lstm" else hidden
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,43 @@ class StudyConfig:
     folds: int = 5
     repeats: int = 5
     permutations: int = 200
+
+    def __post_init__(self) -> None:
+        archs = self.archs if isinstance(self.archs, (tuple, list)) else None
+        if not archs or any(a not in ARCHITECTURES for a in archs):
+            raise InputError(f"archs (--archs): expected a non-empty subset of {ARCHITECTURES}, got {self.archs!r}.")
+        checks.normalise(self, "archs", tuple(archs))
+        for name, flag in (("init_scales", "--init-scales"), ("lrs", "--lrs")):
+            values = getattr(self, name)
+            if not isinstance(values, (tuple, list)) or not values:
+                raise InputError(f"{name} ({flag}): expected a non-empty list of positive numbers, got {values!r}.")
+            checks.normalise(self, name, tuple(checks.real(name, v, flag, low=0, low_open=True) for v in values))
+        sizes = self.hidden if isinstance(self.hidden, (tuple, list)) else (self.hidden,)
+        if not sizes:
+            raise InputError("hidden (--hidden): expected one size or several, got none.")
+        sizes = tuple(checks.count("hidden", h, 1, "--hidden") for h in sizes)
+        checks.normalise(self, "hidden", sizes[0] if not isinstance(self.hidden, (tuple, list)) else sizes)
+        for name, minimum, flag in (("replicates", 1, "--replicates"), ("seed", 0, "--seed"),
+                                    ("grammar_chars", 1000, None), ("early_epoch", 0, "--early-epoch"),
+                                    ("top", 1, "--top"), ("bootstrap", 1, "--bootstrap"), ("folds", 2, "--folds"),
+                                    ("repeats", 1, None), ("permutations", 0, None)):
+            checks.normalise(self, name, checks.count(name, getattr(self, name), minimum, flag))
+        checks.normalise(self, "max_chars", checks.count("max_chars", self.max_chars, 1000, "--max-chars", allow_none=True))
+        checks.normalise(self, "threshold", checks.real("threshold", self.threshold, "--threshold"))
+        if self.text is not None and not isinstance(self.text, (str, os.PathLike)):
+            raise InputError(f"text (--text): expected the path of a text file, got {self.text!r}.")
+        if not isinstance(self.train, TrainConfig):
+            raise InputError(f"train: expected a TrainConfig, got {type(self.train).__name__}.")
+        if self.early_epoch >= self.train.epochs:
+            raise InputError(f"early_epoch (--early-epoch): expected an epoch before the last, 0 <= epoch < --epochs "
+                             f"= {self.train.epochs}, got {self.early_epoch}.")
+        if self.train.spectrum_epochs is not None and self.early_epoch not in self.train.spectrum_epochs:
+            raise InputError(f"early_epoch (--early-epoch): the spectra are computed at epochs "
+                             f"{list(self.train.spectrum_epochs)} only (spectrum_epochs), not at {self.early_epoch}.")
+        if self.train.k is not None and self.train.k > min(_state_size(a, h) for a in self.archs for h in sizes):
+            smallest = min((_state_size(a, h), a, h) for a in self.archs for h in sizes)
+            raise InputError(f"k (--k): {self.train.k} exponents, but the {smallest[1].upper()} of {smallest[2]} units "
+                             f"has a state of {smallest[0]} (H for a GRU, 2H for an LSTM); lower --k or use --k all.")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -125,21 +173,29 @@ def load_corpus(cfg: StudyConfig) -> CharCorpus:
 
 
 def networks_of(cfg: StudyConfig) -> list[NetworkConfig]:
-    """Every network of the grid (archs x init scales x learning rates x replicates)."""
-    return [
+    """Every network of the grid (archs x init scales x learning rates x replicates); their ids are distinct."""
+    nets = [
         NetworkConfig(arch=a, init_scale=float(p), lr=float(lr), hidden=int(h), seed=cfg.seed * 1000 + r)
         for a, h, p, lr, r in itertools.product(cfg.archs, cfg.sizes, cfg.init_scales, cfg.lrs, range(cfg.replicates))
     ]
+    twice = sorted(i for i, c in Counter(n.id for n in nets).items() if c > 1)
+    if twice:
+        raise InputError(f"the grid names a network twice ({', '.join(twice[:3])}): a value repeated in --archs, "
+                         "--hidden, --init-scales or --lrs, or two values equal to 6 significant digits; give each "
+                         "value once.")
+    return nets
 
 
 def _done(path: str, train: TrainConfig, corpus: CharCorpus) -> bool:
-    if not os.path.exists(path):
+    if not os.path.isfile(path):
         return False
     try:
-        rec = read_json(path)
-    except (OSError, ValueError):
+        rec = read_record(path)  # never blocks, never reads a huge file
+    except InputError:  # unreadable or corrupt: trained again
         return False
-    return rec.get("train") == json.loads(json.dumps(asdict(train))) and rec.get("corpus", {}).get("name") == corpus.name
+    return (isinstance(rec, dict) and rec.get("record_version") == RECORD_VERSION
+            and rec.get("train") == json.loads(json.dumps(asdict(train)))
+            and (rec.get("corpus") or {}).get("name") == corpus.name)
 
 
 def _train_here(
@@ -182,8 +238,11 @@ def run_networks(
     its network finishes, and a record does not depend on where or in which order it
     was trained.
     """
-    corpus = load_corpus(cfg)
     nets = networks_of(cfg)
+    check_study_folder(out, nets)
+    check_backend(cfg.train.backend)
+    corpus = load_corpus(cfg)
+    check_corpus(cfg, corpus)
     folder = os.path.join(out, "networks")
     os.makedirs(folder, exist_ok=True)
     write_json(os.path.join(out, "study.json"), {"study": cfg.to_dict(), "corpus": {
@@ -223,10 +282,58 @@ def run_networks(
     return [read_json(os.path.join(folder, n.id + ".json")) for n in nets]
 
 
-def with_overrides(cfg: StudyConfig, **kw: Any) -> StudyConfig:
-    """``cfg`` with study fields and `TrainConfig` fields (by name) replaced; ``None`` values ignored."""
+#: What a study writes into its folder (besides networks/<id>.json).
+STUDY_FILES = ("study.json", "analysis.json", "report.md", "networks.csv")
+STUDY_FOLDERS = ("networks", "figures")
+
+
+def check_study_folder(out: str, nets: list[NetworkConfig]) -> None:
+    """Refuse, before any training, an output folder the study could not write (`check_output_folder`)."""
+    check_output_folder(out, "out (--out)", files=STUDY_FILES, folders=STUDY_FOLDERS)
+    for net in nets:
+        path = os.path.join(out, "networks", net.id + ".json")
+        if os.path.lexists(path) and not os.path.isfile(path):
+            raise InputError(f"out (--out): {path!r} is not a regular file where the record of network {net.id} "
+                             "goes; remove it, or choose another folder.")
+
+
+def check_backend(backend: str | None) -> None:
+    """Refuse an unknown or uninstalled spectrum backend before any training (each spectrum would fail)."""
+    if backend is None:
+        return
+    installed = backends()
+    if backend not in installed:
+        raise InputError(f"backend (--backend): {backend!r} is not an installed lyapax backend (installed: "
+                         f"{', '.join(installed)}); leave it out to use the model's own (torch).")
+
+
+def check_corpus(cfg: StudyConfig, corpus: CharCorpus) -> None:
+    """Refuse windows longer than the corpus's parts before any training."""
+    t = cfg.train
+    if corpus.train.size < t.seq_len + 2:
+        raise InputError(f"seq_len (--seq-len): training windows of {t.seq_len} characters, but the training text "
+                         f"has {corpus.train.size}; use a longer text or a shorter --seq-len.")
+    need = max(t.val_len, t.probe_steps) + 2
+    if corpus.val.size < need:
+        raise InputError(f"probe_steps (--probe-steps): validation windows of {need - 2} characters (the probe's "
+                         f"--probe-steps and val_len), but the held-out text has {corpus.val.size}; use a longer "
+                         "text (--text, --max-chars) or shorter windows.")
+
+
+#: `with_overrides`'s default for ``k``: keep the preset's (``None`` there means all exponents).
+UNCHANGED: Any = object()
+
+
+def with_overrides(cfg: StudyConfig, *, k: Any = UNCHANGED, **kw: Any) -> StudyConfig:
+    """``cfg`` with study fields and `TrainConfig` fields (by name) replaced; ``None`` values ignored.
+
+    ``k``: the number of exponents (``None``: all), replaced unless `UNCHANGED`. The
+    combination is checked once, as a whole (e.g. ``k`` against ``hidden``).
+    """
     train_fields = set(TrainConfig.__dataclass_fields__)
     train_kw = {k: v for k, v in kw.items() if k in train_fields and v is not None}
+    if k is not UNCHANGED:
+        train_kw["k"] = k
     study_kw = {k: v for k, v in kw.items() if k not in train_fields and v is not None}
     return replace(cfg, train=replace(cfg.train, **train_kw), **study_kw)
 
@@ -248,6 +355,11 @@ def run_study(
     """
     from .report import write_outputs
 
+    n_nets, minimum = len(networks_of(cfg)), max(2 * cfg.folds, 8)
+    if n_nets < minimum:
+        raise InputError(f"the study has {n_nets} networks, and its analysis with {cfg.folds} folds (--folds) needs "
+                         f"at least {minimum}; add grid points or --replicates, or lower --folds (before training "
+                         "them all for nothing).")
     t0 = time.perf_counter()
     records = run_networks(cfg, out, monitor_factory=monitor_factory, progress=progress, log=log, ray=ray)
     wall = time.perf_counter() - t0

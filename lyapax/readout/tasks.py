@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,14 +92,28 @@ def grammar_text(n_chars: int = 200_000, seed: int = 0) -> str:
 
 
 def read_text(path: str | os.PathLike[str], max_chars: int | None = None) -> str:
-    """The text of a UTF-8 file (the first ``max_chars`` characters when given)."""
+    """The text of a UTF-8 file (the first ``max_chars`` characters when given; undecodable bytes replaced).
+
+    Only a regular file is read (checked on the opened file: a FIFO or a device never blocks).
+    """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f"text: no such file {path!r}; pass the path of a plain-text file.")
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        text = fh.read() if max_chars is None else fh.read(max_chars)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise InputError(f"text (--text): cannot open {path!r} ({exc.strerror or exc}); pass the path of a "
+                         "plain-text file.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError(f"text (--text): {path!r} is not a regular file; pass the path of a plain-text file.")
+    with os.fdopen(fd, "rb") as raw:
+        try:
+            with io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as fh:
+                text = fh.read() if max_chars is None else fh.read(max_chars)
+        except OSError as exc:
+            raise InputError(f"text (--text): cannot read {path!r} ({exc.strerror or exc}).") from None
     if len(text) < 1000:
-        raise InputError(f"text: {path!r} holds only {len(text)} characters; a character model needs more (>= 1000).")
+        raise InputError(f"text (--text): {path!r} holds only {len(text)} characters; a character model needs more "
+                         "(>= 1000).")
     return text
 
 

@@ -10,6 +10,16 @@ After every epoch (and at initialisation, epoch 0) the spectrum of the
 recurrent layer, driven by a fixed probe batch of one-hot validation text, is
 computed by a `lyapax.Monitor`.
 
+Every random draw of a network comes from generators seeded by its own seed:
+initialisation and dropout masks from ``torch.Generator`` objects, batches from a
+numpy generator, the probe's basis from the Monitor's seed. Nothing draws from
+torch's (or numpy's) global RNG, so a record does not depend on what ran before it in
+the process (other networks, a resumed study, a Ray worker's earlier tasks, the
+caller's own use of the RNG), and the caller's global RNG state is left as it was.
+``nn.Dropout`` draws its masks from the global RNG: with it, one GRU with dropout 0.1
+trained twice in one process with another network in between ended epoch 1 at
+validation losses 3.46087 and 3.46061 (issue 23), hence `SeededDropout`.
+
 This module imports PyTorch; `lyapax.readout.cli` checks that it is installed
 before importing it.
 """
@@ -25,12 +35,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..monitor import Monitor
+from . import checks
 from .tasks import CharCorpus
 
-__all__ = ["NetworkConfig", "TrainConfig", "CharRNN", "build_model", "train_network", "one_hot_probe"]
+__all__ = ["NetworkConfig", "TrainConfig", "CharRNN", "SeededDropout", "build_model", "train_network", "one_hot_probe",
+           "seeded_generator", "RECORD_VERSION"]
 
 ARCHITECTURES = ("lstm", "gru")
+#: Version of the training that wrote a record: a resumed study retrains records of another version.
+#: 2: every draw from the network's own generators (1, unversioned: dropout from torch's global RNG).
+RECORD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,14 @@ class NetworkConfig:
     lr: float
     hidden: int
     seed: int
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise InputError(f"arch (--archs): expected one of {ARCHITECTURES}, got {self.arch!r}.")
+        checks.normalise(self, "init_scale", checks.real("init_scale", self.init_scale, "--init-scales", low=0, low_open=True))
+        checks.normalise(self, "lr", checks.real("lr", self.lr, "--lrs", low=0, low_open=True))
+        checks.normalise(self, "hidden", checks.count("hidden", self.hidden, 1, "--hidden"))
+        checks.normalise(self, "seed", checks.count("seed", self.seed, 0, "--seed"))
 
     @property
     def id(self) -> str:
@@ -80,16 +104,81 @@ class TrainConfig:
     lr_decay_after: int = 0
     spectrum_epochs: tuple[int, ...] | None = None
 
+    def __post_init__(self) -> None:
+        for name, minimum in (("epochs", 1), ("batches_per_epoch", 1), ("batch", 1), ("seq_len", 1),
+                              ("val_windows", 1), ("val_len", 1), ("probe_batch", 1), ("probe_steps", 1),
+                              ("warmup", 0), ("threads", 1), ("lr_decay_after", 0)):
+            checks.normalise(self, name, checks.count(name, getattr(self, name), minimum, _flag(name)))
+        checks.normalise(self, "k", checks.count("k", self.k, 1, "--k", allow_none=True))
+        if self.warmup >= self.probe_steps:
+            raise InputError(f"warmup (--warmup): the probe's {self.probe_steps} steps (--probe-steps) must be more "
+                             f"than its {self.warmup} warm-up steps, which are not counted; lower --warmup or raise "
+                             "--probe-steps.")
+        checks.normalise(self, "clip", checks.real("clip", self.clip, low=0))
+        checks.normalise(self, "dropout", checks.real("dropout", self.dropout, "--dropout", low=0, high=1, high_open=True))
+        checks.normalise(self, "lr_decay", checks.real("lr_decay", self.lr_decay, "--lr-decay", low=0, low_open=True))
+        checks.normalise(self, "bias", checks.boolean("bias", self.bias, "--bias/--no-bias"))
+        if self.backend is not None and (not isinstance(self.backend, str) or not self.backend):
+            raise InputError(f"backend (--backend): expected a backend's name, got {self.backend!r}.")
+        if self.spectrum_epochs is not None:
+            try:
+                epochs = tuple(sorted({checks.count("spectrum_epochs", e, 0) for e in self.spectrum_epochs}))
+            except TypeError:
+                raise InputError(f"spectrum_epochs: expected epochs (ints >= 0) or None, got "
+                                 f"{self.spectrum_epochs!r}.") from None
+            checks.normalise(self, "spectrum_epochs", epochs)
+
+
+#: Fields of `TrainConfig` that `lyapax readout` sets by a flag (the others are API only).
+_FLAGS = {"epochs", "batches_per_epoch", "batch", "seq_len", "probe_batch", "probe_steps", "warmup", "threads",
+          "lr_decay_after"}
+
+
+def _flag(name: str) -> str | None:
+    return "--" + name.replace("_", "-") if name in _FLAGS else None
+
+
+def seeded_generator(seed: int, stream: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` for one use (``stream``) of a network's ``seed``, independent of the others."""
+    state = np.random.SeedSequence([int(seed), int(stream)]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+#: Streams of `seeded_generator` (the numpy batch generator uses SeedSequence([seed, 7919])).
+_DROPOUT_STREAM = 1
+
+
+class SeededDropout(torch.nn.Module):
+    """Inverted dropout (as ``nn.Dropout``) whose masks come from its own ``generator``, not the global RNG."""
+
+    def __init__(self, p: float, generator: torch.Generator) -> None:
+        super().__init__()
+        self.p = float(p)
+        self.generator = generator
+
+    def forward(self, x: Any) -> Any:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator, dtype=x.dtype, device=x.device) >= self.p
+        return x * keep / (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
 
 class CharRNN(torch.nn.Module):
-    """One-hot characters -> one recurrent layer (``.rnn``, batch-first) -> dropout -> ``.decoder`` (linear)."""
+    """One-hot characters -> one recurrent layer (``.rnn``, batch-first) -> dropout -> ``.decoder`` (linear).
 
-    def __init__(self, arch: str, vocab_size: int, hidden: int, *, bias: bool = True, dropout: float = 0.0) -> None:
+    The dropout masks come from ``generator`` (`SeededDropout`; default: a fresh generator seeded 0).
+    """
+
+    def __init__(self, arch: str, vocab_size: int, hidden: int, *, bias: bool = True, dropout: float = 0.0,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         cls = torch.nn.LSTM if arch == "lstm" else torch.nn.GRU
         self.vocab_size = vocab_size
         self.rnn = cls(vocab_size, hidden, batch_first=True, bias=bias)
-        self.dropout = torch.nn.Dropout(dropout)
+        self.dropout = SeededDropout(dropout, generator if generator is not None else torch.Generator().manual_seed(0))
         self.decoder = torch.nn.Linear(hidden, vocab_size)
 
     def forward(self, ids: Any) -> Any:
@@ -100,19 +189,28 @@ class CharRNN(torch.nn.Module):
 
 def build_model(arch: str, vocab_size: int, hidden: int, init_scale: float, seed: int, *,
                 bias: bool = True, dropout: float = 0.0) -> Any:
-    """A `CharRNN` with its recurrent parameters drawn from U(-p, p), p = ``init_scale``."""
+    """A `CharRNN` with its recurrent parameters drawn from U(-p, p), p = ``init_scale``.
+
+    The decoder gets PyTorch's default initialisation of ``nn.Linear`` (weight and bias
+    from U(-1/sqrt(hidden), 1/sqrt(hidden))). Every draw, dropout masks included, comes
+    from generators seeded by ``seed``; torch's global RNG is neither read nor advanced
+    (the layers are built on the meta device, then filled).
+    """
     if arch not in ARCHITECTURES:
-        raise ValueError(f"arch: expected one of {ARCHITECTURES}, got {arch!r}.")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}.")
+        raise InputError(f"arch: expected one of {ARCHITECTURES}, got {arch!r}.")
+    dropout = checks.real("dropout", dropout, low=0, high=1, high_open=True)
 
     gen = torch.Generator().manual_seed(int(seed))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        model = CharRNN(arch, vocab_size, hidden, bias=bias, dropout=dropout)
+    masks = seeded_generator(seed, _DROPOUT_STREAM)
+    with torch.device("meta"):  # no default initialisation: it would draw from the global RNG
+        model = CharRNN(arch, vocab_size, hidden, bias=bias, dropout=dropout, generator=masks)
+    model = model.to_empty(device="cpu")
+    bound = 1.0 / math.sqrt(hidden)
     with torch.no_grad():
         for p in model.rnn.parameters():
             p.copy_((torch.rand(p.shape, generator=gen, dtype=p.dtype) * 2.0 - 1.0) * init_scale)
+        for p in model.decoder.parameters():
+            p.copy_((torch.rand(p.shape, generator=gen, dtype=p.dtype) * 2.0 - 1.0) * bound)
     return model
 
 
@@ -243,6 +341,7 @@ def train_network(
                 on_epoch(epoch, v, spectra[-1])
         return {
             "id": net.id,
+            "record_version": RECORD_VERSION,
             "network": asdict(net),
             "train": asdict(cfg),
             "corpus": {"name": corpus.name, "vocab_size": corpus.vocab_size,

@@ -77,9 +77,11 @@ def test_resume_skips_done_networks(tmp_path):
     run_networks(small, str(out), progress=False, log=lambda s: None)
     first = (out / "networks" / f"{networks_of(small)[0].id}.json").stat().st_mtime_ns
     logs = []
-    with pytest.raises(InputError, match="2 usable networks of 2"):  # trained, but too few to analyse
-        run_study(small, str(out), progress=False, figures=False, log=logs.append)
+    run_networks(small, str(out), progress=False, log=logs.append)
     assert any("resuming: 2 of 2" in m for m in logs)
+    with pytest.raises(InputError, match="the study has 2 networks.*needs at least 8"):  # refused before training
+        run_study(small, str(tmp_path / "never"), progress=False, figures=False, log=logs.append)
+    assert not (tmp_path / "never").exists()
     assert (out / "networks" / f"{networks_of(small)[0].id}.json").stat().st_mtime_ns == first
 
 

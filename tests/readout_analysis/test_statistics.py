@@ -139,3 +139,16 @@ def test_nested_selection_on_noise_does_not_look_predictive():
     pred, _ = nested_cv_predict(X, y, repeated_kfold(40, 5, 3, seed=1), RidgeGrid(60))
     r2 = [1 - ((y - p) ** 2).sum() / ((y - y.mean()) ** 2).sum() for p in pred]
     assert max(r2) < 0.1
+
+
+def test_stratified_folds_partition_and_deal_each_class_evenly():
+    from lyapax.readout.stats import stratified_kfold
+
+    labels = np.array([True] * 7 + [False] * 30)
+    for folds in stratified_kfold(labels, 5, 3, seed=2):
+        joined = np.sort(np.concatenate(folds))
+        np.testing.assert_array_equal(joined, np.arange(labels.size))  # a partition
+        assert sorted(int(labels[f].sum()) for f in folds) == [1, 1, 1, 2, 2]  # 7 positives over 5 folds
+        assert max(f.size for f in folds) - min(f.size for f in folds) <= 1
+    a, b = stratified_kfold(labels, 5, 2, seed=2), stratified_kfold(labels, 5, 2, seed=2)
+    assert all(np.array_equal(x, y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))

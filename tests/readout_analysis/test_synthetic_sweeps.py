@@ -46,3 +46,11 @@ def test_the_same_folds_and_seed_give_the_same_analysis(sweep):
     assert a["readouts"] == b["readouts"] and a["incremental"] == b["incremental"]
     assert records == snapshot  # the user's records are not modified
     assert np.isclose(a["readouts"]["early_val_loss"]["r2"], b["readouts"]["early_val_loss"]["r2"])
+
+
+def test_the_order_of_the_records_does_not_matter(sweep):
+    records = sweep(24, "early")
+    fast = {**FAST, "n_permutations": 3, "n_boot": 50}
+    a, b = analyze(records, **fast), analyze(records[::-1], **fast)
+    assert a["ids"] == b["ids"] == sorted(a["ids"])
+    assert a["readouts"] == b["readouts"] and a["incremental"] == b["incremental"]

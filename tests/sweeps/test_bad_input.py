@@ -56,8 +56,8 @@ def test_ray_temp_folder_inside_the_virtualenv(monkeypatch, tmp_path):
 
 def test_unreachable_ray_address_cli(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    flags = ["--out", str(tmp_path / "x"), "--quick", "--archs", "gru", "--init-scales", "1", "--lrs", "0.01",
-             "--no-progress", "--no-figures"]
+    flags = ["--out", str(tmp_path / "x"), "--quick", "--archs", "gru", "--init-scales", "0.1,1", "--lrs", "0.01,0.03",
+             "--replicates", "2", "--folds", "4", "--no-progress", "--no-figures"]  # 8 networks: enough to analyse
     assert cli.main([*flags, "--ray-address", UNREACHABLE]) == 2
     err = capsys.readouterr().err
     assert "--ray-address" in err and "ray start --head" in err and "Traceback" not in err
