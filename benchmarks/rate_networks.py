@@ -6,7 +6,7 @@ Usage::
     python benchmarks/rate_networks.py --part map --sizes 64,128 --networks 4,4
     python benchmarks/rate_networks.py --part large-n --backends numpy,torch
     python benchmarks/rate_networks.py --quick                  # small sizes, a minute: checks the script runs
-    python benchmarks/rate_networks.py --json out.json          # every network's numbers too
+    python benchmarks/rate_networks.py --json out.json          # every network's numbers; rerun to resume
 
 Parts:
 
@@ -286,24 +286,42 @@ def _environment(args: argparse.Namespace) -> dict[str, Any]:
     return info
 
 
+def _load(path: str | None) -> dict[str, Any]:
+    """An earlier ``--json`` file (its networks are reused), or an empty report."""
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    return {}
+
+
+def _save(path: str | None, report: dict[str, Any]) -> None:
+    if path:
+        with open(path + ".tmp", "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=1)
+        os.replace(path + ".tmp", path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--part", choices=("all", "map", "flow", "large-n"), default="all")
     parser.add_argument("--sizes", help="map: N values (default 64,128,256,512,1024); flow: (default 256,512,1024)")
-    parser.add_argument("--networks", help="networks per size, one per --sizes entry (default 16,8,6,4,3 and 4,3,2)")
+    parser.add_argument("--networks", help="networks per size, one per --sizes entry (default 16,8,6,4,2 and 4,3,2)")
     parser.add_argument("--backend", default="numpy", choices=("numpy", "torch"), help="backend of the map and flow parts")
     parser.add_argument("--backends", default="numpy,torch", help="backends timed by the large-n part")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs: checks that the script runs")
-    parser.add_argument("--json", help="write every result to this file")
+    parser.add_argument("--json", help="results file, rewritten after every network; networks already in it "
+                                       "(same part, protocol, N and seed) are reused, so a stopped run resumes")
     args = parser.parse_args(argv)
     args.backends = [b for b in args.backends.split(",") if b]
     _capped_threads(args.threads)
     env = _environment(args)
     print(f"# {env}")
     started = time.perf_counter()
-    report: dict[str, Any] = {"environment": env}
-    plans = {"map": (MAP, [64, 128, 256, 512, 1024], [16, 8, 6, 4, 3]), "flow": (FLOW, [256, 512, 1024], [4, 3, 2])}
+    report = _load(args.json)
+    report.setdefault("environment_runs", []).append(env)
+    done = report.setdefault("networks", [])
+    plans = {"map": (MAP, [64, 128, 256, 512, 1024], [16, 8, 6, 4, 2]), "flow": (FLOW, [256, 512, 1024], [4, 3, 2])}
     for part in ("map", "flow"):
         if args.part not in ("all", part):
             continue
@@ -317,24 +335,30 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for n, count in zip(sizes, networks):
             for seed in range(count):
-                r = run_network(setting, n, seed, args.backend)
+                key = {"part": part, "N": n, "seed": seed, "setting": asdict(setting)}
+                old = next((d for d in done if {k: d.get(k) for k in key} == key), None)
+                if old is not None:
+                    r = NetworkResult(**{k: v for k, v in old.items() if k != "setting"})
+                else:
+                    r = run_network(setting, n, seed, args.backend)
+                    done.append({**asdict(r), "setting": asdict(setting)})
+                    _save(args.json, report)
                 results.append(r)
                 print(f"  {part} N={n} seed={seed}: λ1={r.lambda1:.5f} D_KY/N={r.dky:.5f} h_KS/N={r.hks:.6f} "
-                      f"unstable={r.unstable:.4f} ({r.seconds:.1f} s, {r.steps} steps)", flush=True)
+                      f"unstable={r.unstable:.4f} ({r.seconds:.1f} s, {r.steps} steps{', reused' if old else ''})",
+                      flush=True)
         summary = compare(setting, results)
         print_comparison(setting, summary)
-        report[part] = {"setting": asdict(setting), "summary": summary, "networks": [asdict(r) for r in results]}
+        report[part] = {"setting": asdict(setting), "summary": summary}
+        _save(args.json, report)
     if args.part in ("all", "large-n"):
         shapes = [(256, 256, 20), (512, 512, 10)] if args.quick else [(1024, 1024, 8), (2048, 2048, 3), (4096, 256, 8)]
         rows = [time_large_n(n, k, b, steps) for n, k, steps in shapes for b in args.backends]
         print_large_n(rows)
-        report["large_n"] = rows
-    report["environment"]["load_average_end"] = os.getloadavg()
-    report["seconds"] = time.perf_counter() - started
-    print(f"\n# load average at the end {os.getloadavg()}; total {report['seconds']:.0f} s")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(report, fh, indent=1)
+        report["large_n"] = {"rows": rows, "load_average": [env["load_average"], os.getloadavg()]}
+    env["load_average_end"] = os.getloadavg()
+    print(f"\n# load average at the end {os.getloadavg()}; this run {time.perf_counter() - started:.0f} s")
+    _save(args.json, report)
     return 0
 
 

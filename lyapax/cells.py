@@ -140,6 +140,7 @@ class Cell:
 
     def map_arrays(self, fn: Callable[[Any], Any]) -> Cell:
         """A copy with every weight array replaced by ``fn(array)`` (e.g. a dtype or device cast)."""
+        _check_callable(fn)
         return dataclasses.replace(self, **{k: fn(v) for k, v in self.arrays().items()})
 
     def split(self) -> tuple[CellDef, Any]:
@@ -188,6 +189,11 @@ def _check_matrix(name: str, w: Any, rows: int | None, cols: int | None) -> None
 def _check_vector(name: str, b: Any | None, n: int) -> None:
     if b is not None and _array_shape(name, b, f"({n},)") != (n,):
         raise InputError(f"{name}: expected shape ({n},), got {_shape(b)}.")
+
+
+def _check_callable(fn: Any) -> None:
+    if not callable(fn):
+        raise InputError(f"fn: expected a function of one array (e.g. torch.from_numpy), got {type(fn).__name__}.")
 
 
 def _check_flag(name: str, value: Any) -> None:
@@ -425,6 +431,7 @@ class Stack(Cell):
         self.dt = durations[0] if durations else 1.0
 
     def map_arrays(self, fn: Callable[[Any], Any]) -> Stack:
+        _check_callable(fn)
         return Stack([layer.map_arrays(fn) for layer in self.layers])
 
     def arrays(self) -> dict[str, Any]:

@@ -59,6 +59,8 @@ def test_to_dict_is_standard_json():
         (lambda: cells.Elman(np.ones((4, 1)), np.eye(4), nonlinearity=["tanh"]), r"nonlinearity: expected 'tanh'"),
         (lambda: cells.Stack(None), r"layers: expected a list of lyapax.cells cells, got NoneType"),
         (lambda: cells.Stack(cells.Elman(np.ones((4, 1)), np.eye(4))), r"layers: expected a list of lyapax.cells cells"),
+        (lambda: cells.Elman(np.ones((4, 1)), np.eye(4)).map_arrays("float32"),
+         r"fn: expected a function of one array \(e.g. torch.from_numpy\), got str"),
     ],
 )
 def test_cell_constructors_name_what_is_not_an_array(build, message):
