@@ -17,8 +17,10 @@ Parts:
   (``method="rk4"``), ``g = 2``, the top ``N/4`` exponents (Clark: the top 1024 of 4096), QR every 5
   steps (every 0.5 τ, as Clark), exponents per unit time.
 - ``large-n``: seconds per step of the full spectrum of ``N`` = 1024 and 2048 and of the top 256 of
-  ``N = 4096`` (the δ = 1 map), per backend, against the two operations every step must do: a bare
-  ``J @ Q`` of ``(N, N) @ (N, k)`` and a bare QR of ``(N, k)``, timed in the same run and framework.
+  ``N = 4096`` (the δ = 1 map), per backend (the time of ``1 + steps`` steps less that of 1 step, over
+  ``steps``: one-off costs left out), against the two operations every step must do: a bare
+  ``J @ Q`` of ``(N, N) @ (N, k)`` and a bare QR of ``(N, k)``, timed in turn with it (three rounds,
+  the fastest of each) in the same framework.
 
 The protocol follows Clark's ``scripts/run_network.py`` settings (his ``docs/NUMERICS.md``): the state alone
 is burned in (``--burn`` time units), then the basis with it (``--warmup``, lyapax's warm-up), then
@@ -29,7 +31,8 @@ exponents over ``N``), as Clark's ``observables.spectrum_summary`` defines them.
 
 The finite-size argument: these are self-averaging densities of the spectrum (per neuron), whose
 finite-``N`` corrections are of order ``1/N``; so the per-``N`` means (over networks, with their
-standard errors) are fitted by weighted least squares with ``a + b / N``, and the fit's value at
+standard errors) from ``--fit-min`` (128) up are fitted by weighted least squares with ``a + b / N``
+(the ``1/N²`` terms weigh most at the smallest sizes), and the fit's value at
 ``N = 4096`` (with its standard error, from the networks' spread) is compared with Clark's
 single-network N = 4096 numbers. ``chi2/dof`` near 1 says the ``1/N`` form describes the sizes run.
 
@@ -172,12 +175,13 @@ def inverse_n_fit(sizes: Any, means: Any, errors: Any) -> dict[str, float]:
     }
 
 
-def compare(setting: Setting, results: list[NetworkResult]) -> dict[str, Any]:
-    """Per-size means and standard errors, the 1/N fit and the comparison with Clark's N = 4096."""
+def compare(setting: Setting, results: list[NetworkResult], fit_min: int = 0) -> dict[str, Any]:
+    """Per-size means and standard errors, the 1/N fit over the sizes ``>= fit_min`` and Clark's N = 4096."""
     import numpy as np
 
     sizes = sorted({r.N for r in results})
-    out: dict[str, Any] = {"sizes": sizes, "networks": [sum(r.N == n for r in results) for n in sizes], "by_quantity": {}}
+    out: dict[str, Any] = {"sizes": sizes, "networks": [sum(r.N == n for r in results) for n in sizes],
+                           "fit_min": fit_min, "by_quantity": {}}
     for key, _ in QUANTITIES:
         if CLARK[setting.part][key] is None:
             continue
@@ -186,7 +190,9 @@ def compare(setting: Setting, results: list[NetworkResult]) -> dict[str, Any]:
             v = np.array([getattr(r, key) for r in results if r.N == n])
             rows.append((n, float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan"), v.size))
         # the unstable fraction moves in steps of 1/N: no network's value is known better than that
-        usable = [(n, m, max(sd, 1.0 / n) / np.sqrt(c)) for n, m, sd, c in rows if c > 1]
+        floor = {n: 1.0 / n if key == "unstable" else 0.0 for n in sizes}
+        usable = [(n, m, max(sd, floor[n]) / np.sqrt(c)) for n, m, sd, c in rows
+                  if n >= fit_min and c > 1 and max(sd, floor[n]) > 0]
         fit = inverse_n_fit(*zip(*usable)) if len(usable) >= 2 else None
         out["by_quantity"][key] = {"per_size": rows, "fit": fit, "clark": CLARK[setting.part][key]}
     return out
@@ -196,7 +202,7 @@ def print_comparison(setting: Setting, summary: dict[str, Any]) -> None:
     unit = "per step" if setting.dt == 1.0 else "per unit time"
     print(f"\n{setting.part}: g = {setting.g}, {setting.method} dt = {setting.dt}, k = {setting.k_fraction:g} N, "
           f"QR every {setting.ortho_every}; burn {setting.burn:g}, warm-up {setting.warmup:g}, observe "
-          f"{setting.observe:g} time units; rates {unit}")
+          f"{setting.observe:g} time units; rates {unit}; the fit over N >= {summary['fit_min']}")
     head = "  ".join(f"{'N=' + str(n) + ' (' + str(c) + ')':>18}" for n, c in zip(summary["sizes"], summary["networks"]))
     print(f"{'quantity':<10}{head}  {'fit a+b/N at 4096':>20}  {'N->inf':>16}  {'chi2/dof':>8}  {'Clark 4096':>10}  "
           f"{'(fit-Clark)/se':>14}")
@@ -210,23 +216,24 @@ def print_comparison(setting: Setting, summary: dict[str, Any]) -> None:
             print(f"{label:<10}{cells}  (too few networks to fit)")
             continue
         z = (fit["at_4096"] - q["clark"]) / fit["at_4096_se"]
-        chi2 = f"{fit['chi2_dof']:>8.2f}" if len(q["per_size"]) > 2 else f"{'-':>8}"
+        chi2 = f"{fit['chi2_dof']:>8.2f}" if sum(n >= summary["fit_min"] for n in summary["sizes"]) > 2 else f"{'-':>8}"
         print(f"{label:<10}{cells}  {fit['at_4096']:>10.5f} ±{fit['at_4096_se']:<8.5f}  {fit['a']:>8.5f} ±{fit['a_se']:<6.4f}"
               f"  {chi2}  {q['clark']:>10.5f}  {z:>14.2f}")
 
 
-def best_of(fn: Any, repeats: int = 3) -> float:
-    """The fastest of ``repeats`` timed calls of ``fn()`` (seconds)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def _seconds(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
-def time_large_n(N: int, k: int, backend: str, steps: int) -> dict[str, Any]:
-    """Seconds per step of lyapax on the δ = 1 map, and of a bare ``J @ Q`` and a bare QR of the same shapes."""
+def time_large_n(N: int, k: int, backend: str, steps: int, repeats: int = 3) -> dict[str, Any]:
+    """Seconds per step of lyapax on the δ = 1 map, and of a bare ``J @ Q`` and a bare QR of the same shapes.
+
+    Each of the ``repeats`` rounds times, in turn, lyapax over 1 and over ``1 + steps`` steps (their
+    difference leaves out one-off costs: the initial basis' QR of ``(N, N)``), the matmul and the QR;
+    each figure is the fastest round's (the machine is shared: interleaving keeps the load alike).
+    """
     import numpy as np
 
     import lyapax
@@ -234,23 +241,26 @@ def time_large_n(N: int, k: int, backend: str, steps: int) -> dict[str, Any]:
 
     J, h = random_network(N, 3.0, 0)
     model, h0 = on_backend(backend, RateNetwork(J, dt=1.0, method="euler"), h)
-    with warnings.catch_warnings():  # a few steps are enough to time one, not to make a spectrum
-        warnings.simplefilter("ignore", UserWarning)
-        start = time.perf_counter()
-        lyapax.spectrum(model, steps=steps, h0=h0, k=k)
-        per_step = (time.perf_counter() - start) / steps
     Q = np.linalg.qr(np.random.default_rng(1).normal(size=(N, k)))[0]
     if backend == "numpy":
         A = J @ Q
-        t_mm, t_qr = best_of(lambda: J @ Q), best_of(lambda: np.linalg.qr(A))
+        matmul, qr = (lambda: J @ Q), (lambda: np.linalg.qr(A))
     else:
         import torch
 
         Jt, Qt = torch.from_numpy(J), torch.from_numpy(Q)
         At = Jt @ Qt
-        t_mm, t_qr = best_of(lambda: Jt @ Qt), best_of(lambda: torch.linalg.qr(At))
-    return {"N": N, "k": k, "backend": backend, "steps": steps, "per_step": per_step, "matmul": t_mm, "qr": t_qr,
-            "matmul_gflops": 2.0 * N * N * k / t_mm / 1e9}
+        matmul, qr = (lambda: Jt @ Qt), (lambda: torch.linalg.qr(At))
+    rounds = []
+    with warnings.catch_warnings():  # a few steps are enough to time one, not to make a spectrum
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(repeats):
+            one = _seconds(lambda: lyapax.spectrum(model, steps=1, h0=h0, k=k))
+            more = _seconds(lambda: lyapax.spectrum(model, steps=1 + steps, h0=h0, k=k))
+            rounds.append(((more - one) / steps, _seconds(matmul), _seconds(qr)))
+    per_step, t_mm, t_qr = (min(r[i] for r in rounds) for i in range(3))
+    return {"N": N, "k": k, "backend": backend, "steps": steps, "repeats": repeats, "per_step": per_step,
+            "matmul": t_mm, "qr": t_qr, "matmul_gflops": 2.0 * N * N * k / t_mm / 1e9}
 
 
 def print_large_n(rows: list[dict[str, Any]]) -> None:
@@ -308,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--networks", help="networks per size, one per --sizes entry (default 16,8,6,4,2 and 4,3,2)")
     parser.add_argument("--backend", default="numpy", choices=("numpy", "torch"), help="backend of the map and flow parts")
     parser.add_argument("--backends", default="numpy,torch", help="backends timed by the large-n part")
+    parser.add_argument("--fit-min", type=int, default=128,
+                        help="smallest N in the a + b/N fit (default 128: the 1/N² terms weigh most at the smallest N)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs: checks that the script runs")
     parser.add_argument("--json", help="results file, rewritten after every network; networks already in it "
@@ -347,12 +359,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {part} N={n} seed={seed}: λ1={r.lambda1:.5f} D_KY/N={r.dky:.5f} h_KS/N={r.hks:.6f} "
                       f"unstable={r.unstable:.4f} ({r.seconds:.1f} s, {r.steps} steps{', reused' if old else ''})",
                       flush=True)
-        summary = compare(setting, results)
+        summary = compare(setting, results, 0 if args.quick else args.fit_min)
         print_comparison(setting, summary)
         report[part] = {"setting": asdict(setting), "summary": summary}
         _save(args.json, report)
     if args.part in ("all", "large-n"):
-        shapes = [(256, 256, 20), (512, 512, 10)] if args.quick else [(1024, 1024, 8), (2048, 2048, 3), (4096, 256, 8)]
+        shapes = [(256, 256, 10), (512, 512, 4)] if args.quick else [(1024, 1024, 6), (2048, 2048, 3), (4096, 256, 6)]
         rows = [time_large_n(n, k, b, steps) for n, k, steps in shapes for b in args.backends]
         print_large_n(rows)
         report["large_n"] = {"rows": rows, "load_average": [env["load_average"], os.getloadavg()]}
