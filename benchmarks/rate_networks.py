@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/rate_networks.py                          # all three parts, one thread (about 45 min here)
+    python benchmarks/rate_networks.py                          # all three parts, one thread (85 min here, loaded)
     python benchmarks/rate_networks.py --part map --sizes 64,128 --networks 4,4
     python benchmarks/rate_networks.py --part large-n --backends numpy,torch
     python benchmarks/rate_networks.py --quick                  # small sizes, a minute: checks the script runs
@@ -19,8 +19,8 @@ Parts:
 - ``large-n``: seconds per step of the full spectrum of ``N`` = 1024 and 2048 and of the top 256 of
   ``N = 4096`` (the δ = 1 map), per backend (the time of ``1 + steps`` steps less that of 1 step, over
   ``steps``: one-off costs left out), against the two operations every step must do: a bare
-  ``J @ Q`` of ``(N, N) @ (N, k)`` and a bare QR of ``(N, k)``, timed in turn with it (three rounds,
-  the fastest of each) in the same framework.
+  ``J @ Q`` of ``(N, N) @ (N, k)`` and a bare QR of ``(N, k)``, timed in turn with it (``--repeats``
+  rounds, 3 by default, the fastest of each) in the same framework.
 
 The protocol follows Clark's ``scripts/run_network.py`` settings (his ``docs/NUMERICS.md``): the state alone
 is burned in (``--burn`` time units), then the basis with it (``--warmup``, lyapax's warm-up), then
@@ -320,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="numpy,torch", help="backends timed by the large-n part")
     parser.add_argument("--fit-min", type=int, default=128,
                         help="smallest N in the a + b/N fit (default 128: the 1/N² terms weigh most at the smallest N)")
+    parser.add_argument("--repeats", type=int, default=3, help="large-n: rounds timed, the fastest of each figure kept")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs: checks that the script runs")
     parser.add_argument("--json", help="results file, rewritten after every network; networks already in it "
@@ -365,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         _save(args.json, report)
     if args.part in ("all", "large-n"):
         shapes = [(256, 256, 10), (512, 512, 4)] if args.quick else [(1024, 1024, 6), (2048, 2048, 3), (4096, 256, 6)]
-        rows = [time_large_n(n, k, b, steps) for n, k, steps in shapes for b in args.backends]
+        rows = [time_large_n(n, k, b, steps, args.repeats) for n, k, steps in shapes for b in args.backends]
         print_large_n(rows)
         report["large_n"] = {"rows": rows, "load_average": [env["load_average"], os.getloadavg()]}
     env["load_average_end"] = os.getloadavg()
