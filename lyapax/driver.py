@@ -266,4 +266,5 @@ def iterate(problem: Problem, opts: Options, observers: Sequence[Observer] = ())
         qr=" + ".join(engines) + (f"; Householder redid {fallbacks} chunk(s)" if fallbacks else ""),
         intervals=tuple(sorted(set().union(*(p.intervals for p in parts)))),
         threads=len(parts),
+        dt=float(getattr(problem.dynamics, "dt", 1.0)),
     )

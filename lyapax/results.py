@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,9 +11,26 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Spectrum", "kaplan_yorke_dimension", "sorted_descending", "standard_error"]
+__all__ = ["Spectrum", "check_step_duration", "kaplan_yorke_dimension", "sorted_descending", "standard_error"]
 
 _UNITS = {"nats": 1.0, "bits": 1.0 / np.log(2.0)}
+
+
+def check_step_duration(name: str, value: Any) -> float:
+    """``value`` as a positive finite float (a step's duration or a time constant), else an `InputError`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name}: expected a positive number (a duration), got {value!r} ({type(value).__name__}).")
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"{name}: expected a positive finite duration, got {value!r}.")
+    return float(value)
+
+
+def _json_numbers(values: Any) -> Any:
+    """A float or an array as plain Python, non-finite numbers as ``None`` (JSON ``null``)."""
+    if np.ndim(values) == 0:
+        v = float(values)
+        return v if math.isfinite(v) else None
+    return [_json_numbers(v) for v in values]
 
 
 def sorted_descending(per_sequence: np.ndarray) -> np.ndarray:
@@ -54,7 +73,9 @@ class Spectrum:
     """Lyapunov spectrum of a model driven by a batch of input sequences.
 
     All exponents are in nats per step (natural log, per time step of the
-    map); see `exponents_in` for bits and per-unit-time rates.
+    map); ``dt`` is the duration of a step (a `lyapax.cells.RateNetwork`'s
+    integration step; 1 for discrete-time models), `exponents_per_time` and
+    `exponents_in` give rates per unit time and in bits.
 
     Attributes:
         exponents: ``(k,)`` mean over sequences of the per-sequence spectra, descending, nats/step.
@@ -76,6 +97,7 @@ class Spectrum:
             method and the dtype of the QR when it differs from ``dtype``.
         intervals: the QR intervals used (``ortho_every``; several with ``"auto"``).
         threads: the threads that shared the batch.
+        dt: the duration of one step in the model's time unit (1: per-step and per-time rates agree).
     """
 
     exponents: np.ndarray
@@ -93,6 +115,7 @@ class Spectrum:
     qr: str = "householder"
     intervals: tuple[int, ...] = ()
     threads: int = 1
+    dt: float = 1.0
 
     @property
     def k(self) -> int:
@@ -119,27 +142,38 @@ class Spectrum:
         """Sum of the positive exponents (Pesin bound on the KS entropy), nats/step."""
         return float(np.sum(self.exponents[self.exponents > 0]))
 
-    def exponents_in(self, unit: str = "bits", dt: float = 1.0) -> np.ndarray:
-        """Mean exponents in ``unit`` (``"nats"`` or ``"bits"``) per ``dt`` time units per step.
+    @property
+    def exponents_per_time(self) -> np.ndarray:
+        """Mean exponents in nats per unit time: ``exponents / dt`` (``exponents_in("nats")``)."""
+        return self.exponents_in("nats")
 
-        ``dt`` is the duration of one step; ``dt=1`` keeps per-step rates.
+    def exponents_in(self, unit: str = "bits", dt: float | None = None) -> np.ndarray:
+        """Mean exponents in ``unit`` (``"nats"`` or ``"bits"``) per unit time: ``exponents / dt`` rescaled.
+
+        ``dt`` is the duration of one step; ``None`` takes the spectrum's own `dt` (1 for
+        discrete-time models, so per step); ``dt=1`` gives per-step rates for any model.
         """
-        if unit not in _UNITS:
+        if not isinstance(unit, str) or unit not in _UNITS:
             raise InputError(f"unit: expected 'nats' or 'bits', got {unit!r}.")
-        if not dt > 0:
-            raise InputError(f"dt: expected a positive step duration, got {dt!r}.")
+        dt = self.dt if dt is None else check_step_duration("dt", dt)
         return self.exponents * _UNITS[unit] / dt
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-Python summary (JSON-serialisable), exponents in nats/step."""
+        """Plain-Python summary, exponents in nats/step; ``dt`` converts them to per unit time.
+
+        Standard JSON (``json.dumps(..., allow_nan=False)`` accepts it): numbers that are not
+        finite are written as ``None`` (``null``): the ``-inf`` exponent of a direction that
+        collapsed, the NaN standard error of a single sequence, an infinite one. The arrays
+        (`exponents`, `stderr`) keep them.
+        """
         return {
             "backend": self.backend,
-            "exponents": self.exponents.tolist(),
-            "stderr": self.stderr.tolist(),
-            "per_sequence": self.per_sequence.tolist(),
-            "max_exponent": self.max_exponent,
-            "kaplan_yorke_dimension": self.kaplan_yorke_dimension,
-            "entropy": self.entropy,
+            "exponents": _json_numbers(self.exponents),
+            "stderr": _json_numbers(self.stderr),
+            "per_sequence": _json_numbers(self.per_sequence),
+            "max_exponent": _json_numbers(self.max_exponent),
+            "kaplan_yorke_dimension": _json_numbers(self.kaplan_yorke_dimension),
+            "entropy": _json_numbers(self.entropy),
             "steps": self.steps,
             "warmup": self.warmup,
             "ortho_every": self.ortho_every,
@@ -148,6 +182,7 @@ class Spectrum:
             "threads": self.threads,
             "state_dim": self.state_dim,
             "dtype": self.dtype,
+            "dt": self.dt,
             "units": "nats/step",
         }
 
@@ -177,5 +212,7 @@ class Spectrum:
             f"  exponents (nats/step): {head}{more}\n"
             f"  max exponent: {self.max_exponent:.5g}  max stderr: {err}\n"
             f"  Kaplan-Yorke dimension: {self.kaplan_yorke_dimension:.4g}  entropy: {self.entropy:.4g} nats/step"
+            + ("" if self.dt == 1.0 else f"\n  per unit time (dt = {self.dt:g}): max exponent "
+               f"{self.max_exponent / self.dt:.5g}, entropy {self.entropy / self.dt:.4g} nats/time unit")
         )
 
