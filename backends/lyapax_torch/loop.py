@@ -15,6 +15,11 @@ calls; forming Q from ``geqrf`` with a GEMM-based (UT-transform) formula was
 slower single-threaded, and ``inference_mode`` vs ``no_grad`` or the
 array-api-compat wrappers change a step by less than the run-to-run noise. So
 the plain loop stays; ``ortho_every > 1`` is the lever that amortises the QR.
+
+A step function's tangent map is the exception: eagerly its ``torch.func`` JVP costs 2-6x the
+analytic cell in dispatch, so the runner hands chunks to `.compiled.CompiledTangent` (compiled
+by ``torch.compile``) as `.compiled.step_compilation` says: from the first step (``"always"``),
+from step `.compiled.AUTO_AFTER` of the computation on (``"auto"``: chunks that start there), or never.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ import torch
 from lyapax.algorithm import run_chunk
 from lyapax.cells import Cell
 from lyapax.linalg import HOUSEHOLDER, QR
+from lyapax.tangent import AutodiffDynamics
 
+from . import compiled as compilation
 from .namespace import namespace
 
 __all__ = ["make_runner", "trace_count"]
@@ -44,13 +51,23 @@ def make_runner(dynamics: Any, differentiable: bool = False) -> Callable[..., An
     and ``dynamics``; with ``differentiable``, the autograd graph is kept."""
     xp = namespace()
     quiet = torch.inference_mode if isinstance(dynamics, Cell) else torch.no_grad
+    mode = "never" if differentiable or not isinstance(dynamics, AutodiffDynamics) else compilation.step_compilation()
+    compiled: list[compilation.CompiledTangent] = []  # made on the first chunk that runs compiled
+
+    def chosen(start: int) -> Any:
+        if mode == "never" or (mode == "auto" and start < compilation.AUTO_AFTER):
+            return dynamics
+        if not compiled:
+            compiled.append(compilation.CompiledTangent(dynamics, warn=mode == "always"))
+        return compiled[0]
 
     def runner(carry: Any, xs: Any, start: int, length: int, ortho_every: int, *, qr: QR = HOUSEHOLDER,
                factors: bool = False) -> Any:
         if differentiable:
             return run_chunk(xp, dynamics, carry, xs, start, length, ortho_every, qr=qr, track=False, factors=factors)
         with quiet():
-            return run_chunk(xp, dynamics, carry, xs, start, length, ortho_every, qr=qr, track=False, factors=factors)
+            return run_chunk(xp, chosen(int(start)), carry, xs, start, length, ortho_every, qr=qr, track=False,
+                             factors=factors)
 
     runner.factors = True
     return runner
