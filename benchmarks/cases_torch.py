@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import lyapax_torch
 import torch
 import torch.nn.functional as fn
 from torch import nn
 
 import lyapax
-import lyapax_torch
 
 __all__ = ["cases", "paper_spectrum", "step_rows", "OwnGRU"]
 

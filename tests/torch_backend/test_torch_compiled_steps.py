@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import threading
 
+import lyapax_torch
 import numpy as np
 import pytest
 import torch
-
-import lyapax
-import lyapax_torch
-from lyapax.errors import InputError
 from lyapax_torch import compiled
 from lyapax_torch.namespace import namespace
+
+import lyapax
+from lyapax.errors import InputError
 
 B, T, F, H = 3, 40, 3, 5
 
