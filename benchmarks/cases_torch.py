@@ -258,8 +258,10 @@ def step_rows(model: nn.Module, x: torch.Tensor, k: int) -> dict[str, Callable[[
 
         return call
 
-    return {f"{name} {label}": row(f, mode) for name, f in steps.items()
-            for label, mode in (("eager", "never"), ("compiled", "always"))}
+    modes = (("eager", "never"), ("compiled", "always"))
+    if not hasattr(lyapax_torch, "set_step_compilation"):  # a lyapax before compiled step functions
+        lyapax_torch.set_step_compilation, modes = (lambda mode: mode), modes[:1]
+    return {f"{name} {label}": row(f, mode) for name, f in steps.items() for label, mode in modes}
 
 
 def cases(
