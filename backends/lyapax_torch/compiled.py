@@ -182,7 +182,17 @@ class CompiledTangent:
         return self.eager.split()
 
     def step(self, xp: Any, h: Any, x: Any | None) -> Any:
-        return self.eager.step(xp, h, x)
+        return self._eager(xp, h, x, None)[0]
+
+    def _eager(self, xp: Any, h: Any, x: Any | None, Q: Any | None) -> tuple[Any, Any]:
+        """The eager tangent map. Compiled chunks run under ``torch.inference_mode`` (cheaper per op than
+        ``no_grad``: the QR and the loop's own ops), where forward-mode AD is not dependable: the eager
+        map runs outside it, on copies of the inference tensors."""
+        if not torch.is_inference_mode_enabled():
+            return self.eager.step_tangent(xp, h, x, Q)
+        with torch.inference_mode(False), torch.no_grad():
+            h, x, Q = (None if a is None else a.clone() for a in (h, x, Q))
+            return self.eager.step_tangent(xp, h, x, Q)
 
     def _give_up(self, why: str, graph: _Graph | None = None) -> None:
         self.fallback = why
@@ -208,13 +218,13 @@ class CompiledTangent:
 
     def step_tangent(self, xp: Any, h: Any, x: Any | None, Q: Any | None) -> tuple[Any, Any]:
         if Q is None or self.fallback:
-            return self.eager.step_tangent(xp, h, x, Q)
+            return self._eager(xp, h, x, Q)
         graph = self._graph
         if graph is None:
             graph = self._graph = self._graph_for(h, x, Q)
             if graph.failed:
                 self._give_up(graph.failed)
-                return self.eager.step_tangent(xp, h, x, Q)
+                return self._eager(xp, h, x, Q)
         if graph.checked:
             try:
                 return graph.fn(self.definition, self.params, h, x, Q)
@@ -224,7 +234,7 @@ class CompiledTangent:
                         return graph.fn(self.definition, self.params, h, x, Q)
                 except Exception as exc:  # noqa: BLE001 - one dynamo cannot do: eager from here on
                     self._give_up(f"recompiling failed ({_first_line(exc)})", graph)
-                    return self.eager.step_tangent(xp, h, x, Q)
+                    return self._eager(xp, h, x, Q)
         with _LOCK:  # compile (or find another thread's graph) and compare with the eager tangent map
             start = time.perf_counter()
             try:
@@ -232,8 +242,8 @@ class CompiledTangent:
                     out = graph.fn(self.definition, self.params, h, x, Q)
             except Exception as exc:  # noqa: BLE001 - dynamo's and inductor's errors have no common base
                 self._give_up(f"torch.compile failed ({_first_line(exc)})", graph)
-                return self.eager.step_tangent(xp, h, x, Q)
-            eager = self.eager.step_tangent(xp, h, x, Q)
+                return self._eager(xp, h, x, Q)
+            eager = self._eager(xp, h, x, Q)
             if not graph.checked:
                 if not (_close(out[0], eager[0], h.dtype) and _close(out[1], eager[1], h.dtype)):
                     self._give_up("the compiled tangent map differed from the eager one beyond rounding", graph)

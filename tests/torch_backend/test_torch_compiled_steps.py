@@ -153,6 +153,19 @@ def test_a_compiled_graph_that_disagrees_with_eager_is_discarded(x, mode, monkey
     with pytest.warns(RuntimeWarning, match="differed from the eager one beyond rounding"):
         s = _spectrum(_plain_step, x)
     np.testing.assert_array_equal(s.per_sequence, eager.per_sequence)
+    # the same in chunks of 8 steps (history=8): the chunks after the first run eagerly from the
+    # first chunk's (inference-mode) carry
+    with pytest.warns(RuntimeWarning, match="differed from the eager one"):
+        s = _spectrum(_plain_step, x, history=8)
+    np.testing.assert_array_equal(s.per_sequence, _spectrum_never(_plain_step, x, mode, history=8).per_sequence)
+
+
+def _spectrum_never(f, x, mode, **options):
+    before = mode("never")
+    try:
+        return _spectrum(f, x, **options)
+    finally:
+        mode(before)
 
 
 def test_the_choice_is_checked(mode, monkeypatch):
