@@ -25,11 +25,11 @@ def step_function(module: Any) -> Any:
 
 def set_step_compilation(mode: str) -> str:
     """When step functions' tangent maps are compiled (``torch.compile``): ``"auto"`` (the default: after
-    the first `lyapax_torch.compiled.AUTO_AFTER` steps of a computation), ``"always"`` or ``"never"``;
+    the first `lyapax_torch.loop.AUTO_AFTER` steps of a computation), ``"always"`` or ``"never"``;
     returns the previous choice.
 
-    See `lyapax_torch.compiled`.
+    See `lyapax_torch.loop`.
     """
-    from .compiled import set_step_compilation as _set
+    from .loop import set_step_compilation as _set
 
     return _set(mode)

@@ -43,7 +43,7 @@ def jvp(fn: Callable[[Any], Any], primal: Any, tangent: Any) -> tuple[Any, Any]:
 
 def vmap(fn: Callable[..., Any], in_axis: int, out_axes: Any) -> Callable[..., Any]:
     """``fn`` vectorised over axis ``in_axis`` of its argument (``torch.func.vmap``), under the forward-AD lock
-    (none while `torch.compile` traces it: see `.compiled`)."""
+    (none while `torch.compile` traces it: see `.loop`)."""
     mapped = torch.func.vmap(fn, in_dims=in_axis, out_dims=out_axes)
 
     def locked(*args: Any) -> Any:

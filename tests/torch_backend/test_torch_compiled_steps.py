@@ -1,4 +1,4 @@
-"""Step functions' tangent maps compiled by torch.compile (lyapax_torch.compiled) and their eager fallback.
+"""Step functions' tangent maps compiled by torch.compile (lyapax_torch.loop) and their eager fallback.
 
 Tolerance of the comparisons with the analytic cell (float64, 1e-9 relative to the exponents' scale):
 the compiled graph fuses kernels and evaluates tanh/sigmoid with vectorised code, so each step's
@@ -20,7 +20,7 @@ import lyapax_torch
 import numpy as np
 import pytest
 import torch
-from lyapax_torch import compiled
+from lyapax_torch import loop as compiled
 from lyapax_torch.namespace import namespace
 
 import lyapax
