@@ -31,7 +31,7 @@ import tensorflow as tf
 import lyapax
 from lyapax.api import compute
 from lyapax.errors import InputError
-from lyapax.flossing import check_target
+from lyapax.options import check as check_option
 from lyapax.validation import numeric_array
 
 __all__ = ["SpectrumCallback", "FlossingCallback", "pick_recurrent_layers"]
@@ -245,7 +245,7 @@ class FlossingCallback(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         self.probe_inputs = probe_inputs
-        self.options = {"k": k, "target": check_target(target), "warmup": warmup, "ortho_every": ortho_every}
+        self.options = {"k": k, "target": check_option("target", target, "lyapax.flossing_loss"), "warmup": warmup, "ortho_every": ortho_every}
         self.before = int(before)
         self.every = None if every is None else int(every)
         if self.before < 0 or (self.every is not None and self.every < 1):

@@ -311,5 +311,4 @@ def make_runner(dynamics: Any, differentiable: bool = False) -> Callable[..., An
         with torch.inference_mode() if dyn is not dynamics else quiet():
             return run_chunk(xp, dyn, carry, xs, start, length, ortho_every, qr=qr, track=False, factors=factors)
 
-    runner.factors = True
     return runner
