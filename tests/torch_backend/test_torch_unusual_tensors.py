@@ -89,7 +89,6 @@ def test_meta_data_does_not_decide_the_device():
         lyapax.spectrum(rnn, torch.randn(B, T, F), h0=torch.zeros(1, B, H, device="meta"))
 
 
-@pytest.mark.xfail(strict=True, reason="needs the core to call Backend.check_array in lyapax.prepare.native_or_numpy")
 @pytest.mark.parametrize("argument", ["inputs", "h0"])
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_inputs_and_the_h0_of_a_step_function(kind, argument):
