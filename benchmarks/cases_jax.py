@@ -3,7 +3,8 @@
 ``build``/``inputs`` make the models and inputs that ``benchmarks/run.py`` times (every
 weight ``N(0, 1.5² / hidden)`` as in the torch and TensorFlow cases, zero biases);
 ``matmul_op``/``qr_op`` the primitives of its lower bounds (jit-compiled, each call
-blocks until done). ``cases()`` returns zero-argument callables (one per model) for
+blocks until done), ``step_rows`` the rows of ``run.py --step-functions`` (the cell's own call
+through XLA's autodiff). ``cases()`` returns zero-argument callables (one per model) for
 a quick look. ``lyapax.spectrum`` returns numpy, so each call blocks until the result is
 on the host; the first call of each compiles.
 """
@@ -92,6 +93,23 @@ def qr_op(batch: int, d: int, k: int, dtype: str = "float64", n: int = 5, device
 
     A = np.random.default_rng(0).standard_normal((batch, d, k))
     return _looped(lambda q: jnp.linalg.qr(q)[0], A, n, dtype, device=device)
+
+
+def step_rows(cell: Any, x: Any, k: int) -> dict[str, Callable[[], object]]:
+    """``run.py --step-functions``: the flax cell called as a plain step function ``f(h, x)`` (so its
+    tangent map is XLA's autodiff of the cell's own code, not lyapax's analytic cell), float32."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    import lyapax
+
+    graphdef, state = nnx.split(cell)
+
+    def f(h: Any, x_t: Any) -> Any:
+        return nnx.merge(graphdef, state)(h, x_t)[0]
+
+    h0 = jnp.zeros((int(x.shape[0]), cell.hidden_features), dtype=x.dtype)
+    return {"flax cell autodiff": lambda: lyapax.spectrum(f, x, h0=h0, k=k, dtype="float32", threads=1, backend="jax")}
 
 
 def cases(

@@ -17,19 +17,22 @@ the full state ``(h, c)`` (``2H x 2H``, what lyapax computes) instead of ``dh'/d
 the spectrum of a different product).
 
 ``build``, ``inputs``, ``matmul_op`` and ``qr_op`` are what ``benchmarks/run.py`` uses
-(the same names in ``cases_jax.py`` and ``cases_tensorflow.py``).
+(the same names in ``cases_jax.py`` and ``cases_tensorflow.py``); ``step_rows`` the rows of
+``run.py --step-functions`` (step functions' autodiff tangent maps, eager and compiled).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import lyapax_torch
 import torch
+import torch.nn.functional as fn
 from torch import nn
 
 import lyapax
 
-__all__ = ["cases", "paper_spectrum"]
+__all__ = ["cases", "paper_spectrum", "step_rows", "OwnGRU"]
 
 
 # -- the paper's helpers: every elementwise factor becomes a (B, n, n) diagonal matrix ----------
@@ -214,6 +217,51 @@ def qr_op(batch: int, d: int, k: int, dtype: str = "float64", n: int = 5, device
         return q
 
     return _synced(run, device)
+
+
+class OwnGRU(nn.Module):
+    """A one-layer ``nn.GRU``'s step written as a user writes a cell: ``F.linear`` and elementwise ops on
+    the layer's own parameters; ``forward(h, x) -> h_next`` with ``h (B, hidden)``."""
+
+    def __init__(self, gru: nn.GRU) -> None:
+        super().__init__()
+        self.gru = gru
+
+    def forward(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        g = self.gru
+        r_i, z_i, n_i = fn.linear(x, g.weight_ih_l0, g.bias_ih_l0).chunk(3, dim=1)
+        r_h, z_h, n_h = fn.linear(h, g.weight_hh_l0, g.bias_hh_l0).chunk(3, dim=1)
+        r, z = torch.sigmoid(r_i + r_h), torch.sigmoid(z_i + z_h)
+        return (1 - z) * torch.tanh(n_i + r * n_h) + z * h
+
+
+def step_rows(model: nn.Module, x: torch.Tensor, k: int) -> dict[str, Callable[[], object]]:
+    """``run.py --step-functions``: the layer as step functions (autodiff tangent maps), float32, ``k`` exponents.
+
+    ``nn.GRU`` through `lyapax_torch.step_function` (its own ``forward``) and as `OwnGRU`, each with
+    the tangent map eager (``torch.func``) and compiled (``torch.compile``, the first call compiles).
+    """
+    batch = int(x.shape[0])
+    steps = {"step_function": lyapax_torch.step_function(model)}
+    if isinstance(model, nn.GRU) and model.num_layers == 1:
+        steps["own GRU module"] = OwnGRU(model)
+
+    def row(f: nn.Module, mode: str) -> Callable[[], object]:
+        h0 = torch.zeros(batch, model.hidden_size * model.num_layers, device=x.device)
+
+        def call() -> object:
+            before = lyapax_torch.set_step_compilation(mode)
+            try:
+                return lyapax.spectrum(f, x, h0=h0, k=k, dtype="float32", threads=1)
+            finally:
+                lyapax_torch.set_step_compilation(before)
+
+        return call
+
+    modes = (("eager", "never"), ("compiled", "always"))
+    if not hasattr(lyapax_torch, "set_step_compilation"):  # a lyapax before compiled step functions
+        lyapax_torch.set_step_compilation, modes = (lambda mode: mode), modes[:1]
+    return {f"{name} {label}": row(f, mode) for name, f in steps.items() for label, mode in modes}
 
 
 def cases(

@@ -7,6 +7,7 @@ Usage::
     python benchmarks/run.py --backends torch,jax --sizes 64x16x200,128x16x200 --models LSTM
     python benchmarks/run.py --gpu                         # torch and JAX on CUDA: hidden 128 and 512
     python benchmarks/run.py --device cuda --sizes 256x32x200   # any rows on another device
+    python benchmarks/run.py --step-functions              # step functions (autodiff) vs the analytic cells
 
 Every row but ``k=32`` computes a full spectrum (``k = d``; ``d = 2 x hidden`` for the LSTM, whose
 state is ``(h, c)``) of one model (``RNN`` tanh, ``GRU``, ``LSTM``; input 32 features, every weight
@@ -53,6 +54,18 @@ the conditioning, so the ``qr=householder`` row is the one to compare with. ``--
 --repeats 1``: hidden 128 and 512, the full spectrum and ``k=32``, sized to finish in a few minutes
 (estimated from the operation counts: not yet run on a GPU).
 
+``--step-functions`` times something else: the tangent map of a step function ``f(h, x)`` (autodiff)
+against lyapax's analytic cell of the same layer, on the cases of issue 27 (a GRU, batch 8, 200 steps,
+float32, no warm-up: hidden 64 with ``k`` = 16 and 64, hidden 256 with ``k`` = 32; ``--step-cases``
+changes them). The rows of each backend's ``cases_*.step_rows``: PyTorch's ``nn.GRU`` through
+``lyapax_torch.step_function`` (its own ``forward``, ``torch.func`` JVPs) eagerly and compiled
+(``torch.compile``), and the same GRU written as a small ``nn.Module`` of ``F.linear`` calls (what a
+user's own cell looks like); JAX's flax cell called as ``f(h, x)`` (XLA's autodiff). After one untimed
+call of each row (it compiles; its time is the ``first s`` column), ``--repeats`` rounds (default 5)
+each time every row once, in turn, so that the machine's drift hits all rows alike: ``wall s`` is the
+median over rounds, ``/analytic`` the median of the per-round ratios to the analytic row, and
+``max|dλ|`` the largest difference of any exponent of any sequence from the analytic row's (float32).
+
 One thread: each backend runs in its own process, pinned to one CPU (``taskset``, else
 ``os.sched_setaffinity``), with ``OMP_NUM_THREADS=MKL_NUM_THREADS=OPENBLAS_NUM_THREADS=1``,
 ``TF_NUM_INTRAOP_THREADS=TF_NUM_INTEROP_THREADS=1`` and
@@ -96,6 +109,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "k=32+auto": {"k": 32, "ortho_every": "auto"},
 }
 QUICK_VARIANTS = ("default", "ortho_every=auto", "k=32+auto")
+#: ``--step-functions``: HIDDENxBATCHxSTEPS:k, the cases of issue 27 (a GRU)
+STEP_CASES = ("64x8x200:16", "64x8x200:64", "256x8x200:32")
 #: the rows of ``--gpu`` (the CPU table's default rows leave out qr=householder, which is what qr="auto" runs there)
 GPU_VARIANTS = ("default", "qr=householder", "k=32")
 DEFAULT_VARIANTS = tuple(v for v in VARIANTS if v != "qr=householder")
@@ -205,8 +220,60 @@ def worker(args: argparse.Namespace) -> int:
         return 0
     emit(kind="versions", backend=args.worker, text=versions(args.worker))
     for model in args.models.split(","):
-        model_rows(cases, model, args)
+        if args.step_functions:
+            step_rows(cases, model, args)
+        else:
+            model_rows(cases, model, args)
     return 0
+
+
+def step_rows(cases: Any, model: str, args: argparse.Namespace) -> None:
+    """``--step-functions``: the analytic cell and the backend's step-function rows, interleaved."""
+    import lyapax
+
+    if not hasattr(cases, "step_rows"):
+        emit(kind="skip", backend=args.worker, why="no step-function rows in its cases module")
+        return
+    size, k = args.size.split(":")
+    (hidden, batch, steps), k = parse_size(size), int(k)
+    on = {} if args.device == "cpu" else {"device": args.device}
+    net = cases.build(model, hidden, args.features, args.seed, **on)
+    x = cases.inputs(batch, steps, args.features, args.seed, **on)
+    rows = {"analytic": lambda: lyapax.spectrum(net, x, k=k, dtype="float32", threads=1),
+            **cases.step_rows(net, x, k)}
+    first, results = {}, {}
+    for name, fn in rows.items():  # untimed: compiles (its time is reported apart)
+        t0 = time.perf_counter()
+        results[name] = fn()
+        first[name] = time.perf_counter() - t0
+    walls: dict[str, list[float]] = {name: [] for name in rows}
+    for _ in range(args.repeats):
+        for name, fn in rows.items():
+            t0 = time.perf_counter()
+            fn()
+            walls[name].append(time.perf_counter() - t0)
+    ref = results["analytic"].per_sequence
+    for name in rows:
+        ratios = [w / a for w, a in zip(walls[name], walls["analytic"])]
+        emit(kind="steprow", backend=args.worker, model=model, size=args.size, variant=name, first=first[name],
+             wall=float(np.median(walls[name])), best=min(walls[name]), ratio=float(np.median(ratios)),
+             err=float(np.abs(results[name].per_sequence - ref).max()))
+    emit(kind="done", backend=args.worker, model=model, size=args.size)
+
+
+def step_table(records: list[dict], args: argparse.Namespace) -> None:
+    rows = [r for r in records if r["kind"] == "steprow"]
+    print(f"\nstep functions vs the analytic cell: float32, input {args.features}, no warm-up; wall s the median of "
+          f"{args.repeats} interleaved rounds, /analytic the median of the per-round ratios")
+    head = (f"{'model':5s} {'backend':10s} {'case':14s} {'row':22s} {'first s':>8s} {'wall s':>8s} {'best s':>8s} "
+            f"{'/analytic':>9s} {'max|dλ|':>8s}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        hidden, batch, steps = parse_size(r["size"].split(":")[0])
+        case = f"H{hidden} k={r['size'].split(':')[1]}"
+        print(f"{r['model']:5s} {r['backend']:10s} {case:14s} {r['variant']:22s} {r['first']:8.3f} {r['wall']:8.3f} "
+              f"{r['best']:8.3f} {r['ratio']:8.2f}x {r['err']:8.1e}")
 
 
 def model_rows(cases: Any, model: str, args: argparse.Namespace) -> None:
@@ -281,6 +348,7 @@ def run_worker(backend: str, size: str, threads: int, cpus: list[int], args: arg
         "--features", str(args.features), "--repeats", str(args.repeats), "--seed", str(args.seed),
         "--device", args.device,
         *(["--quick"] if args.quick else []),
+        *(["--step-functions"] if args.step_functions else []),
     ]
     if not args.paper:
         command.append("--no-paper")
@@ -304,7 +372,7 @@ def run_worker(backend: str, size: str, threads: int, cpus: list[int], args: arg
             if line.startswith(RESULT):
                 record = json.loads(line[len(RESULT):])
                 records.append(record)
-                if record["kind"] == "row":
+                if record["kind"] in ("row", "steprow"):
                     print(f"#   {backend:10s} {record['model']:5s} {record['variant']:18s} {record['wall']:8.3f} s",
                           flush=True)
             elif args.verbose:
@@ -411,6 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="stop a backend's process after this many seconds without a result (default %(default)s)")
     parser.add_argument("--verbose", action="store_true", help="show the workers' own output")
+    parser.add_argument("--step-functions", action="store_true",
+                        help="step functions (autodiff) against the analytic cells, on --step-cases (default: a GRU)")
+    parser.add_argument("--step-cases", default=",".join(STEP_CASES),
+                        help="comma-separated HIDDENxBATCHxSTEPS:k for --step-functions (default: %(default)s)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--size", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
@@ -421,7 +493,11 @@ def main(argv: list[str] | None = None) -> int:
         args.sizes = args.sizes or "128x16x200,512x16x50"
         args.variants = args.variants or ",".join(GPU_VARIANTS)
         args.repeats = args.repeats or 1
-    args.repeats = args.repeats or (1 if args.quick else 2)
+    if args.step_functions:
+        args.models = "GRU" if args.models == ",".join(MODELS) else args.models
+        args.backends = "torch,jax" if args.backends == ",".join(BACKENDS) else args.backends
+        args.sizes, args.two_threads, args.paper = args.step_cases, False, False
+    args.repeats = args.repeats or (1 if args.quick else 5 if args.step_functions else 2)
     if args.worker:
         return worker(args)
 
@@ -438,8 +514,9 @@ def main(argv: list[str] | None = None) -> int:
           f"numpy {np.__version__}")
     print(f"# one thread per process ({how}; BLAS/OpenMP, TF intra/inter-op 1; XLA_FLAGS={SINGLE_THREAD_ENV['XLA_FLAGS']!r})"
           + ("; threads=2 rows on two CPUs" if two else "; threads=2 rows skipped (one CPU)" if args.two_threads else ""))
-    print(f"# wall/cpu: default and paper rows the fastest of {args.repeats} call(s), other rows one; after an "
-          "untimed call that compiles (JAX, TensorFlow: per row; PyTorch: one per model and per threads=2 row)")
+    if not args.step_functions:
+        print(f"# wall/cpu: default and paper rows the fastest of {args.repeats} call(s), other rows one; after an "
+              "untimed call that compiles (JAX, TensorFlow: per row; PyTorch: one per model and per threads=2 row)")
     start = time.perf_counter()
     records: list[dict] = []
     for size in sizes:
@@ -457,8 +534,11 @@ def main(argv: list[str] | None = None) -> int:
             elif two:
                 print("# jax: threads=2 skipped: the JAX backend runs one thread (two threads each running a compiled "
                       "loop with a batched QR deadlock in XLA's CPU runtime, jax 0.10.2)")
-    for size in sizes:
-        table(size, records, args)
+    if args.step_functions:
+        step_table(records, args)
+    else:
+        for size in sizes:
+            table(size, records, args)
     print(f"\n# total {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -215,6 +215,11 @@ class Backend:
         """The numpy name of a native array's dtype (``"float32"``, ``"int64"`` ...)."""
         return np.dtype(array.dtype).name
 
+    def check_array(self, array: Any, name: str) -> None:
+        """Raise `lyapax.errors.InputError`, naming the argument ``name`` and the fix, for a native array
+        that holds no values lyapax can compute with (a tensor on the meta device, sparse, nested ...)."""
+        return None
+
     def device(self, requested: Any, model_arrays: list, data_arrays: list) -> Any:
         """The compute device: ``requested`` (``device=``) if given, else where the model (else the data) lives."""
         if requested not in (None, "cpu"):

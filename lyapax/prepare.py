@@ -31,6 +31,7 @@ __all__ = ["prepare", "native_or_numpy"]
 def native_or_numpy(backend: Backend, value: Any, name: str) -> Any:
     """A native array of ``backend`` as it is, anything else read as a numeric numpy array (clear errors)."""
     if backend.recognises_array(value) and not isinstance(value, np.ndarray):
+        backend.check_array(value, name)
         check_real_dtype(name, backend.dtype_of(value))
         return value
     return numeric_array(value, name)

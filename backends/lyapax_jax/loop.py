@@ -16,6 +16,15 @@ which is static, and its *params*, which are traced. ``length`` and
 ``ortho_every`` are static and ``start`` is traced, so the chunks of a
 computation, and later computations with a model of the same structure and
 shapes, reuse one compiled program: new weights do not recompile.
+
+The tangent maps compute with `XP`, ``jax.numpy`` with one product changed: a weight
+``W (G, H)`` times a basis ``Q (B, H, k)`` is formed as ``(Q^T W^T)^T``. Both are one GEMM,
+but XLA lays out ``W @ Q`` as ``(G, B k)``, which the elementwise fusion after it and the
+QR (LAPACK, column-major ``(B, d, k)``) then read across its rows; ``Q^T W^T`` comes out
+``(B k, G)``, already in the QR's order, as the JVP of a flax cell does. Measured (GRU,
+batch 8, float32, one thread, 15 interleaved rounds of 200 steps with the QR): 0.82x,
+0.88x and 0.91x the time of ``W @ Q`` for hidden 64 with ``k`` = 16 and 64 and hidden 256
+with ``k`` = 32, the same numbers bit for bit; see docs/backends/jax.md.
 """
 
 from __future__ import annotations
@@ -31,10 +40,30 @@ from jax import lax
 from lyapax.algorithm import Interval, tangent_interval, track_trouble
 from lyapax.linalg import HOUSEHOLDER, QR
 
-__all__ = ["make_runner", "run_traced", "trace_count", "UNROLL"]
+__all__ = ["make_runner", "run_traced", "trace_count", "UNROLL", "XP"]
 
 #: QR intervals up to this many steps are unrolled; longer ones are scanned.
 UNROLL = 8
+
+
+class _Namespace:
+    """``jax.numpy`` with the tangent maps' ``W @ Q`` formed as ``(Q^T W^T)^T`` (see the module docstring)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(jnp, name)
+
+    @staticmethod
+    def matmul(a: Any, b: Any) -> Any:
+        if a.ndim == 2 and b.ndim == 3:
+            return jnp.swapaxes(jnp.matmul(jnp.swapaxes(b, 1, 2), jnp.swapaxes(a, 0, 1)), 1, 2)
+        return jnp.matmul(a, b)
+
+    def __repr__(self) -> str:
+        return "lyapax_jax.loop.XP"
+
+
+#: the namespace the compiled chunks compute with
+XP = _Namespace()
 
 _TRACES = [0]
 
@@ -47,13 +76,13 @@ def trace_count() -> int:
 def _interval(dynamics: Any, h: Any, Q: Any, xs: Any, n: int, qr: QR, factor: bool) -> Interval:
     """The core's tangent_interval; for long intervals its steps run in a nested scan."""
     if n <= UNROLL:
-        return tangent_interval(jnp, dynamics, h, Q, xs, n, qr=qr, factor=factor)
+        return tangent_interval(XP, dynamics, h, Q, xs, n, qr=qr, factor=factor)
 
     def body(c, x):
-        return dynamics.step_tangent(jnp, c[0], x, c[1]), None
+        return dynamics.step_tangent(XP, c[0], x, c[1]), None
 
     (h, Q), _ = lax.scan(body, (h, Q), xs, length=n)
-    return tangent_interval(jnp, dynamics, h, Q, None, 0, qr=qr, factor=factor)
+    return tangent_interval(XP, dynamics, h, Q, None, 0, qr=qr, factor=factor)
 
 
 def run_traced(

@@ -10,7 +10,7 @@ from typing import Any
 
 from .adapter import TorchBackend
 
-__all__ = ["TorchBackend", "step_function"]
+__all__ = ["TorchBackend", "step_function", "set_step_compilation"]
 
 
 def step_function(module: Any) -> Any:
@@ -21,3 +21,15 @@ def step_function(module: Any) -> Any:
     from .models import step_function as _step_function
 
     return _step_function(module)
+
+
+def set_step_compilation(mode: str) -> str:
+    """When step functions' tangent maps are compiled (``torch.compile``): ``"auto"`` (the default: after
+    the first `lyapax_torch.loop.AUTO_AFTER` steps of a computation), ``"always"`` or ``"never"``;
+    returns the previous choice.
+
+    See `lyapax_torch.loop`.
+    """
+    from .loop import set_step_compilation as _set
+
+    return _set(mode)

@@ -91,6 +91,12 @@ class TorchBackend(Backend):
     def dtype_of(self, array: Any) -> str:
         return str(array.dtype).replace("torch.", "")
 
+    def check_array(self, array: Any, name: str) -> None:
+        """A clear error for a tensor without values to compute with (meta, sparse, nested, quantized ...)."""
+        from .devices import check_tensor
+
+        check_tensor(array, name)
+
     def is_floating(self, array: Any) -> bool:
         return isinstance(array, _torch().Tensor) and array.is_floating_point()
 

@@ -1,4 +1,5 @@
-"""Where a PyTorch computation runs: `resolve_device`, and whether that is an accelerator: `is_accelerator`."""
+"""Where a PyTorch computation runs: `resolve_device`, whether that is an accelerator: `is_accelerator`, and
+whether a tensor holds values lyapax can compute with there: `check_tensor`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,51 @@ import torch
 
 from lyapax.errors import InputError
 
-__all__ = ["resolve_device", "is_accelerator"]
+__all__ = ["resolve_device", "is_accelerator", "check_tensor"]
+
+
+def _functorch_wrapped(t: Any) -> bool:
+    is_wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
+    return bool(is_wrapped(t)) if is_wrapped is not None else False
+
+
+def check_tensor(t: Any, name: str, weight: bool = False) -> None:
+    """Refuse, naming the argument ``name`` and the fix (for a model's ``weight``: the weights'), a tensor
+    without values lyapax can compute with: on the meta device, sparse or another non-strided layout,
+    nested (ragged), quantized, fake (FakeTensorMode), or one of a ``torch.func`` transform (lyapax reads
+    results back to the host). Complex and integer dtypes are the core's to refuse
+    (`lyapax.validation.check_real_dtype`)."""
+    if not isinstance(t, torch.Tensor):
+        return
+    subject, what = ("w", "a weight") if weight else (name, "a tensor")
+    if type(t).__name__ == "FakeTensor" or t.device.type == "meta":
+        kind = "on the meta device" if t.device.type == "meta" else "of FakeTensorMode (torch.compile's tracing)"
+        raise InputError(
+            f"{name}: {what} {kind}: it has a shape but no values; pass a tensor that holds data (e.g. "
+            "created on 'cpu', or model.to_empty(device='cpu') followed by loading the weights)."
+        )
+    if t.is_nested:
+        raise InputError(
+            f"{name}: {what} is nested (ragged); lyapax takes rectangular tensors with the batch first. Pad "
+            "input sequences of different lengths to one (torch.nn.utils.rnn.pad_sequence(sequences, "
+            "batch_first=True)) or compute the spectrum of each sequence separately; pass h0 as one (batch, d) tensor."
+        )
+    if t.layout != torch.strided:
+        raise InputError(
+            f"{name}: {what} of layout {t.layout}, not a dense (strided) one; pass {subject}.to_dense()"
+            + (" for each weight w." if weight else ".")
+        )
+    if t.is_quantized:
+        raise InputError(
+            f"{name}: {what} is quantized ({t.dtype}); pass {subject}.dequantize() (real floats)"
+            + (" for each weight w." if weight else ".")
+        )
+    if _functorch_wrapped(t):
+        raise InputError(
+            f"{name}: {what} of a torch.func transform (grad, vmap, jvp ...); lyapax reads its results back to "
+            "the host, so it cannot run inside one: call it outside, with differentiable=True for gradients of "
+            "the spectrum."
+        )
 
 
 def _device_available(dev: Any) -> tuple[bool, str]:
@@ -66,6 +111,9 @@ def resolve_device(requested: Any, model_arrays: list, data_arrays: list) -> Any
                 out.append(d)
         return out
 
+    for a in model_arrays:
+        if a.device.type != "meta":  # meta weights: the message below says how to load them
+            check_tensor(a, "model", weight=True)
     models = unique([a.device for a in model_arrays if a.is_floating_point()])
     for d in models:
         if d.type == "meta":
@@ -93,7 +141,8 @@ def resolve_device(requested: Any, model_arrays: list, data_arrays: list) -> Any
         )
     if models:
         return models[0]
-    data = unique([a.device for a in data_arrays])
+    # meta tensors say nothing about where to compute (they are refused by name when read: check_tensor)
+    data = unique([a.device for a in data_arrays if a.device.type != "meta"])
     if len(data) > 1:
         raise InputError(
             f"device: h0 and inputs are on different devices ({', '.join(map(str, data))}) and the model does not "

@@ -19,6 +19,8 @@ import torch.nn as nn
 
 from lyapax.errors import InputError
 
+from .devices import check_tensor
+
 __all__ = ["flatten_h0", "unflatten_state", "state_dim", "standard_class"]
 
 _STANDARD = (nn.RNN, nn.LSTM, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell)
@@ -37,6 +39,7 @@ def standard_class(module: Any) -> type | None:
 
 def _as_tensor(value: Any, what: str) -> Any:
     if isinstance(value, torch.Tensor):
+        check_tensor(value, "h0")
         return value
     if isinstance(value, np.ndarray):
         return torch.as_tensor(value)

@@ -35,15 +35,20 @@ def call_module(static: Any, params: dict, h: Any, x: Any) -> Any:
 
 def jvp(fn: Callable[[Any], Any], primal: Any, tangent: Any) -> tuple[Any, Any]:
     """``(fn(primal), J tangent)`` by forward-mode autodiff (``torch.func.jvp``)."""
+    if torch.compiler.is_compiling():  # traced into a graph of plain kernels: no forward-AD level at run time
+        return torch.func.jvp(fn, (primal,), (tangent,))
     with FORWARD_AD_LOCK:
         return torch.func.jvp(fn, (primal,), (tangent,))
 
 
 def vmap(fn: Callable[..., Any], in_axis: int, out_axes: Any) -> Callable[..., Any]:
-    """``fn`` vectorised over axis ``in_axis`` of its argument (``torch.func.vmap``), under the forward-AD lock."""
+    """``fn`` vectorised over axis ``in_axis`` of its argument (``torch.func.vmap``), under the forward-AD lock
+    (none while `torch.compile` traces it: see `.loop`)."""
     mapped = torch.func.vmap(fn, in_dims=in_axis, out_dims=out_axes)
 
     def locked(*args: Any) -> Any:
+        if torch.compiler.is_compiling():
+            return mapped(*args)
         with FORWARD_AD_LOCK:
             return mapped(*args)
 
