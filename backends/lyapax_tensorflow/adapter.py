@@ -1,8 +1,10 @@
 """The TensorFlow/Keras backend: `TensorFlowBackend`, the core's hooks filled in for TensorFlow.
 
 What it accepts (see docs/backends/tensorflow.md): Keras 3 recurrent layers,
-cells, ``StackedRNNCells`` and ``Sequential`` stacks (`.models`: standard
-cells as the core's canonical cells, other cells through their own ``call``);
+cells, ``StackedRNNCells`` and ``Sequential`` stacks on Keras's TensorFlow
+backend (`.keras_layers`, shared with the JAX and torch backends, which take
+Keras on theirs: standard cells as the core's canonical cells, other cells
+through their own ``stateless_call``);
 `lyapax.cells` cells with tf weights; any callable ``f(h, x) -> h_next`` on
 tf tensors (the core's autodiff tangent with `.tangent`'s forward-mode JVP).
 The chunk loop runs compiled with ``tf.function`` (`.loop`) on the device
@@ -89,8 +91,8 @@ class TensorFlowBackend(Backend):
         return "tensorflow" in sys.modules or _keras() is not None
 
     def recognises_model(self, model: Any) -> bool:
-        if _is_keras(model):
-            return True
+        if _is_keras(model):  # Keras on JAX or torch: the backend of that name takes it
+            return _keras() is not None
         if isinstance(model, Cell):
             arrays = model.arrays()
             return bool(arrays) and all(self.recognises_array(a) for a in arrays.values())
