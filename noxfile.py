@@ -253,13 +253,13 @@ def sweeps(session: nox.Session) -> None:
 
 @nox.session
 def agreement(session: nox.Session) -> None:
-    """All backends in one environment: the same network gives the same spectrum everywhere."""
+    """All backends in one environment: the same network gives the same spectrum everywhere, Keras's on each backend."""
     _skip_without_jax(session)
     _install_torch(session)
     _install(session, "-e", ".[all,test]", *TENSORFLOW)
     for module, name in (("torch", "torch"), ("jax", "jax"), ("tensorflow", "tensorflow")):
         session.run("python", "-c", CHECK.format(module=module, name=name))
-    session.run(*PYTEST, "tests/agreement", *session.posargs)
+    session.run(*PYTEST, "tests/agreement", "tests/keras_backends", *session.posargs)
 
 
 @nox.session

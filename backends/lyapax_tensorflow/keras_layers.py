@@ -226,20 +226,21 @@ def trainable_variables(model: Any) -> list:
 
 
 def _activation_name(fn: Any) -> str | None:
-    try:
-        name = keras.activations.serialize(fn)
-    except Exception:  # a custom function Keras cannot serialise
-        return getattr(fn, "__name__", None)
-    if isinstance(name, dict):
-        name = name.get("config", name.get("class_name"))
-    return name if isinstance(name, str) else getattr(fn, "__name__", None)
+    """The name of one of the activations the analytic cells have, by identity (``keras.activations.serialize``
+    would import TensorFlow, where it is installed, under any Keras backend), else ``None``."""
+    for name in ("tanh", "relu", "linear", "sigmoid"):
+        if fn is keras.activations.get(name) or fn is getattr(keras.ops, name, None):
+            return name
+    return None
 
 
 def _require(cell: Any, attr: str, allowed: tuple[str, ...]) -> str:
-    name = _activation_name(getattr(cell, attr))
+    fn = getattr(cell, attr)
+    name = _activation_name(fn)
     if name not in allowed:
         raise ModelTypeError(
-            f"model: {type(cell).__name__} {cell.name!r} has {attr}={name!r}; the analytic cell supports "
+            f"model: {type(cell).__name__} {cell.name!r} has {attr}={name or getattr(fn, '__name__', fn)!r}; the "
+            "analytic cell supports "
             f"{' or '.join(repr(a) for a in allowed)}. For another activation, pass a step function f(h, x) -> "
             "h_next built from the cell (it is differentiated by autodiff)."
         )
