@@ -256,7 +256,7 @@ def agreement(session: nox.Session) -> None:
     """All backends in one environment: the same network gives the same spectrum everywhere, Keras's on each backend."""
     _skip_without_jax(session)
     _install_torch(session)
-    _install(session, "-e", ".[all,test]", *TENSORFLOW)
+    _install(session, "-e", ".[all,lightning,test]", *TENSORFLOW)
     for module, name in (("torch", "torch"), ("jax", "jax"), ("tensorflow", "tensorflow")):
         session.run("python", "-c", CHECK.format(module=module, name=name))
     session.run(*PYTEST, "tests/agreement", "tests/keras_backends", *session.posargs)

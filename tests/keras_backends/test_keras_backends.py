@@ -166,3 +166,22 @@ def test_the_wrong_lyapax_backend_names_keras_backend(results):
     for backend, r in results.items():
         message = r["wrong_backend"]
         assert message and f"KERAS_BACKEND={backend}" in message and f"backend={backend!r}" in message
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lightning") is None, reason="needs lightning")
+def test_one_step_convention_across_monitor_lightning_and_keras():
+    """Step 0 at initialisation, step e after e epochs: by hand, in Lightning and in Keras (on torch), with
+    the same probe and weights: the same steps recorded, logged (on_record) and the same exponents."""
+    env = dict(os.environ, KERAS_BACKEND="torch", PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]),
+               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, str(HERE / "steps_worker.py")], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["keras"]["epochs"] == [0, 1, 2]
+    for name in ("monitor", "lightning", "keras"):
+        assert out[name]["steps"] == out[name]["on_record"] == [0, 1, 2], name
+        np.testing.assert_allclose(out[name]["exponents"], out["monitor"]["exponents"], rtol=0, atol=ATOL, err_msg=name)
+    ref = lyapax.spectrum(C.reference_cell("LSTM", C.weights("LSTM", 4, 3, 9)), C.inputs((3, 20, 3), 10).astype(float),
+                          warmup=4).exponents
+    np.testing.assert_allclose(out["monitor"]["exponents"][0], ref, rtol=0, atol=ATOL)
