@@ -264,10 +264,11 @@ def agreement(session: nox.Session) -> None:
 
 @nox.session
 def integrations(session: nox.Session) -> None:
-    """The TensorBoard and W&B loggers on Monitor, from a torch and a JAX loop, read back (W&B offline)."""
+    """The TensorBoard and W&B loggers on Monitor, from a torch and a JAX loop, read back (W&B offline);
+    TensorFlow installed, to check that logging does not load it."""
     _skip_without_jax(session)
     _install_torch(session)
-    _install(session, "-e", ".[torch,jax,tensorboard,wandb,plot,test]")
+    _install(session, "-e", ".[torch,jax,tensorboard,wandb,plot,test]", *TENSORFLOW)
     env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true"}
     session.run(*PYTEST, "tests/integrations", *session.posargs, env=env)
 
