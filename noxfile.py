@@ -1,22 +1,22 @@
-"""Test sessions; ``nox`` runs them all, ``nox -s tests-numpy`` is the quick first check.
+"""Test sessions; ``nox`` runs them all, ``nox -s tests-numpy`` is the quick first check."""
 
-Sessions run on the Python that runs nox (any of 3.10-3.13); ``nox --force-python 3.12``
-picks another installed interpreter. Each backend is tested in its own virtualenv with only
-its framework; then all of them together (agreement), the TensorBoard and W&B loggers from a
-torch and a JAX loop (integrations), every code block of README.md and docs/ (docs-examples),
-the oldest versions the extras allow (oldest), what installing an extra beside installed
-frameworks would change (install-check), the sdist and wheel a release would upload (package),
-the documentation build and lint.
-
-Virtualenvs are made with uv where it is installed (``pip install "nox[uv]"``), else with
-virtualenv. uv installs every framework once into its cache and hard-links it into each
-session's virtualenv, so separate virtualenvs cost seconds and almost no disk; uv does not
-read pip's configuration, so the indexes and find-links pip is configured with are handed
-to it (``_uv_follows_pip``): both install the same builds (torch 2.13.0+cpu here).
-
-Every install goes through tests/constraints.txt, which pins the exact builds the test
-machines need (torch 2.13.0, a CPU wheel); the extras in pyproject.toml are ranges.
-"""
+# Sessions run on the Python that runs nox (any of 3.10-3.13); ``nox --force-python 3.12``
+# picks another installed interpreter. Each backend is tested in its own virtualenv with only
+# its framework; then all of them together (agreement; Keras on each of its backends), the
+# TensorBoard and W&B loggers from a torch and a JAX loop (integrations), every code block of
+# README.md and docs/ (docs-examples),
+# the oldest versions the extras allow (oldest), what installing an extra beside installed
+# frameworks would change (install-check), the sdist and wheel a release would upload (package),
+# the documentation build and lint.
+#
+# Virtualenvs are made with uv where it is installed (``pip install "nox[uv]"``), else with
+# virtualenv. uv installs every framework once into its cache and hard-links it into each
+# session's virtualenv, so separate virtualenvs cost seconds and almost no disk; uv does not
+# read pip's configuration, so the indexes and find-links pip is configured with are handed
+# to it (``_uv_follows_pip``): both install the same builds (torch 2.13.0+cpu here).
+#
+# Every install goes through tests/constraints.txt, which pins the exact builds the test
+# machines need (torch 2.13.0, a CPU wheel); the extras in pyproject.toml are ranges.
 
 from __future__ import annotations
 
