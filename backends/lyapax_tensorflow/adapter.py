@@ -31,6 +31,7 @@ import numpy as np
 
 from lyapax.backend import Backend, Plan
 from lyapax.cells import Cell
+from lyapax.errors import InputError
 
 __all__ = ["TensorFlowBackend"]
 
@@ -149,8 +150,16 @@ class TensorFlowBackend(Backend):
         return array.numpy() if hasattr(array, "numpy") else np.asarray(array)
 
     def scope(self, plan: Plan, dtypes: tuple[str, ...], device: Any, differentiable: bool) -> contextlib.AbstractContextManager:
-        """The whole computation (weights, state, basis, compiled loop) under ``tf.device``."""
-        return _tf().device(device) if device else contextlib.nullcontext()
+        """The whole computation (weights, state, basis, compiled loop) under ``tf.device``; refused inside a
+        ``tf.function`` (the driver reads each chunk's sums and flags back to the host, which a trace cannot)."""
+        tf = _tf()
+        if not tf.executing_eagerly():
+            raise InputError(
+                "tf.function: lyapax.spectrum was called inside a tf.function (graph mode); it runs its own compiled "
+                "chunks and reads each one's results back to check them, which a trace cannot do. Call it "
+                "eagerly, outside the tf.function (for gradients: differentiable=True inside a tf.GradientTape)."
+            )
+        return tf.device(device) if device else contextlib.nullcontext()
 
     def worker_scope(self, problem: Any) -> contextlib.AbstractContextManager:
         """``tf.device`` is thread-local: a thread that runs a share of the batch enters it too."""
