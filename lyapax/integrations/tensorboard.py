@@ -3,9 +3,9 @@
 Needs ``pip install "lyapax-rnn[tensorboard]"`` (TensorBoard itself, no TensorFlow or
 PyTorch). The event files are TensorBoard's protocol buffers framed by its own
 ``RecordWriter`` into a plain file: TensorBoard's ``EventFileWriter`` opens files through
-``tensorboard.compat.tf``, which imports TensorFlow wherever it is installed (measured
-7.1 s and about 780 MB inside a PyTorch script, issue 24); nothing here imports it
-(`benchmarks/bench_tensorboard_logger.py` measures both).
+``tensorboard.compat.tf``, which imports TensorFlow wherever it is installed (seconds and
+hundreds of MB at the first record: docs/monitoring.md has the measurement, made with
+`benchmarks/bench_tensorboard_logger.py`); nothing here imports it.
 
 Example::
 
