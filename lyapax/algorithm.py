@@ -85,8 +85,9 @@ def orthonormal_basis(d: int, k: int, seed: int | None = 0, basis: Any = None) -
     Without ``basis``: the first ``k`` columns of a seeded random orthogonal
     ``d x d`` matrix, so asking for ``k`` exponents or for all of them starts
     from the same leading columns (the prefix property). With ``basis`` (a
-    ``(d, k)`` array of full column rank): its columns, orthonormalised by a
-    sign-fixed QR (the span is what matters).
+    finite float64 ``(d, k)`` array, as `lyapax.options` checks it): its columns,
+    orthonormalised by a sign-fixed QR (the span is what matters); linearly
+    dependent columns are an `InputError`.
     """
     if basis is None:
         # The first k columns of Q depend only on the first k columns of the draw (Householder
@@ -94,14 +95,7 @@ def orthonormal_basis(d: int, k: int, seed: int | None = 0, basis: Any = None) -
         rng = np.random.default_rng(seed)
         q, r = np.linalg.qr(rng.standard_normal((d, d))[:, :k])
         return np.ascontiguousarray(q * np.where(np.diag(r) < 0, -1.0, 1.0))
-    b = np.asarray(basis, dtype=np.float64)
-    if b.ndim != 2 or b.shape != (d, k):
-        raise InputError(
-            f"basis: expected shape (d, k) = ({d}, {k}), got {b.shape}; pass one column per exponent."
-        )
-    if not np.all(np.isfinite(b)):
-        raise InputError("basis: contains NaN or Inf; pass finite columns.")
-    q, r = np.linalg.qr(b)
+    q, r = np.linalg.qr(basis)  # checked once, by lyapax.options: finite, float64, (d, k)
     diag = np.diag(r)
     if np.any(np.abs(diag) <= 1e-12 * max(1.0, float(np.abs(diag).max(initial=0.0)))):
         raise InputError("basis: columns are linearly dependent; pass k independent columns.")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .options import parse
 from .pipeline import compute
 from .results import Spectrum
-from .validation import Options
 
 __all__ = ["spectrum", "compute"]
 
@@ -32,6 +32,7 @@ def spectrum(
     qr: str = "auto",
     qr_dtype: Any = "auto",
     threads: int | None = None,
+    **unknown: Any,
 ) -> Spectrum:
     """Lyapunov spectrum of a recurrent model driven by input sequences, in nats per step.
 
@@ -45,7 +46,7 @@ def spectrum(
             for an autonomous map (then give ``steps``).
         backend: backend name (``"numpy"``, ``"torch"``, ``"jax"``,
             ``"tensorflow"``, or a plugin's); default: chosen from the model's
-            type, else the inputs' type.
+            type, else the inputs' (or h0's) type.
         k: number of exponents (default: all, the state dimension ``d``).
         warmup: transient steps that move the state and re-orient the basis
             but are not counted.
@@ -82,7 +83,8 @@ def spectrum(
         qr_dtype: the dtype of the QR and of the sums of logs: ``"auto"`` (float64,
             also for a float32 tangent map: mixed precision, which measured 2-50x
             smaller errors in the most negative exponents for about 10-30% more
-            time on a CPU), ``"float32"``, ``"float64"``, or ``None`` (the compute dtype).
+            time on a CPU; the compute dtype on a device without float64),
+            ``"float32"``, ``"float64"``, or ``None`` (the compute dtype).
         threads: threads sharing the batch (each with one intra-op thread);
             default: the backend's choice (PyTorch on a CPU: one per core; else 1).
 
@@ -90,7 +92,8 @@ def spectrum(
         A `lyapax.Spectrum` (exponents descending, nats/step).
 
     Raises:
-        lyapax.errors.InputError: bad arguments (each names the argument and the fix).
+        lyapax.errors.InputError: bad arguments (each names the argument and the fix), or an
+            option that `lyapax.spectrum` does not take (the error names those that do).
         lyapax.errors.ModelTypeError: no installed backend handles the model.
         lyapax.errors.BackendNotFoundError: unknown or uninstalled backend.
         lyapax.errors.NumericalError: the tangent map became NaN/Inf, or the state did
@@ -101,22 +104,5 @@ def spectrum(
             directions get exponent ``-inf``), or a state that overflowed under a
             tangent map that does not depend on the state (the exponents are still returned).
     """
-    opts = Options.from_arguments(
-        k=k,
-        warmup=warmup,
-        ortho_every=ortho_every,
-        steps=steps,
-        h0=h0,
-        dtype=dtype,
-        device=device,
-        seed=seed,
-        basis=basis,
-        history=history,
-        progress=progress,
-        differentiable=differentiable,
-        time_major=time_major,
-        qr=qr,
-        qr_dtype=qr_dtype,
-        threads=threads,
-    )
-    return compute(model, inputs, opts, backend)
+    opts, _ = parse("lyapax.spectrum", locals())
+    return compute(model, inputs, opts)

@@ -11,10 +11,10 @@ The core runs the same sequence for every framework (`lyapax.session`)::
     inputs to time-major (T, B, F) -> dynamics (native layer -> canonical cell,
     step function -> autodiff tangent) and h0 to (B, d) -> probe step -> runner -> Problem
 
-An adapter fills in the hooks (``plan``, ``namespace``, ``dtype_of``, ``device``,
-``asarray``, ``to_numpy``, ``scope``, ``runner``, ``is_accelerator``, and for step
-functions ``jvp``/``vmap``/``tree_flatten``/``tree_unflatten``) and nothing else; all
-validation is in the core, so a mistake gets the same message on every backend.
+An adapter fills in the hooks of `Backend` (docs/writing-a-backend.md has the table, which
+tests/core/test_backend_contract.py holds to this class) and nothing else; all validation is
+in the core, so a mistake gets the same message on every backend. The array namespace it
+supplies needs only the functions in `lyapax.namespace_subset.REQUIRED`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .hints import whole_model_hint
 from .tangent import Step, tree_flatten, tree_unflatten
 
 # whole_model_hint: re-exported for the adapters that build a Plan's hint (it lives in lyapax.hints)
-__all__ = ["Backend", "Plan", "Problem", "whole_model_hint"]
+__all__ = ["Backend", "Plan", "Problem", "Runner", "whole_model_hint"]
 
 
 @dataclass
@@ -82,6 +82,26 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Runner:
+    """A backend's compiled chunk runner (the answer of `Backend.runner`) and what it can do.
+
+    ``run(carry, xs, start, length, ortho_every, *, qr, factors=False)`` returns what
+    `lyapax.algorithm.run_chunk` returns for the same arguments.
+
+    Attributes:
+        run: the compiled function.
+        factors: whether it also hands back each interval's ``R`` (``factors=True``); without it,
+            covariant vectors use the core's loop.
+    """
+
+    run: Callable[..., Any]
+    factors: bool = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.run(*args, **kwargs)
+
+
+@dataclass(frozen=True)
 class Problem:
     """A model and its inputs made ready for the core's iteration (built by `lyapax.prepare.prepare`).
 
@@ -94,12 +114,12 @@ class Problem:
         steps: the number of time steps ``T``.
         dtype: ``"float32"`` or ``"float64"``.
         device: the compute device (the backend's own object).
-        run_chunk: a compiled runner with the signature and results of
-            `lyapax.algorithm.run_chunk` less its first two arguments, or ``None``.
-        chunk: preferred steps per chunk (host sync and compile unit), or ``None``.
+        run_chunk: the backend's compiled `Runner`, or ``None`` for the core's loop.
+        chunk: steps per chunk (host sync and compile unit), or ``None`` (the driver's default).
         qr_dtype: the dtype of the QR and of the sums of logs (``"float64"`` for a float32
             tangent map by default), or ``None`` for ``dtype``.
         accelerator: whether ``device`` is a GPU or another accelerator (it decides the QR engine).
+        time_major: whether the inputs were given ``(time, batch, features)``.
     """
 
     backend: Backend
@@ -110,10 +130,11 @@ class Problem:
     steps: int
     dtype: str
     device: Any
-    run_chunk: Callable[..., Any] | None = None
+    run_chunk: Runner | None = None
     chunk: int | None = None
     qr_dtype: str | None = None
     accelerator: bool = False
+    time_major: bool = False
 
     def asarray(self, a: np.ndarray, dtype: str | None = None) -> Any:
         """A numpy array as an ``xp`` array on the compute device (in the compute dtype by default)."""
@@ -136,6 +157,7 @@ class Backend:
         default_dtype: the compute dtype when neither ``dtype=`` nor the model says.
         dtype_from_model: whether the model's (or data's) dtype is the default.
         autodiff: whether plain step functions ``f(h, x)`` are differentiated (``jvp``).
+        vectorises: whether `vmap` is supplied (else the core tiles the batch for the JVPs).
         differentiable_error: why ``differentiable=True`` is refused, or ``None``.
         chunk: preferred steps per compiled chunk, or ``None`` (the driver's default).
         max_threads: the most threads that may run the backend's runners at once (``threads=``
@@ -150,6 +172,7 @@ class Backend:
     default_dtype: str = "float32"
     dtype_from_model: bool = True
     autodiff: bool = True
+    vectorises: bool = False
     differentiable_error: str | None = None
     chunk: int | None = None
     max_threads: int | None = None
@@ -214,18 +237,18 @@ class Backend:
         training flags, a device scope). Everything it changes is restored on exit."""
         return contextlib.nullcontext()
 
-    def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any] | None:
-        """A compiled chunk runner (see `Problem.run_chunk`), or ``None`` for the core's loop.
-
-        It takes ``(carry, xs, start, length, ortho_every, *, qr=HOUSEHOLDER)`` and returns
-        `lyapax.algorithm.run_chunk`'s results; with ``factors=True`` too if it sets the
-        attribute ``factors = True`` on itself (else covariant vectors use the core's loop).
-        """
+    def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Runner | None:
+        """A compiled chunk `Runner`, or ``None`` for the core's loop (`lyapax.algorithm.run_chunk`)."""
         return None
 
     def is_accelerator(self, device: Any) -> bool:
         """Whether ``device`` is a GPU (or another accelerator), where GEMM-bound QR pays."""
         return False
+
+    def has_float64(self, device: Any) -> bool:
+        """Whether ``device`` computes in float64. Without it, ``qr_dtype="auto"`` computes the QR in the
+        compute dtype, and asking for float64 (``dtype=`` or ``qr_dtype=``) is an `InputError`."""
+        return True
 
     def threads(self, problem: Problem, k: int) -> int:
         """How many threads split the batch when ``threads=None`` (``k`` exponents): 1 (a backend
@@ -243,10 +266,18 @@ class Backend:
         return contextlib.nullcontext()
 
     # autodiff primitives (see lyapax.tangent)
-    tree_flatten = staticmethod(tree_flatten)
-    tree_unflatten = staticmethod(tree_unflatten)
-    #: ``vmap(fn, in_axis, out_axes)`` vectorising ``fn`` over one axis, or ``None`` (then the core tiles).
-    vmap: Callable[..., Any] | None = None
+
+    def tree_flatten(self, tree: Any) -> tuple[list, Any]:
+        """``(leaves, treedef)`` of a state pytree (default: the core's nested tuples, lists and dicts)."""
+        return tree_flatten(tree)
+
+    def tree_unflatten(self, treedef: Any, leaves: list) -> Any:
+        """The pytree ``treedef`` with ``leaves`` (the inverse of `tree_flatten`)."""
+        return tree_unflatten(treedef, leaves)
+
+    def vmap(self, fn: Callable[..., Any], in_axis: int, out_axes: Any) -> Callable[..., Any]:
+        """``fn`` vectorised over axis ``in_axis`` of its argument (only called when `vectorises`)."""
+        raise NotImplementedError
 
     def jvp(self, fn: Callable[[Any], Any], primal: Any, tangent: Any) -> tuple[Any, Any]:
         """``(fn(primal), d fn(primal) · tangent)``: forward-mode autodiff of ``fn`` at ``primal``."""

@@ -1,24 +1,11 @@
-"""Covariant Lyapunov vectors (Ginelli's method) on the core's QR iteration.
+"""Covariant Lyapunov vectors (Ginelli's method) on the core's QR iteration: the entry point.
 
-The forward pass is the same QR iteration as `lyapax.spectrum`, run by
-the backend's runner, which also hands back each interval's ``R`` factor:
-
-    Q_{t+1} R_{t+1} = J_t Q_t                 (Gram-Schmidt vectors Q, R upper triangular)
-
-The covariant vectors are ``V_t = Q_t C_t`` with ``C_t`` upper triangular, found
-by iterating backwards from a random ``C``:
-
-    C_t = R_{t+1}^{-1} C_{t+1} N_t            (N_t normalises the columns)
-
-Each normalisation is the inverse of a covariant vector's growth in that step:
-``gamma_t = -log ||R_{t+1}^{-1} c_{t+1}||`` is its local (finite-time covariant)
-exponent, whose time average is the Lyapunov exponent. The backward iteration
-converges only after a stretch of steps (``transient``), which is why the
-forward pass runs past the window where vectors are wanted.
-
-The forward pass is an observer (`Factors`) of the driver loop `lyapax.spectrum` runs:
-it keeps each interval's ``R`` and the basis at the steps in ``at``; with
-``ortho_every="auto"`` the intervals vary and each ``R`` is kept with its length.
+The forward pass is the same QR iteration as `lyapax.spectrum`, run by the backend's
+runner, which also hands back each interval's ``R`` factor; it is an observer (`Factors`)
+of the one driver loop, keeping each interval's ``R`` and the basis at the steps in ``at``
+(with ``ortho_every="auto"`` the intervals vary and each ``R`` is kept with its length).
+The backward iteration and the angles are `lyapax.ginelli`; storage beyond ``max_memory``
+is `lyapax.spill`.
 
 Time line (steps, ``p = ortho_every``)::
 
@@ -37,9 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat.numpy as nxp
@@ -47,12 +33,15 @@ import numpy as np
 
 from .algorithm import ZERO
 from .errors import InputError, NumericalError
-from .linalg import solve_triangular
+from .ginelli import angles_of, backward_iteration, backward_step, neighbour_angles, participation_ratio, subspace_angle
 from .observers import Chunk, Observer
+from .options import Options, parse
 from .pipeline import compute
 from .results import Spectrum
-from .validation import Options, check_int, number_of_exponents
+from .spill import storage
+from .validation import check_int, number_of_exponents
 
+# backward_step ... participation_ratio: re-exported from lyapax.ginelli, where they live
 __all__ = [
     "CovariantVectors",
     "covariant_vectors",
@@ -61,38 +50,6 @@ __all__ = [
     "subspace_angle",
     "participation_ratio",
 ]
-
-
-def backward_step(xp: Any, R: Any, C: Any) -> tuple[Any, Any]:
-    """One step of the backward iteration: ``C_t`` (unit columns) and ``gamma_t (B, k)`` from ``R_{t+1}``, ``C_{t+1}``."""
-    C = solve_triangular(xp, R, C)
-    norms = xp.sqrt(xp.sum(C * C, axis=-2))
-    return C / norms[..., None, :], -xp.log(norms)
-
-
-def neighbour_angles(xp: Any, C: Any) -> Any:
-    """Angles (radians, in ``[0, pi/2]``) between neighbouring covariant vectors ``(B, k - 1)``.
-
-    ``V = Q C`` with ``Q`` orthonormal, so the angles of ``V``'s columns are those of ``C``'s.
-    """
-    cos = xp.abs(xp.sum(C[..., :, :-1] * C[..., :, 1:], axis=-2))
-    return xp.acos(xp.clip(cos, 0.0, 1.0))
-
-
-def subspace_angle(xp: Any, C: Any, m: int) -> Any:
-    """Smallest principal angle (radians) between the span of the first ``m`` covariant vectors
-    (the unstable subspace) and that of the others (the stable one), ``(B,)``."""
-    U, _ = xp.linalg.qr(C[..., :, :m])
-    S, _ = xp.linalg.qr(C[..., :, m:])
-    s = xp.linalg.svdvals(xp.matmul(xp.matrix_transpose(U), S))
-    return xp.acos(xp.clip(xp.max(s, axis=-1), 0.0, 1.0))
-
-
-def participation_ratio(xp: Any, V: Any) -> Any:
-    """Participation ratio ``(sum v_i^2)^2 / sum v_i^4`` of each column of ``V (..., d, k)``: from 1
-    (one unit carries the vector) to ``d`` (spread evenly), as in Engelken, Wolf and Abbott."""
-    sq = V * V
-    return xp.sum(sq, axis=-2) ** 2 / xp.sum(sq * sq, axis=-2)
 
 
 @dataclass(repr=False)
@@ -136,7 +93,6 @@ class CovariantVectors:
     ortho_every: int | str = 1
     qr: str = "householder"
     intervals: tuple[int, ...] = ()
-    extra: dict = field(default_factory=dict)
 
     @property
     def k(self) -> int:
@@ -179,49 +135,23 @@ def _counted_steps(at: Any, window: int, p: int) -> np.ndarray:
     return steps
 
 
-def _size(nbytes: int) -> str:
-    """Bytes in the unit that shows them best (``512 KiB``, ``6.3 GiB``)."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.3g} {unit}"
-    return f"{nbytes} bytes"
-
-
-def _storage(shape: tuple[int, ...], max_memory: int, spill: str | os.PathLike | None, what: str) -> np.ndarray:
-    nbytes = int(np.prod(shape)) * 8
-    if nbytes <= max_memory:
-        return np.empty(shape)
-    if spill is None:
-        raise InputError(
-            f"max_memory: the {what} need {_size(nbytes)}, more than max_memory = {_size(max_memory)}; "
-            "pass spill='a/folder' to keep them in a file there, raise max_memory, or ask for fewer "
-            "exponents (k), sequences, steps (window, transient) or vector steps (at)."
-        )
-    folder = os.fspath(spill)
-    os.makedirs(folder, exist_ok=True)
-    fh = tempfile.NamedTemporaryFile(dir=folder, prefix="lyapax-", suffix=".f64", delete=False)
-    fh.close()
-    arr = np.lib.format.open_memmap(fh.name, mode="w+", dtype=np.float64, shape=shape)
-    os.unlink(fh.name)  # removed with the last reference to the map (POSIX)
-    return arr
-
-
 class Factors(Observer):
     """The forward pass of Ginelli's method as an observer of the driver loop: the ``R`` factor
     of every counted interval (with its first step and length) and the basis ``Q`` at the steps
     ``at``. One thread (with ``ortho_every="auto"`` each thread would choose its own intervals)."""
 
     factors = True
+    single_thread = True
 
-    def __init__(self, at: Any, warmup: Any, transient: Any, max_memory: int, spill: Any):
+    def __init__(self, at: Any, warmup: int | None, transient: int | None, max_memory: int, spill: str | None):
         self.at, self.warmup, self.transient, self.max_memory, self.spill = at, warmup, transient, max_memory, spill
 
     def configure(self, problem: Any, opts: Options) -> Options:
         p = 1 if opts.ortho_every == "auto" else opts.ortho_every  # "auto": the driver cuts its chunks at `at`
         T, d, B = int(problem.steps), int(problem.dynamics.dim), int(problem.h0.shape[0])
         k = number_of_exponents(opts, d)
-        warmup = check_int("warmup", T // 5 // p * p if self.warmup is None else self.warmup, 0)
-        transient = check_int("transient", max(p, T // 5 // p * p) if self.transient is None else self.transient, 1)
+        warmup = T // 5 // p * p if self.warmup is None else self.warmup  # checked by lyapax.options
+        transient = max(p, T // 5 // p * p) if self.transient is None else self.transient
         window = T - warmup - transient
         if window < p:
             raise InputError(
@@ -236,13 +166,13 @@ class Factors(Observer):
         self.warmup, self.transient, self.window = warmup, transient, window
         self.at_steps = _counted_steps(self.at, window, p)
         n_all = (window + transient) // p  # intervals at most (with "auto": p = 1, the most there can be)
-        self.R = _storage((n_all, B, k, k), self.max_memory, self.spill, "R factors")
-        self.Q = _storage((len(self.at_steps), B, d, k), max(0, self.max_memory - self.R.nbytes), self.spill, "vectors")
+        self.R = storage((n_all, B, k, k), self.max_memory, self.spill, "R factors")
+        self.Q = storage((len(self.at_steps), B, d, k), max(0, self.max_memory - self.R.nbytes), self.spill, "vectors")
         self.starts, self.lengths, self.count = np.zeros(n_all, np.int64), np.zeros(n_all, np.int64), 0
         self.saved = {warmup + int(s): i for i, s in enumerate(self.at_steps)}
         self.cuts = sorted({warmup, warmup + window, T, *self.saved})  # the window ends on a QR step
         self.to_numpy = problem.to_numpy
-        return dataclasses.replace(opts, warmup=warmup, threads=1)
+        return dataclasses.replace(opts, warmup=warmup)
 
     def limit(self, t: int, length: int, interval: int) -> int:
         # powers of two of QR intervals: compiled runners (JAX) compile one program per chunk length, and
@@ -274,50 +204,27 @@ class Factors(Observer):
         self.count += m
 
     def result(self, spectrum: Spectrum, opts: Options, tolerance: float) -> CovariantVectors:
-        """The backward iteration: two random upper-triangular starts, iterated together (the second
-        checks convergence)."""
-        B, k = int(self.R.shape[1]), int(self.R.shape[2])
+        """The backward iteration (`lyapax.ginelli.backward_iteration`) over the stored factors."""
         starts, lengths = self.starts[: self.count], self.lengths[: self.count]
         n_window = int(np.sum(starts < self.warmup + self.window))
-        where = {int(np.searchsorted(starts, t)): i for t, i in self.saved.items()}
-        rng = np.random.default_rng(None if opts.seed is None else opts.seed + 1)
-        C = np.triu(rng.standard_normal((2 * B, k, k)))
-        C /= np.linalg.norm(C, axis=-2, keepdims=True)
-        growth_sum = np.zeros((B, k))
-        out_C = np.empty((len(self.at_steps), B, k, k))
-        out_g = np.empty((len(self.at_steps), B, k))
-        convergence = np.nan
-        for j in range(self.count - 1, -1, -1):
-            R = np.asarray(self.R[j], dtype=np.float64)
-            with np.errstate(all="ignore"):
-                C, g = backward_step(nxp, np.concatenate([R, R]), C)
-            if j >= n_window:
-                continue
-            growth_sum += g[:B]
-            if j == n_window - 1:
-                convergence = float(np.max(1.0 - np.abs(np.sum(C[:B] * C[B:], axis=-2))))
-                if not convergence <= tolerance:
-                    raise InputError(
-                        f"transient: the backward iteration did not converge in {self.transient} steps (two random "
-                        f"starts still differ by 1 - |cos| = {convergence:.2g} > tolerance {tolerance:g}); pass a "
-                        "longer transient (or longer inputs), or fewer exponents k (nearly equal exponents converge "
-                        "slowly)."
-                    )
-            if j in where:
-                out_C[where[j]] = C[:B]
-                out_g[where[j]] = g[:B] / lengths[j]
-        V = np.einsum("nbdi,nbij->nbdj", self.Q, out_C)
-        per_sequence = growth_sum / self.window
+        wanted = {int(np.searchsorted(starts, t)): i for t, i in self.saved.items()}
+        back = backward_iteration(self.R, self.count, lengths, n_window, wanted,
+                                  None if opts.seed is None else opts.seed + 1)
+        if not back.convergence <= tolerance:
+            raise InputError(
+                f"transient: the backward iteration did not converge in {self.transient} steps (two random "
+                f"starts still differ by 1 - |cos| = {back.convergence:.2g} > tolerance {tolerance:g}); pass a "
+                "longer transient (or longer inputs), or fewer exponents k (nearly equal exponents converge "
+                "slowly)."
+            )
+        V = np.einsum("nbdi,nbij->nbdj", self.Q, back.C)
+        per_sequence = back.growth_sum / self.window
         exponents = per_sequence.mean(axis=0)
-        m = int(np.sum(exponents > 0))
-        if 0 < m < k:
-            sub = np.stack([subspace_angle(nxp, c, m) for c in out_C])
-        else:
-            sub = np.full((len(self.at_steps), B), np.nan)
+        angles, sub = angles_of(back.C, exponents)
         return CovariantVectors(
             vectors=V,
-            growth_rates=out_g,
-            angles=neighbour_angles(nxp, out_C),
+            growth_rates=back.growth,
+            angles=angles,
             subspace_angles=sub,
             participation=participation_ratio(nxp, V),
             exponents=exponents,
@@ -326,7 +233,7 @@ class Factors(Observer):
             warmup=self.warmup,
             window=self.window,
             transient=self.transient,
-            convergence=convergence,
+            convergence=back.convergence,
             backend=spectrum.backend,
             dtype=spectrum.dtype,
             state_dim=spectrum.state_dim,
@@ -340,38 +247,39 @@ def covariant_vectors(
     model: Any,
     inputs: Any = None,
     *,
+    backend: str | None = None,
     k: int | None = None,
-    steps: int | None = None,
-    at: Sequence[int] | None = None,
     warmup: int | None = None,
-    transient: int | None = None,
     ortho_every: int | str = 1,
+    steps: int | None = None,
     h0: Any = None,
     dtype: Any = None,
     device: Any = None,
-    backend: str | None = None,
     seed: int | None = 0,
+    basis: Any = None,
+    progress: bool = False,
     time_major: bool | None = None,
     qr: str = "auto",
     qr_dtype: Any = "auto",
-    basis: Any = None,
-    progress: bool = False,
+    at: Sequence[int] | None = None,
+    transient: int | None = None,
     tolerance: float = 1e-6,
     max_memory: int = 2**31,
     spill: str | os.PathLike | None = None,
+    **unknown: Any,
 ) -> CovariantVectors:
     """Covariant Lyapunov vectors, their local growth rates and angles (Ginelli's method).
 
-    ``model``, ``inputs``, ``k``, ``steps``, ``h0``, ``dtype``, ``device``, ``backend``, ``seed``,
-    ``time_major``, ``ortho_every`` (``"auto"`` too), ``qr``, ``qr_dtype``, ``basis`` and ``progress``
+    ``model``, ``inputs``, ``backend``, ``k``, ``ortho_every`` (``"auto"`` too), ``steps``, ``h0``,
+    ``dtype``, ``device``, ``seed``, ``basis``, ``progress``, ``time_major``, ``qr`` and ``qr_dtype``
     are as in `lyapax.spectrum`; the engine and intervals used are in ``result.qr`` and
     ``result.intervals``. The forward pass runs on one thread.
 
     Args:
-        at: counted steps (from the window's start, multiples of an integer ``ortho_every``) at
-            which vectors are wanted; default: 10 steps spread over the window.
         warmup: forward transient, in steps, for the Gram-Schmidt vectors to converge
             (default: a fifth of the steps).
+        at: counted steps (from the window's start, multiples of an integer ``ortho_every``) at
+            which vectors are wanted; default: 10 steps spread over the window.
         transient: backward transient, in steps after the window, for the backward
             iteration to converge (default: a fifth of the steps).
         tolerance: largest accepted ``1 - |cos|`` between two backward iterations from
@@ -379,18 +287,13 @@ def covariant_vectors(
             was too short and an error says so.
         max_memory: bytes the stored ``R`` factors and vectors may take in memory (with
             ``ortho_every="auto"`` room for one ``R`` per step is set aside).
-        spill: a folder to keep them in a file when they need more than ``max_memory``.
+        spill: a folder to keep them in a file when they need more than ``max_memory``
+            (created if missing).
 
     Returns:
         A `CovariantVectors` (exponents and growth rates in nats/step, angles in radians).
     """
-    opts = Options.from_arguments(
-        k=k, ortho_every=ortho_every, steps=steps, h0=h0, dtype=dtype, device=device, seed=seed,
-        time_major=time_major, qr=qr, qr_dtype=qr_dtype, basis=basis, progress=progress,
-    )
-    max_memory = check_int("max_memory", max_memory, 0)
-    if not (isinstance(tolerance, (int, float)) and 0 < tolerance < 1):
-        raise InputError(f"tolerance: expected a number in (0, 1), got {tolerance!r}.")
-    forward = Factors(at, warmup, transient, max_memory, spill)
-    spectrum = compute(model, inputs, opts, backend, [forward])
-    return forward.result(spectrum, opts, tolerance)
+    opts, own = parse("lyapax.covariant_vectors", locals())
+    forward = Factors(own["at"], opts.warmup, own["transient"], own["max_memory"], own["spill"])
+    spectrum = compute(model, inputs, opts, [forward])
+    return forward.result(spectrum, opts, own["tolerance"])

@@ -1,10 +1,11 @@
 """The one time loop over chunks: warm-up, counted steps, trouble checks, observers, progress.
 
 It runs on any `Problem`: the per-chunk work is the core's `run_chunk` or a
-backend's compiled equivalent. Between chunks the only host transfers are the
-``(B, k)`` chunk sums, the ``(B, 4)`` trouble flags and a few finiteness checks
-(and the ``R`` factors, when an observer asks for them), so memory does not grow
-with the number of steps.
+backend's compiled equivalent. Between chunks there is one host transfer (`Readback`:
+the ``(B, k)`` chunk sums, the ``(B, 4)`` trouble flags and per-sequence finiteness of
+the state and the inputs, packed on the device into one array), plus the ``R`` factors
+when an observer asks for them; more only when trouble has to be located. Memory does
+not grow with the number of steps.
 
 Every entry point runs this loop: `lyapax.spectrum` with no observer,
 `lyapax.finite_time` with a window observer, `lyapax.covariant_vectors` with an
@@ -24,36 +25,34 @@ import numpy as np
 
 from .algorithm import FLAGS, QR_FAILED, STATE, orthonormal_basis, run_chunk
 from .backend import Problem
-from .errors import InputError
+from .errors import InputError, user_stacklevel
 from .linalg import AUTO_PROBE, QR, choose_engine, choose_interval, spread_rate
 from .observers import Chunk, Observer, progress_bar
+from .options import Options
 from .results import Spectrum, sorted_descending, standard_error
 from .trouble import (
-    all_finite,
-    caller_level,
     check_finite_start,
-    check_inputs_chunk,
     raise_nonfinite,
+    raise_nonfinite_inputs,
     raise_state_dependent,
     unexplained,
     warn_trouble,
 )
-from .validation import Options, check_h0_shape, number_of_exponents
+from .validation import number_of_exponents
 
-__all__ = ["iterate", "initial_carry", "DEFAULT_CHUNK"]
+__all__ = ["iterate", "initial_carry", "Readback", "DEFAULT_CHUNK"]
 
 #: Default steps per chunk (rounded down to a multiple of ``ortho_every``).
 DEFAULT_CHUNK = 256
 
 
 def initial_carry(problem: Problem, opts: Options) -> tuple[Any, Any, Any]:
-    """The iteration's first carry ``(h0, Q0, flags)`` (checks h0's shape, ``k`` and ``warmup``).
+    """The iteration's first carry ``(h0, Q0, flags)`` (checks ``k`` and ``warmup``; prepare checked h0).
 
     Pure array work, so a backend's traced functional form can start from it too.
     """
     d, T = int(problem.dynamics.dim), int(problem.steps)
     B = int(problem.h0.shape[0])
-    check_h0_shape(tuple(problem.h0.shape), None, d)
     k = number_of_exponents(opts, d)
     if opts.warmup >= T:
         raise InputError(
@@ -68,22 +67,47 @@ def initial_carry(problem: Problem, opts: Options) -> tuple[Any, Any, Any]:
     )
 
 
-def _parts(problem: Problem, opts: Options, B: int, k: int) -> list[slice]:
+def _parts(problem: Problem, opts: Options, B: int, k: int, observers: Sequence[Observer]) -> list[slice]:
     """Contiguous groups of sequences run by separate threads (the batch's rows are independent)."""
     backend = problem.backend
     n = opts.threads if opts.threads is not None else backend.threads(problem, k)
+    if any(o.single_thread for o in observers):
+        n = 1
     if backend.max_threads is not None and n > backend.max_threads:
         if opts.threads is not None:
             warnings.warn(
                 f"threads={opts.threads}: the {backend.name} backend runs at most {backend.max_threads} thread(s) "
                 f"at once ({backend.thread_limit_reason}); using {backend.max_threads}.",
                 RuntimeWarning,
-                stacklevel=caller_level(),
+                stacklevel=user_stacklevel(),
             )
         n = backend.max_threads
     n = max(1, min(int(n), B))
     bounds = np.linspace(0, B, n + 1).astype(int)
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+class Readback:
+    """What the host learns from a chunk, in one device-to-host transfer.
+
+    Packed on the device into one ``(B, k + 6)`` array in the sums' dtype: the chunk's sums of
+    ``log|diag(R)|``, the trouble flags (integers; exact in float32 below 2**24 steps, beyond
+    which the flags travel apart), whether each sequence's state and inputs are finite.
+    """
+
+    def __init__(self, problem: Problem, carry: tuple, logsum: Any, xs: Any):
+        xp, (h, _, flags) = problem.xp, carry
+        dtype = logsum.dtype
+        h_ok = xp.astype(xp.all(xp.isfinite(h), axis=-1), dtype)[:, None]
+        x_ok = xp.ones_like(h_ok) if xs is None else xp.astype(
+            xp.all(xp.all(xp.isfinite(xs), axis=-1), axis=0), dtype)[:, None]
+        apart = problem.steps >= 2**24 and (problem.qr_dtype or problem.dtype) != "float64"
+        parts = [logsum, h_ok, x_ok] + ([] if apart else [xp.astype(flags, dtype)])
+        host = problem.to_numpy(xp.concat(parts, axis=1)).astype(np.float64)
+        k = int(logsum.shape[1])
+        self.logsum = host[:, :k]
+        self.state_finite, self.inputs_finite = host[:, k] > 0, host[:, k + 1] > 0
+        self.flags = (problem.to_numpy(flags) if apart else host[:, k + 2 :]).astype(np.int64)
 
 
 class _Part:
@@ -108,7 +132,7 @@ class _Part:
     def _run(self, carry: tuple, xs: Any, t: int, length: int, p: int, qr: QR, factors: bool) -> tuple:
         """``(carry, logsum, R factors or None)`` of one chunk, by the backend's runner where it can."""
         runner, problem = self.problem.run_chunk, self.problem
-        if runner is not None and (not factors or getattr(runner, "factors", False)):
+        if runner is not None and (not factors or runner.factors):
             out = runner(carry, xs, t, length, p, qr=qr, factors=True) if factors else runner(carry, xs, t, length, p, qr=qr)
         else:
             with np.errstate(all="ignore"):
@@ -120,7 +144,7 @@ class _Part:
         if opts.history is not None:
             length = opts.history
         else:
-            length = max(1, (opts.chunk or self.problem.chunk or DEFAULT_CHUNK) // p) * p
+            length = max(1, (self.problem.chunk or DEFAULT_CHUNK) // p) * p
         length = min(length, (T if counted else opts.warmup) - t)
         if spread is None and opts.ortho_every == "auto" and opts.history is None:
             length = min(length, AUTO_PROBE)  # the first steps (QR every step) estimate the spread
@@ -138,20 +162,20 @@ class _Part:
                                p=p, spread=spread, fell_back=fell_back)
             length = self._length(t, p, counted, spread)
             xs = None if problem.inputs is None else problem.inputs[t : t + length, ...]
-            check_inputs_chunk(problem, xs, t, self.rows.start)
             for observer in self.observers:
                 observer.before(t, carry, self.rows)
             before, factors = carry, counted and self.factors
             carry, logsum, Rs = self._run(carry, xs, t, length, p, qr, factors)
-            flags = problem.to_numpy(carry[2]).astype(np.int64)
-            if np.any(flags[:, QR_FAILED] >= 0):  # the Cholesky QR failed its check: redo the chunk with Householder
-                qr, fell_back = QR("householder", qr.dtype), True
+            seen = Readback(problem, carry, logsum, xs)
+            if not seen.inputs_finite.all():
+                raise_nonfinite_inputs(problem, xs, t, self.rows.start)
+            if np.any(seen.flags[:, QR_FAILED] >= 0):  # the Cholesky QR failed its check: redo the chunk with Householder
+                qr, fell_back = QR("householder", qr.dtype, qr.cast), True
                 self.fallbacks += 1
                 carry, logsum, Rs = self._run(before, xs, t, length, p, qr, factors)
-                flags = problem.to_numpy(carry[2]).astype(np.int64)
-            if not (all_finite(problem, logsum) and all_finite(problem, carry[0])) and unexplained(
-                problem, carry[0], logsum, flags
-            ):  # an untracked runner met trouble: locate it with the reference loop
+                seen = Readback(problem, carry, logsum, xs)
+            flags = seen.flags
+            if unexplained(seen.logsum, seen.state_finite, flags):  # an untracked runner met trouble: locate it
                 with np.errstate(all="ignore"):
                     again = run_chunk(problem.xp, problem.dynamics, before, xs, t, length, p, qr=qr)[0]
                 flags = problem.to_numpy(again[2]).astype(np.int64)
@@ -161,11 +185,10 @@ class _Part:
             if np.count_nonzero(flags[:, STATE] >= 0) > state_checked:  # newly overflowed states
                 raise_state_dependent(problem, carry[0], None if xs is None else xs[-1, ...], flags, self.rows.start)
                 state_checked = int(np.count_nonzero(flags[:, STATE] >= 0))
-            chunk_sum = problem.to_numpy(logsum).astype(np.float64)
-            spread = spread_rate(chunk_sum, length)
+            spread = spread_rate(seen.logsum, length)
             if counted:
                 self.engines.add(qr.describe())
-                self._count(Chunk(t, length, p, chunk_sum, None if Rs is None else problem.to_numpy(Rs), flags,
+                self._count(Chunk(t, length, p, seen.logsum, None if Rs is None else problem.to_numpy(Rs), flags,
                                   self.rows), logsum)
             if self.bar is not None:
                 self.bar.update(length)
@@ -185,7 +208,7 @@ class _Part:
             self.record_steps.append(self.counted)
 
 
-def iterate(problem: Problem, opts: Options, backend: str, observers: Sequence[Observer] = ()) -> Spectrum:
+def iterate(problem: Problem, opts: Options, observers: Sequence[Observer] = ()) -> Spectrum:
     """Run the QR iteration on ``problem`` and summarise it as a `Spectrum`.
 
     Each observer sees every chunk (see `lyapax.observers.Observer`); with several threads,
@@ -197,7 +220,7 @@ def iterate(problem: Problem, opts: Options, backend: str, observers: Sequence[O
     check_finite_start(problem)
     for observer in observers:
         observer.start(problem, opts, B, k)
-    rows = _parts(problem, opts, B, k)
+    rows = _parts(problem, opts, B, k, observers)
     bar = progress_bar(opts.progress, int(problem.steps))
     try:
         if len(rows) == 1:
@@ -231,7 +254,7 @@ def iterate(problem: Problem, opts: Options, backend: str, observers: Sequence[O
         exponents=per_sequence.mean(axis=0),
         per_sequence=per_sequence,
         stderr=standard_error(per_sequence),
-        backend=backend,
+        backend=problem.backend.name,
         steps=counted,
         warmup=opts.warmup,
         ortho_every=opts.ortho_every,

@@ -7,6 +7,8 @@ TypeError), so ``except ValueError`` keeps working.
 
 from __future__ import annotations
 
+import sys
+
 __all__ = [
     "LyapaxError",
     "InputError",
@@ -14,6 +16,7 @@ __all__ = [
     "BackendNotFoundError",
     "NumericalError",
     "NumericalWarning",
+    "user_stacklevel",
 ]
 
 
@@ -73,3 +76,13 @@ class NumericalWarning(UserWarning):
         self.kind = kind
         self.sequences = sequences
         self.steps = steps
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the user's call: that of the first frame not in
+    lyapax, a lyapax backend or plugin (modules named ``lyapax*``) or the contextlib wrapping its sessions."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (frame.f_globals.get("__name__", "").split(".")[0].startswith("lyapax")
+                                 or frame.f_globals.get("__name__") == "contextlib"):
+        frame, level = frame.f_back, level + 1
+    return level

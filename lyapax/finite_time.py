@@ -22,9 +22,9 @@ import numpy as np
 
 from .errors import InputError
 from .observers import Chunk, Observer
+from .options import Options, parse
 from .pipeline import compute
 from .results import Spectrum
-from .validation import Options, check_int
 
 __all__ = ["FiniteTimeExponents", "finite_time", "Windows"]
 
@@ -149,6 +149,7 @@ def finite_time(
     inputs: Any = None,
     *,
     window: int,
+    backend: str | None = None,
     k: int | None = None,
     warmup: int = 0,
     ortho_every: int | str = 1,
@@ -156,21 +157,21 @@ def finite_time(
     h0: Any = None,
     dtype: Any = None,
     device: Any = None,
-    backend: str | None = None,
     seed: int | None = 0,
+    basis: Any = None,
+    progress: bool = False,
     time_major: bool | None = None,
-    keep_windows: bool = False,
     qr: str = "auto",
     qr_dtype: Any = "auto",
     threads: int | None = None,
-    basis: Any = None,
-    progress: bool = False,
+    keep_windows: bool = False,
+    **unknown: Any,
 ) -> FiniteTimeExponents:
     """Finite-time Lyapunov exponents over consecutive windows of ``window`` counted steps.
 
-    ``model``, ``inputs``, ``k``, ``warmup``, ``ortho_every`` (``"auto"`` too), ``steps``, ``h0``,
-    ``dtype``, ``device``, ``backend``, ``seed``, ``time_major``, ``qr``, ``qr_dtype``, ``threads``,
-    ``basis`` and ``progress`` are as in `lyapax.spectrum`; the engine used is in ``result.spectrum.qr``.
+    ``model``, ``inputs``, ``backend``, ``k``, ``warmup``, ``ortho_every`` (``"auto"`` too), ``steps``,
+    ``h0``, ``dtype``, ``device``, ``seed``, ``basis``, ``progress``, ``time_major``, ``qr``, ``qr_dtype``
+    and ``threads`` are as in `lyapax.spectrum`; the engine used is in ``result.spectrum.qr``.
 
     Args:
         window: steps per window (a multiple of an integer ``ortho_every``; with ``"auto"`` every
@@ -181,14 +182,6 @@ def finite_time(
     Returns:
         A `FiniteTimeExponents` (nats/step).
     """
-    window = check_int("window", window, 1)
-    opts = Options.from_arguments(
-        k=k, warmup=warmup, ortho_every=ortho_every, steps=steps, h0=h0, dtype=dtype, device=device, seed=seed,
-        time_major=time_major, qr=qr, qr_dtype=qr_dtype, threads=threads, basis=basis, progress=progress,
-    )
-    if opts.ortho_every != "auto" and window % opts.ortho_every:
-        raise InputError(f"window: {window} steps is not a multiple of ortho_every={opts.ortho_every}.")
-    if not isinstance(keep_windows, bool):
-        raise InputError(f"keep_windows: expected True or False, got {keep_windows!r}.")
-    windows = Windows(window, keep_windows)
-    return windows.result(compute(model, inputs, opts, backend, [windows]))
+    opts, own = parse("lyapax.finite_time", locals())
+    windows = Windows(own["window"], own["keep_windows"])
+    return windows.result(compute(model, inputs, opts, [windows]))

@@ -20,34 +20,15 @@ module imports no framework.
 
 from __future__ import annotations
 
-import math
-import numbers
+import dataclasses
 from typing import Any
 
-from .api import spectrum
 from .errors import InputError
-from .registry import get_backend, select_backend
+from .observers import Observer
+from .options import parse
+from .pipeline import compute
 
-__all__ = ["flossing_loss", "loss_from_exponents", "check_target", "check_k"]
-
-
-def check_target(target: Any) -> float:
-    """``target`` as a finite float (nats/step), else an `InputError`."""
-    if isinstance(target, bool) or not isinstance(target, numbers.Real):
-        raise InputError(
-            f"target: expected a finite real number (nats/step), got {target!r} ({type(target).__name__}); "
-            "pass e.g. target=0.0."
-        )
-    if not math.isfinite(float(target)):
-        raise InputError(f"target: expected a finite number (nats/step), got {target!r}; pass e.g. target=0.0.")
-    return float(target)
-
-
-def check_k(k: Any) -> int:
-    """``k`` as an int >= 1 (the upper bound, the state dimension, is checked by the spectrum), else an `InputError`."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise InputError(f"k: expected an integer >= 1 (how many leading exponents to floss), got {k!r}.")
-    return int(k)
+__all__ = ["flossing_loss", "loss_from_exponents"]
 
 
 def loss_from_exponents(xp: Any, per_sequence: Any, target: float) -> Any:
@@ -74,20 +55,34 @@ def _has_no_trainable_parameters(model: Any) -> bool:
     return False
 
 
+class _Namespace(Observer):
+    """Keeps the array namespace of the computation, in which the loss is formed."""
+
+    def start(self, problem: Any, opts: Any, batch: int, k: int) -> None:
+        self.xp = problem.xp
+
+
 def flossing_loss(
     model: Any,
-    inputs: Any,
+    inputs: Any = None,
     *,
     k: int,
     target: float = 0.0,
+    backend: str | None = None,
     warmup: int = 0,
-    ortho_every: int = 1,
+    ortho_every: int | str = 1,
+    steps: int | None = None,
     h0: Any = None,
-    seed: int | None = 0,
     dtype: Any = None,
     device: Any = None,
-    backend: str | None = None,
+    seed: int | None = 0,
+    basis: Any = None,
+    progress: bool = False,
     time_major: bool | None = None,
+    qr: str = "auto",
+    qr_dtype: Any = "auto",
+    threads: int | None = None,
+    **unknown: Any,
 ) -> Any:
     """Gradient-flossing loss of a PyTorch or TensorFlow recurrent model, in (nats/step)^2.
 
@@ -99,6 +94,11 @@ def flossing_loss(
     ``tape.gradient(loss, variables)`` (TensorFlow, inside the tape), then
     your optimiser's step. For JAX use ``lyapax_jax.flossing_loss``.
 
+    ``backend``, ``warmup`` (the graph covers these steps too), ``ortho_every`` (an integer
+    removes QR nodes from the graph; ``"auto"`` too), ``steps``, ``h0``, ``dtype``, ``device``,
+    ``seed``, ``basis``, ``progress``, ``time_major``, ``qr``, ``qr_dtype`` and ``threads`` are
+    as in `lyapax.spectrum`.
+
     Args:
         model: what `lyapax.spectrum` takes on PyTorch or TensorFlow: a standard
             layer, cell or stack, or a step function ``f(h, x) -> h_next`` whose
@@ -106,14 +106,6 @@ def flossing_loss(
         inputs: ``(batch, time, features)`` probe sequences (numpy or the framework's).
         k: how many leading exponents to floss (1 <= k <= state dimension).
         target: the value they are pushed to, nats/step (0: neither growth nor decay).
-        warmup: transient steps before counting (the graph covers them too).
-        ortho_every: tangent maps between QR steps (fewer QR nodes in the graph).
-        h0: initial state (default zeros).
-        seed: seed of the initial orthonormal basis.
-        dtype: compute dtype (default: the model's).
-        device: compute device (default: the model's).
-        backend: backend name (default: chosen from the model).
-        time_major: the inputs' layout, as in `lyapax.spectrum`.
 
     Memory and time: the autodiff graph of all ``warmup + T`` steps is kept
     until the backward pass, about ``(warmup + T) * B * d * (d + k)`` numbers
@@ -127,33 +119,20 @@ def flossing_loss(
     Raises:
         lyapax.errors.InputError: ``k`` not in ``1..d``, a non-finite ``target``,
             a model with no trainable parameters (or whose exponents are not
-            attached to any), a backend without autodiff (numpy) or JAX (which
-            needs the pure ``lyapax_jax.flossing_loss``).
+            attached to any), gradients not recorded (``torch.no_grad()``), a backend
+            without autodiff (numpy) or JAX (which needs the pure ``lyapax_jax.flossing_loss``).
     """
-    target, k = check_target(target), check_k(k)
+    opts, own = parse("lyapax.flossing_loss", locals())
     if _has_no_trainable_parameters(model):
         raise InputError(
             "model: it has no trainable parameters (none requires grad), so flossing cannot change it; "
             "unfreeze the recurrent weights (requires_grad=True / trainable=True)."
         )
-    if select_backend(model, inputs, backend).name == "jax":
-        raise InputError(
-            "model: in JAX the flossing loss is a pure function of the parameters; use "
-            "lyapax_jax.flossing_loss(model, params, inputs, k=...) inside jax.grad / nnx.grad / eqx.filter_grad."
-        )
-    result = spectrum(
-        model, inputs, k=k, warmup=warmup, ortho_every=ortho_every, h0=h0, seed=seed,
-        dtype=dtype, device=device, backend=backend, time_major=time_major, differentiable=True,
-    )
-    raw = result.raw
-    if raw is None:
-        raise InputError(
-            f"model: the {result.backend!r} backend has no autodiff, so the exponents cannot be "
-            "differentiated; use a PyTorch or TensorFlow model (or lyapax_jax.flossing_loss in JAX)."
-        )
+    namespace = _Namespace()
+    raw = compute(model, inputs, dataclasses.replace(opts, differentiable=True), [namespace]).raw
     if getattr(raw, "requires_grad", True) is False:
         raise InputError(
             "model: the exponents do not depend on any tensor that requires grad (no trainable parameters); "
             "give the step function parameters with requires_grad=True."
         )
-    return loss_from_exponents(get_backend(result.backend).namespace(), raw, target)
+    return loss_from_exponents(namespace.xp, raw, own["target"])

@@ -83,22 +83,25 @@ class QR:
 
     Attributes:
         method: ``"householder"``, ``"cholesky2"`` or ``"cholesky3"``.
-        dtype: the dtype the QR is computed in (``"float64"`` for a float32 tangent map:
-            mixed precision), or ``None`` for the tangent map's own.
+        dtype: the dtype the QR computes in (the Cholesky variants need it: their checks depend on
+            the unit round-off); ``None`` only for Householder in the tangent map's own dtype.
+        cast: whether the basis is cast to ``dtype`` for the QR and back (mixed precision: a
+            float32 tangent map with a float64 QR).
     """
 
     method: str = "householder"
     dtype: str | None = None
+    cast: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dtype is None and (self.method != "householder" or self.cast):
+            raise ValueError(f"QR({self.method!r}): name the dtype it computes in")
 
     def describe(self) -> str:
-        return f"{self.method} ({self.dtype})" if self.dtype else self.method
+        return f"{self.method} ({self.dtype})" if self.cast else self.method
 
 
 HOUSEHOLDER = QR()
-
-
-def _dtype_name(a: Any) -> str:
-    return str(a.dtype).rsplit(".", 1)[-1].replace("'>", "").replace("<dtype: '", "")
 
 
 def _cholesky_pass(xp: Any, A: Any, shift: Any = None) -> tuple[Any, Any, Any]:
@@ -116,8 +119,8 @@ def _cholesky_pass(xp: Any, A: Any, shift: Any = None) -> tuple[Any, Any, Any]:
     return xp.matmul(A, solve_triangular(xp, R, eye)), R, G
 
 
-def cholesky_qr(xp: Any, A: Any, shifted: bool = False) -> tuple[Any, Any, Any]:
-    """CholeskyQR2 (or shifted CholeskyQR3) of ``A (B, d, k)``: ``Q``, ``R`` and ``ok (B,)``.
+def cholesky_qr(xp: Any, A: Any, dtype: str, shifted: bool = False) -> tuple[Any, Any, Any]:
+    """CholeskyQR2 (or shifted CholeskyQR3) of ``A (B, d, k)`` in ``dtype`` (its name): ``Q``, ``R`` and ``ok (B,)``.
 
     ``ok`` is false where the result cannot be trusted: a non-finite factor, or a
     first-pass ``Q`` so far from orthonormal (``max |Q^T Q - I| > 0.1``) that the
@@ -126,7 +129,7 @@ def cholesky_qr(xp: Any, A: Any, shifted: bool = False) -> tuple[Any, Any, Any]:
     R0 = None
     if shifted:
         d, k = int(A.shape[-2]), int(A.shape[-1])
-        u = _UNIT_ROUNDOFF.get(_dtype_name(A), 2.0**-53)
+        u = _UNIT_ROUNDOFF[dtype]
         norm2 = xp.sum(xp.sum(A * A, axis=-1), axis=-1)  # ||A||_F^2 >= ||A||_2^2
         A, R0, _ = _cholesky_pass(xp, A, 11.0 * (d * k + k * (k + 1)) * u * norm2)
     Q1, R1, _ = _cholesky_pass(xp, A)
@@ -145,17 +148,17 @@ def orthonormalize(xp: Any, A: Any, qr: QR = HOUSEHOLDER) -> tuple[Any, Any, Any
     An exact zero on diag(R) stays zero; its column of ``Q`` is kept (Householder's ``Q``
     is orthonormal even for a singular ``A``), so the iteration goes on in the other directions.
     """
-    work = A if qr.dtype is None else xp.astype(A, getattr(xp, qr.dtype))
+    work = xp.astype(A, getattr(xp, qr.dtype)) if qr.cast else A
     if qr.method == "householder":
         Q, R = xp.linalg.qr(work)
         ok = None
     else:
-        Q, R, ok = cholesky_qr(xp, work, shifted=qr.method == "cholesky3")
+        Q, R, ok = cholesky_qr(xp, work, qr.dtype, shifted=qr.method == "cholesky3")
     diag = xp.linalg.diagonal(R)
     one = xp.ones_like(diag)
     sign = xp.where(diag < 0, -one, one)
     Q = Q * sign[..., None, :]
-    if qr.dtype is not None:
+    if qr.cast:
         Q = xp.astype(Q, A.dtype)
     return Q, R * sign[..., :, None], ok
 
@@ -205,16 +208,18 @@ def choose_engine(
     """The engine of ``qr=method``: Householder on a CPU (measured faster there); the Cholesky variants
     on an accelerator, in float64, while the estimated conditioning of a ``p``-step product allows them
     (``"cholesky"`` asks for them anywhere; beyond CholeskyQR3's range it is Householder)."""
+    work = qr_dtype or dtype
+    cast = qr_dtype is not None
     if method == "auto":
-        if not accelerator or (qr_dtype or dtype) != "float64" or fell_back or spread is None:
-            return QR("householder", qr_dtype)
+        if not accelerator or work != "float64" or fell_back or spread is None:
+            return QR("householder", work, cast)
         method = "auto-cholesky"
     if method == "householder":
-        return QR("householder", qr_dtype)
-    u = _UNIT_ROUNDOFF[qr_dtype or dtype]
+        return QR("householder", work, cast)
+    u = _UNIT_ROUNDOFF[work]
     log_kappa = np.inf if spread is None else 2.0 * p * spread
     if log_kappa <= 0.5 * np.log(1 / u) - np.log(10):
-        return QR("cholesky2", qr_dtype)
+        return QR("cholesky2", work, cast)
     if log_kappa <= np.log(1 / u) - np.log(100) or method == "cholesky":
-        return QR("cholesky3", qr_dtype)
-    return QR("householder", qr_dtype)
+        return QR("cholesky3", work, cast)
+    return QR("householder", work, cast)

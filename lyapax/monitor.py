@@ -1,111 +1,59 @@
 """Spectra during training: `Monitor`, framework-neutral.
 
 A `Monitor` holds a fixed probe batch of input sequences and computes
-the Lyapunov spectrum of a model with `lyapax.spectrum` every ``every``
-steps (or epochs: a "step" is whatever counter you pass), keeping a tidy
-record exportable to numpy, pandas and JSON, and plottable. It never imports
-a framework itself: the probe batch and the model are handed to
-`lyapax.spectrum`, which picks the backend, and which never changes the
-model (parameters, training mode, RNG state all stay as they were).
+the Lyapunov spectrum of a model every ``every`` steps (or epochs: a "step" is
+whatever counter you pass) through the same pipeline as `lyapax.spectrum`, keeping
+`lyapax.monitor_records.MonitorRecord` s exportable to numpy, pandas and JSON, and
+plottable. It never imports a framework itself, and never changes the model
+(parameters, training mode, RNG state all stay as they were).
 
 Exponents are in nats per step of the recurrent map throughout.
 
 Example::
 
     monitor = lyapax.Monitor(probe, every=1, k=16)      # probe: (batch, time, features)
-    for epoch in range(epochs):
+    monitor(model.rnn, step=0)                          # at initialisation
+    for epoch in range(1, epochs + 1):
         train_one_epoch(model)
-        monitor(model.rnn, step=epoch)                  # computes when epoch % every == 0
+        monitor(model.rnn, step=epoch)                  # after `epoch` epochs, when epoch % every == 0
     monitor.to_pandas()                                  # one row per computation
     monitor.plot_trajectories()
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from . import monitor_records
 from .errors import InputError
 from .files import atomic_write_text
-from .results import Spectrum, kaplan_yorke_dimension
-from .validation import Options, check_int
+from .monitor_records import MonitorRecord
+from .observers import Observer
+from .options import Options, parse
+from .pipeline import compute
+from .results import Spectrum
+from .validation import check_int
 
 __all__ = ["Monitor", "MonitorRecord"]
 
-_RESERVED = ("inputs", "model")
 
+class _AtMost(Observer):
+    """``k`` as an upper bound: at most ``bound`` exponents, all of a smaller state (no basis given)."""
 
-@dataclass(frozen=True)
-class MonitorRecord:
-    """One spectrum computation of a `Monitor` (exponents in nats/step).
+    def __init__(self, bound: int | None):
+        self.bound = bound
 
-    Attributes:
-        step: the training step or epoch at which it was computed.
-        exponents: ``(k,)`` mean exponents, descending.
-        stderr: ``(k,)`` standard error over the probe sequences (NaN for one sequence).
-        max_exponent: largest exponent.
-        kaplan_yorke_dimension: Kaplan-Yorke dimension of ``exponents`` (a lower
-            bound when ``k`` is less than the state dimension).
-        entropy: sum of the positive exponents (nats/step).
-        seconds: wall time of the computation.
-        backend: backend that computed it.
-    """
-
-    step: int
-    exponents: np.ndarray
-    stderr: np.ndarray
-    max_exponent: float
-    kaplan_yorke_dimension: float
-    entropy: float
-    seconds: float
-    backend: str
-
-    @classmethod
-    def from_spectrum(cls, step: int, spec: Spectrum, seconds: float) -> MonitorRecord:
-        return cls(
-            step=int(step),
-            exponents=np.asarray(spec.exponents, dtype=np.float64).copy(),
-            stderr=np.asarray(spec.stderr, dtype=np.float64).copy(),
-            max_exponent=float(spec.max_exponent),
-            kaplan_yorke_dimension=float(spec.kaplan_yorke_dimension),
-            entropy=float(spec.entropy),
-            seconds=float(seconds),
-            backend=str(spec.backend),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN stderr written as ``null``)."""
-        return {
-            "step": self.step,
-            "exponents": self.exponents.tolist(),
-            "stderr": [None if not np.isfinite(v) else float(v) for v in self.stderr],
-            "max_exponent": self.max_exponent,
-            "kaplan_yorke_dimension": self.kaplan_yorke_dimension,
-            "entropy": self.entropy,
-            "seconds": self.seconds,
-            "backend": self.backend,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MonitorRecord:
-        exps = np.asarray(d["exponents"], dtype=np.float64)
-        stderr = np.asarray([np.nan if v is None else v for v in d.get("stderr", [None] * exps.size)], dtype=np.float64)
-        return cls(
-            step=int(d["step"]),
-            exponents=exps,
-            stderr=stderr,
-            max_exponent=float(d.get("max_exponent", exps[0])),
-            kaplan_yorke_dimension=float(d.get("kaplan_yorke_dimension", kaplan_yorke_dimension(exps))),
-            entropy=float(d.get("entropy", exps[exps > 0].sum())),
-            seconds=float(d.get("seconds", float("nan"))),
-            backend=str(d.get("backend", "")),
-        )
+    def configure(self, problem: Any, opts: Options) -> Options:
+        if self.bound is None or opts.basis is not None:
+            return opts
+        return dataclasses.replace(opts, k=min(self.bound, int(problem.dynamics.dim)))
 
 
 class Monitor:
@@ -113,9 +61,8 @@ class Monitor:
 
     Args:
         probe: input sequences ``(batch, time, features)``, batch-first, as
-            numpy arrays or the framework's tensors (they are passed to
-            `lyapax.spectrum` unchanged). Keep it small: the
-            overhead of one computation scales with ``batch * time * k``.
+            numpy arrays or the framework's tensors (passed to the backend unchanged).
+            Keep it small: the overhead of one computation scales with ``batch * time * k``.
         every: compute when ``step % every == 0`` (steps or epochs, whatever
             counter you pass).
         k: number of exponents, at most the state dimension (default: the
@@ -130,14 +77,18 @@ class Monitor:
         on_record: optional callback ``f(record, spectrum)`` after each
             computation, e.g. `lyapax.integrations.tensorboard.TensorBoardLogger` or
             `lyapax.integrations.wandb.WandbLogger`.
-        **spectrum_kwargs: any other keyword of `lyapax.spectrum`
-            (``ortho_every``, ``dtype``, ``device``, ``seed``, ``h0`` ...).
+
+    ``ortho_every``, ``h0``, ``dtype``, ``device``, ``seed``, ``basis``, ``history`` (in the returned
+    spectrum only), ``progress``, ``time_major``, ``qr``, ``qr_dtype`` and ``threads`` are as in
+    `lyapax.spectrum`.
 
     Call ``monitor(model, step=s)`` or ``monitor.update(model, s)`` in the
     training loop; it returns the `lyapax.Spectrum` when it computed
-    one, else ``None``. Behind a trainable embedding, pass this step's embedded
-    probe each time: ``monitor(model.rnn, step, inputs=model.embedding(tokens))``. Without ``step``, the monitor counts its own calls
-    (0, 1, 2 ...). Records are kept in `records`.
+    one, else ``None``. The convention every lyapax callback follows: step 0 is the
+    model at initialisation (before the first batch), step ``e`` the model after ``e``
+    epochs. Behind a trainable embedding, pass this step's embedded probe each time:
+    ``monitor(model.rnn, step, inputs=model.embedding(tokens))``. Without ``step``, the
+    monitor counts its own successful calls (0, 1, 2 ...). Records are kept in `records`.
     """
 
     def __init__(
@@ -150,31 +101,32 @@ class Monitor:
         backend: str | None = None,
         select: Callable[[Any], Any] | None = None,
         on_record: Callable[[MonitorRecord, Spectrum], Any] | None = None,
-        **spectrum_kwargs: Any,
+        ortho_every: int | str = 1,
+        h0: Any = None,
+        dtype: Any = None,
+        device: Any = None,
+        seed: int | None = 0,
+        basis: Any = None,
+        history: int | None = None,
+        progress: bool = False,
+        time_major: bool | None = None,
+        qr: str = "auto",
+        qr_dtype: Any = "auto",
+        threads: int | None = None,
+        **unknown: Any,
     ) -> None:
         if probe is None:
             raise InputError("probe: pass a fixed batch of input sequences (batch, time, features).")
         shape = getattr(probe, "shape", None)
         if shape is None or len(shape) != 3:
             raise InputError(f"probe: expected a 3-D batch (batch, time, features), got shape {shape}.{_probe_hint(probe)}")
-        for name in _RESERVED:
-            if name in spectrum_kwargs:
-                raise InputError(f"{name}: the Monitor passes it itself; give the probe batch as `probe`.")
-        if "max_k" in spectrum_kwargs or "chunk" in spectrum_kwargs:
-            raise InputError("spectrum_kwargs: max_k and chunk are not options of lyapax.spectrum.")
-        self.every = check_int("every", every, 1)
-        steps = int(shape[0 if spectrum_kwargs.get("time_major") else 1])
-        if warmup is None:
-            warmup = steps // 5
-        # the same checks, and the same messages, as lyapax.spectrum; k is an upper bound here
-        self.options = Options.from_arguments(max_k=check_int("k", k, 1, allow_none=True), warmup=warmup, **spectrum_kwargs)
+        options, own = parse("lyapax.Monitor", locals())
+        if options.warmup is None:
+            options = dataclasses.replace(options, warmup=int(shape[0 if options.time_major else 1]) // 5)
         self.probe = probe
-        self.k = self.options.max_k
-        self.warmup = self.options.warmup
-        self.backend = backend
-        self.select = select
-        self.on_record = on_record
-        self.spectrum_kwargs = dict(spectrum_kwargs)
+        self.k, self.warmup, self.backend = options.k, options.warmup, options.backend
+        self.every, self.select, self.on_record = own["every"], own["select"], own["on_record"]
+        self.options = dataclasses.replace(options, k=None)  # k is an upper bound here: _AtMost applies it
         self.records: list[MonitorRecord] = []
         self._calls = 0
 
@@ -190,26 +142,25 @@ class Monitor:
         ``inputs`` replaces the probe for this computation (e.g. the probe passed
         through the network's embedding, for the recurrent layer behind it).
         """
-        from .pipeline import compute
-
-        step = self._calls if step is None else int(step)
+        step = self._calls if step is None else check_int("step", step, 0)
         target = self.select(model) if self.select is not None else model
         t0 = time.perf_counter()
-        spec = compute(target, self.probe if inputs is None else inputs, self.options, self.backend)
-        seconds = time.perf_counter() - t0
-        rec = MonitorRecord.from_spectrum(step, spec, seconds)
+        spec = compute(target, self.probe if inputs is None else inputs, self.options, [_AtMost(self.k)])
+        rec = MonitorRecord.from_spectrum(step, spec, time.perf_counter() - t0)
         self.records.append(rec)
         if self.on_record is not None:
             self.on_record(rec, spec)
         return spec
 
     def update(self, model: Any, step: int | None = None, *, force: bool = False, inputs: Any = None) -> Spectrum | None:
-        """Compute the spectrum if ``step`` is due (or ``force``); returns it, else ``None``."""
-        s = self._calls if step is None else int(step)
+        """Compute the spectrum if ``step`` is due (or ``force``); returns it, else ``None``.
+
+        A call that raises leaves the monitor as it was (no record, the call count unchanged).
+        """
+        s = self._calls if step is None else check_int("step", step, 0)
+        out = self.compute(model, s, inputs=inputs) if force or self.due(s) else None
         self._calls += 1
-        if force or self.due(s):
-            return self.compute(model, s, inputs=inputs)
-        return None
+        return out
 
     __call__ = update
 
@@ -221,17 +172,17 @@ class Monitor:
     @property
     def steps(self) -> np.ndarray:
         """``(n,)`` steps of the records."""
-        return np.asarray([r.step for r in self.records], dtype=np.int64)
+        return monitor_records.to_numpy(self.records)["step"]
 
     @property
     def exponents(self) -> np.ndarray:
         """``(n, k)`` exponents of the records (NaN-padded if ``k`` differed), nats/step."""
-        return _stack([r.exponents for r in self.records])
+        return monitor_records.stack([r.exponents for r in self.records])
 
     @property
     def stderr(self) -> np.ndarray:
         """``(n, k)`` standard errors of the records."""
-        return _stack([r.stderr for r in self.records])
+        return monitor_records.stack([r.stderr for r in self.records])
 
     @property
     def overhead_seconds(self) -> float:
@@ -241,18 +192,10 @@ class Monitor:
     def to_numpy(self) -> dict[str, np.ndarray]:
         """The record as arrays: ``step (n,)``, ``exponents (n, k)``, ``stderr (n, k)``,
         ``max_exponent``, ``kaplan_yorke_dimension``, ``entropy``, ``seconds`` (each ``(n,)``)."""
-        return {
-            "step": self.steps,
-            "exponents": self.exponents,
-            "stderr": self.stderr,
-            "max_exponent": np.asarray([r.max_exponent for r in self.records], dtype=np.float64),
-            "kaplan_yorke_dimension": np.asarray([r.kaplan_yorke_dimension for r in self.records], dtype=np.float64),
-            "entropy": np.asarray([r.entropy for r in self.records], dtype=np.float64),
-            "seconds": np.asarray([r.seconds for r in self.records], dtype=np.float64),
-        }
+        return monitor_records.to_numpy(self.records)
 
     def to_pandas(self, *, long: bool = False) -> Any:
-        """The record as a pandas DataFrame (needs pandas).
+        """The record as a pandas DataFrame (needs pandas); the columns are there with no records too.
 
         ``long=False``: one row per computation with columns ``step``,
         ``max_exponent``, ``kaplan_yorke_dimension``, ``entropy``, ``seconds``,
@@ -260,33 +203,10 @@ class Monitor:
         ``long=True``: tidy, one row per (step, exponent) with columns
         ``step``, ``index`` (1-based), ``exponent``, ``stderr``.
         """
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("Monitor.to_pandas needs pandas: pip install pandas") from exc
-        if long:
-            rows = [
-                {"step": r.step, "index": i + 1, "exponent": float(e), "stderr": float(s)}
-                for r in self.records
-                for i, (e, s) in enumerate(zip(r.exponents, r.stderr))
-            ]
-            return pd.DataFrame(rows, columns=["step", "index", "exponent", "stderr"])
-        rows = []
-        for r in self.records:
-            row = {
-                "step": r.step,
-                "max_exponent": r.max_exponent,
-                "kaplan_yorke_dimension": r.kaplan_yorke_dimension,
-                "entropy": r.entropy,
-                "seconds": r.seconds,
-                "backend": r.backend,
-            }
-            row.update({f"lambda_{i + 1}": float(e) for i, e in enumerate(r.exponents)})
-            rows.append(row)
-        return pd.DataFrame(rows)
+        return monitor_records.to_pandas(self.records, long=long)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary: settings and records (exponents in nats/step)."""
+        """JSON-ready summary: settings and records (exponents in nats/step; non-finite numbers as ``null``)."""
         return {
             "units": "nats/step",
             "every": self.every,
@@ -298,19 +218,16 @@ class Monitor:
         }
 
     def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int | None = 1) -> str:
-        """The record as JSON text; with ``path``, also written there atomically (temp file + rename)."""
-        text = json.dumps(self.to_dict(), indent=indent)
+        """The record as standard JSON text; with ``path``, also written there atomically (temp file + rename)."""
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
         if path is not None:
             atomic_write_text(path, text)
         return text
 
     @staticmethod
     def load_records(source: str | os.PathLike[str] | dict[str, Any]) -> list[MonitorRecord]:
-        """Records from a JSON file written by `to_json` (or its parsed dict)."""
-        if not isinstance(source, dict):
-            with open(os.fspath(source), encoding="utf-8") as fh:
-                source = json.load(fh)
-        return [MonitorRecord.from_dict(d) for d in source["records"]]
+        """Records from a JSON file written by `to_json` (or its parsed dict); a clear error otherwise."""
+        return monitor_records.read_json(source)
 
     # -- plots -----------------------------------------------------------------------
 
@@ -360,14 +277,3 @@ def _probe_hint(probe: Any) -> str:
                 "keep the token ids aside and pass monitor(model.rnn, step, inputs=model.embedding(tokens)) at "
                 "each call (see 'Trainable embeddings' in the monitoring docs).")
     return " For one sequence, add a batch axis (probe[None])."
-
-
-def _stack(rows: list[np.ndarray]) -> np.ndarray:
-    if not rows:
-        return np.zeros((0, 0))
-    width = max(r.size for r in rows)
-    out = np.full((len(rows), width), np.nan)
-    for i, r in enumerate(rows):
-        out[i, : r.size] = r
-    return out
-

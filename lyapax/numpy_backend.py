@@ -6,13 +6,12 @@ framework backends are checked against. Default dtype: float64.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .algorithm import run_chunk
-from .backend import Backend, Plan
+from .backend import Backend, Plan, Runner
 from .cells import Cell, Map
 from .linalg import HOUSEHOLDER
 
@@ -52,11 +51,10 @@ class NumpyBackend(Backend):
     def asarray(self, value: Any, dtype: str | None, device: Any, *, differentiable: bool = False) -> Any:
         return np.asarray(value, dtype=dtype)
 
-    def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
+    def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Runner:
         def quiet_run_chunk(carry, xs, start, length, ortho_every, *, qr=HOUSEHOLDER, factors=False):
             # log(0) and overflow are detected and reported by the driver; no numpy warnings on the way
             with np.errstate(all="ignore"):
                 return run_chunk(self.namespace(), dynamics, carry, xs, start, length, ortho_every, qr=qr, factors=factors)
 
-        quiet_run_chunk.factors = True
-        return quiet_run_chunk
+        return Runner(quiet_run_chunk, factors=True)

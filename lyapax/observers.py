@@ -5,7 +5,8 @@ the ``R`` factors of covariant vectors) adds an `Observer` to the one loop in
 `lyapax.driver`; it never writes a loop of its own. Each observer is called, per group
 of sequences (``rows``: all of them, or one thread's share), with every chunk:
 
-    configure(problem, opts) -> opts    once the problem is prepared (checks, options that depend on it)
+    configure(problem, opts) -> opts    once the problem is prepared, before any warning about the options
+                                        (checks, options that depend on it: covariant vectors' warm-up)
     start(problem, opts, B, k)          once, before any thread starts
     limit(t, length, p) -> length       may shorten the next chunk (to end it on a step it needs)
     before(t, carry, rows)              the carry ``(h, Q, flags)`` at the chunk's start
@@ -58,6 +59,8 @@ class Observer:
 
     #: whether counted chunks must hand back their ``R`` factors (`Chunk.factors`).
     factors: bool = False
+    #: whether it needs the whole batch on one thread (it keeps one sequence of intervals).
+    single_thread: bool = False
 
     def configure(self, problem: Any, opts: Any) -> Any:
         """The options of the run, given the prepared `lyapax.backend.Problem` (default: unchanged)."""

@@ -20,15 +20,10 @@ from .backend import Backend, Plan, Problem
 from .cells import Map
 from .errors import InputError, ModelTypeError
 from .hints import probe_message
+from .namespace import check_namespace
+from .options import Options
 from .tangent import AutodiffDynamics, StateLayout, Step
-from .validation import (
-    Options,
-    check_h0_shape,
-    check_inputs_shape,
-    check_real_dtype,
-    numeric_array,
-    warn_suspicious_inputs,
-)
+from .validation import check_h0_shape, check_inputs_shape, check_real_dtype, numeric_array
 
 __all__ = ["prepare", "native_or_numpy"]
 
@@ -42,13 +37,16 @@ def native_or_numpy(backend: Backend, value: Any, name: str) -> Any:
 
 
 def prepare(
-    backend: Backend, plan: Plan, inputs: Any, options: Options, dtype: str, device: Any, *, check: bool = True
+    backend: Backend, plan: Plan, inputs: Any, options: Options, *, dtype: str, qr_dtype: str | None, device: Any,
+    accelerator: bool, check: bool = True
 ) -> Problem:
     """Build the `Problem` (call it within the backend's `Backend.scope`, as `lyapax.session.session` does).
 
+    ``dtype``, ``qr_dtype``, ``device``, ``accelerator``: as the session resolved them (see `Problem`).
     ``check=False`` skips the probe step (for traced, functional use).
     """
     xp = backend.namespace()
+    check_namespace(backend.name, xp)
     diff = options.differentiable
 
     def convert(a: Any) -> Any:  # the model's own arrays
@@ -68,7 +66,6 @@ def prepare(
             xs = xp.permute_dims(xs, (1, 0, 2))
         if plan.reverse:
             xs = xp.flip(xs, axis=0)
-    warn_suspicious_inputs(batch, steps, options.warmup, time_major=time_major, explicit=options.time_major is not None)
 
     if plan.step is not None:
         dynamics, h0 = _autodiff(backend, plan, options.h0, batch, features, convert, convert_state, device, xp)
@@ -90,6 +87,9 @@ def prepare(
         device=device,
         run_chunk=backend.runner(dynamics, device, diff),
         chunk=backend.chunk,
+        qr_dtype=qr_dtype,
+        accelerator=accelerator,
+        time_major=time_major,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -156,16 +157,18 @@ def _match(kind: str, obj: Any) -> Backend | None:
     return None
 
 
-def select_backend(model: Any, inputs: Any = None, name: str | None = None) -> Backend:
-    """Pick a backend: by ``name``, else by the model's type, else by the inputs' type."""
+def select_backend(model: Any, data: Sequence[Any] = (), name: str | None = None) -> Backend:
+    """Pick a backend: by ``name``, else by the model's type, else by the data's (the inputs, then
+    h0; a structured h0 by its first array). A framework's array wins over a numpy one, so a plain
+    function given JAX state and numpy inputs runs on JAX."""
     if name is not None:
         return get_backend(name)
     found = _match("model", model)
-    if found is None and inputs is not None:
-        found = _match("array", inputs)
-        if found is None and isinstance(inputs, (tuple, list, dict)):  # a structured h0: its first array decides
-            leaves = tree_flatten(inputs)[0]
-            found = _match("array", leaves[0]) if leaves else None
+    if found is None:
+        arrays = [a for a in data if a is not None]
+        arrays += [tree_flatten(a)[0][0] for a in arrays if isinstance(a, (tuple, list, dict)) and tree_flatten(a)[0]]
+        matches = [b for b in (_match("array", a) for a in arrays) if b is not None]
+        found = next((b for b in matches if b.name != "numpy"), matches[0] if matches else None)
     if found is None:
         raise ModelTypeError(
             f"model: no installed backend recognises an object of type {type(model).__module__}.{type(model).__qualname__}. "

@@ -4,7 +4,9 @@
 
     resolve the model (the adapter's Plan, else the core's generic kinds)
     -> dtype (dtype=, else what the model or data computes in) -> device -> QR dtype
-    -> the backend's scope (x64 mode, no-grad, training flags ...) -> `lyapax.prepare.prepare`
+       (float64 unless the device has none: `lyapax.backend.Backend.has_float64`)
+    -> the backend's scope (x64 mode, no-grad, training flags ...) -> `lyapax.prepare.prepare`,
+       which builds the complete `Problem`
 
 `traced_problem` builds the same `Problem` without the scope and without the probe
 step, for a backend's traced functional form (`lyapax_jax.exponents`).
@@ -13,18 +15,17 @@ step, for a backend's traced functional form (`lyapax_jax.exponents`).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 from .backend import Backend, Plan, Problem
 from .cells import Cell, Map
 from .errors import InputError, ModelTypeError
+from .options import Options
 from .prepare import prepare
 from .tangent import Step, call_plain
-from .validation import Options
 
-__all__ = ["session", "traced_problem", "resolve_plan", "compute_dtype"]
+__all__ = ["session", "traced_problem", "resolve_plan", "compute_dtype", "qr_dtype"]
 
 
 def resolve_plan(backend: Backend, model: Any) -> Plan:
@@ -78,6 +79,20 @@ def _device(backend: Backend, plan: Plan, options: Options, inputs: Any) -> Any:
     return backend.device(options.device, list(plan.params), _data_arrays(backend, inputs, options.h0))
 
 
+def qr_dtype(backend: Backend, options: Options, dtype: str, device: Any) -> str | None:
+    """The QR's dtype (``None``: the compute dtype ``dtype``): ``qr_dtype="auto"`` is float64 where the
+    device has it, else the compute dtype; float64 asked of a device without it is an `InputError`."""
+    has64 = backend.has_float64(device)
+    for name, value in (("dtype", dtype), ("qr_dtype", options.qr_dtype)):
+        if value == "float64" and not has64:
+            raise InputError(
+                f"{name}: the {backend.name} backend has no float64 on {device!r}; pass {name}='float32'"
+                + (" (or qr_dtype='auto', which computes the QR in float32 there)." if name == "qr_dtype" else ".")
+            )
+    wanted = ("float64" if has64 else dtype) if options.qr_dtype == "auto" else options.qr_dtype
+    return None if wanted in (None, dtype) else wanted
+
+
 @contextlib.contextmanager
 def session(backend: Backend, model: Any, inputs: Any, options: Options) -> Iterator[Problem]:
     """The `Problem` of ``model`` and ``inputs`` on ``backend``, inside the backend's `Backend.scope`.
@@ -87,15 +102,15 @@ def session(backend: Backend, model: Any, inputs: Any, options: Options) -> Iter
     """
     options = options.with_inputs(inputs)
     if options.differentiable and backend.differentiable_error:
-        raise InputError(f"differentiable: {backend.differentiable_error}")
+        argument = "model" if options.entry != "lyapax.spectrum" else "differentiable"  # flossing is always so
+        raise InputError(f"{argument}: {backend.differentiable_error}")
     plan = resolve_plan(backend, model)
     dtype = compute_dtype(backend, plan, options, inputs)
     device = _device(backend, plan, options, inputs)
-    qr_dtype = "float64" if options.qr_dtype == "auto" else options.qr_dtype
-    qr_dtype = None if qr_dtype == dtype else qr_dtype
-    with backend.scope(plan, (dtype,) if qr_dtype is None else (dtype, qr_dtype), device, options.differentiable):
-        problem = prepare(backend, plan, inputs, options, dtype, device)
-        yield dataclasses.replace(problem, qr_dtype=qr_dtype, accelerator=bool(backend.is_accelerator(device)))
+    qr = qr_dtype(backend, options, dtype, device)
+    with backend.scope(plan, (dtype,) if qr is None else (dtype, qr), device, options.differentiable):
+        yield prepare(backend, plan, inputs, options, dtype=dtype, qr_dtype=qr, device=device,
+                      accelerator=bool(backend.is_accelerator(device)))
 
 
 def traced_problem(backend: Backend, model: Any, inputs: Any, options: Options) -> Problem:
@@ -104,4 +119,6 @@ def traced_problem(backend: Backend, model: Any, inputs: Any, options: Options) 
     options = options.with_inputs(inputs)
     plan = resolve_plan(backend, model)
     dtype = compute_dtype(backend, plan, options, inputs)
-    return prepare(backend, plan, inputs, options, dtype, _device(backend, plan, options, inputs), check=False)
+    device = _device(backend, plan, options, inputs)
+    return prepare(backend, plan, inputs, options, dtype=dtype, qr_dtype=None, device=device,
+                   accelerator=bool(backend.is_accelerator(device)), check=False)

@@ -13,7 +13,7 @@ independently, as recurrent cells do.
 
 A backend supplies only primitives (hooks of `lyapax.backend.Backend`):
 ``tree_flatten``/``tree_unflatten`` (the defaults here handle tuples, lists and
-dicts), ``jvp(fn, primal, tangent)`` and optionally ``vmap``.
+dicts), ``jvp(fn, primal, tangent)`` and, with ``vectorises = True``, ``vmap``.
 """
 
 from __future__ import annotations
@@ -286,7 +286,7 @@ class AutodiffDynamics:
         if Q is None:
             return self._flat_step(xp, h, x), None
         jvp, vmap = self.backend.jvp, self.backend.vmap
-        if vmap is not None:
+        if self.backend.vectorises:
 
             def column(q: Any) -> tuple[Any, Any]:
                 return jvp(lambda s: self._flat_step(xp, s, x), h, q)

@@ -16,8 +16,6 @@ What the driver's trouble flags (see `lyapax.algorithm.Carry`) lead to:
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from typing import Any
 
@@ -25,29 +23,17 @@ import numpy as np
 
 from .algorithm import NONFINITE, STATE, ZERO, orthonormal_basis
 from .backend import Problem
-from .errors import InputError, NumericalError, NumericalWarning
+from .errors import InputError, NumericalError, NumericalWarning, user_stacklevel
 
 __all__ = [
     "all_finite",
-    "check_inputs_chunk",
+    "raise_nonfinite_inputs",
     "check_finite_start",
     "unexplained",
     "raise_nonfinite",
     "raise_state_dependent",
     "warn_trouble",
-    "caller_level",
 ]
-
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))
-
-
-def caller_level() -> int:
-    """The ``stacklevel`` of the first frame outside lyapax (so a warning points at the user's call)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1
-    return level
-
 
 def all_finite(problem: Problem, a: Any) -> bool:
     """Whether an ``xp`` array holds no NaN/Inf (one host transfer of a bool)."""
@@ -55,14 +41,13 @@ def all_finite(problem: Problem, a: Any) -> bool:
     return bool(problem.to_numpy(xp.all(xp.isfinite(a))))
 
 
-def check_inputs_chunk(problem: Problem, xs: Any, start: int, offset: int = 0) -> None:
-    """NaN/Inf inputs, checked chunk by chunk (no temporary as large as all the inputs)."""
-    if xs is not None and not all_finite(problem, xs):
-        t, b, f = np.argwhere(~np.isfinite(problem.to_numpy(xs)))[0]
-        raise InputError(
-            f"inputs: contains NaN or Inf (first at sequence {offset + b}, step {start + t}, feature {f}); "
-            "clean or mask the data before computing a spectrum."
-        )
+def raise_nonfinite_inputs(problem: Problem, xs: Any, start: int, offset: int = 0) -> None:
+    """The `InputError` for NaN/Inf inputs in the chunk ``xs`` that starts at step ``start``, located."""
+    t, b, f = np.argwhere(~np.isfinite(problem.to_numpy(xs)))[0]
+    raise InputError(
+        f"inputs: contains NaN or Inf (first at sequence {offset + b}, step {start + t}, feature {f}); "
+        "clean or mask the data before computing a spectrum."
+    )
 
 
 def check_finite_start(problem: Problem) -> None:
@@ -74,13 +59,12 @@ def check_finite_start(problem: Problem) -> None:
             raise InputError(f"model: weight {name} contains NaN or Inf; the spectrum of such a model is undefined.")
 
 
-def unexplained(problem: Problem, h: Any, logsum: Any, flags: np.ndarray) -> bool:
-    """Whether a chunk's non-finite state or sums are not yet explained by its trouble flags."""
-    ls = problem.to_numpy(logsum)
-    state_bad = ~np.isfinite(problem.to_numpy(h)).all(axis=1)
-    zero = np.isneginf(ls).any(axis=1) & (flags[:, ZERO] < 0)
-    nonfinite = (np.isnan(ls) | np.isposinf(ls)).any(axis=1) & (flags[:, NONFINITE] < 0)
-    return bool(np.any(zero | nonfinite | (state_bad & (flags[:, STATE] < 0))))
+def unexplained(logsum: np.ndarray, state_finite: np.ndarray, flags: np.ndarray) -> bool:
+    """Whether a chunk's non-finite sums ``(B, k)`` or states (``state_finite``, ``(B,)``) are not yet explained
+    by its trouble flags (host arrays of one `lyapax.driver.Readback`)."""
+    zero = np.isneginf(logsum).any(axis=1) & (flags[:, ZERO] < 0)
+    nonfinite = (np.isnan(logsum) | np.isposinf(logsum)).any(axis=1) & (flags[:, NONFINITE] < 0)
+    return bool(np.any(zero | nonfinite | (~state_finite & (flags[:, STATE] < 0))))
 
 
 def _within(ortho_every: Any) -> str:
@@ -164,5 +148,5 @@ def warn_trouble(flags: np.ndarray, ortho_every: Any) -> None:
             warnings.warn(
                 NumericalWarning(text.format(bad=bad.tolist(), steps=steps), kind=kind, sequences=bad.tolist(),
                                  steps=steps),
-                stacklevel=caller_level(),
+                stacklevel=user_stacklevel(),
             )

@@ -1,29 +1,27 @@
 """Argument checks, done once in the core so every backend refuses the same mistakes the same way.
 
-`Options` holds the validated arguments of one computation;
-`Options.from_arguments` is the single place where they are checked.
-The other helpers check what only a backend can see (shapes, dtypes of
-arrays) but word the errors the same everywhere.
+The options of every entry point are declared, with their checks, in `lyapax.options`;
+the checks themselves, and those of what only a backend can see (shapes, dtypes of
+arrays), are here, worded the same for every backend.
 """
 
 from __future__ import annotations
 
 import numbers
-import sys
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from array_api_compat import is_array_api_obj
 
-from .errors import InputError
+from .errors import InputError, user_stacklevel
 
 __all__ = [
-    "Options",
     "check_int",
     "check_seed",
-    "normalize_dtype",
+    "check_bool",
+    "check_choice",
+    "dtype_name",
     "check_real_dtype",
     "numeric_array",
     "check_inputs_shape",
@@ -34,6 +32,8 @@ __all__ = [
     "SWAPPED_RATIO",
 ]
 
+#: The arguments that hold input data (where integers are likely token ids).
+DATA_ARGUMENTS = ("inputs", "probe")
 #: Fewer counted steps (time steps after the warm-up) than this warns: the mean of so few
 #: log|diag R| terms is dominated by the random initial basis and the transient, not a spectrum.
 #: Low on purpose: a misuse check (e.g. a time axis mistaken for the batch), not a convergence
@@ -67,8 +67,8 @@ def check_seed(seed: Any) -> int | None:
     return int(seed)
 
 
-def normalize_dtype(dtype: Any) -> str | None:
-    """``"float32"``, ``"float64"`` or ``None`` from a string or any framework's dtype."""
+def dtype_name(dtype: Any, argument: str = "dtype") -> str | None:
+    """``"float32"``, ``"float64"`` or ``None`` from a string or any framework's dtype (the one dtype helper)."""
     if dtype is None:
         return None
     try:
@@ -78,31 +78,33 @@ def normalize_dtype(dtype: Any) -> str | None:
         name = name.replace("dtype: ", "").strip("'")
     if name not in ("float32", "float64"):
         raise InputError(
-            f"dtype: {name!r} is not supported; use 'float32' or 'float64' "
+            f"{argument}: {name!r} is not supported; use 'float32' or 'float64' "
             "(half precision cannot resolve the logs of diag(R))."
         )
     return name
 
 
-def check_real_dtype(name: str, dtype_name: str) -> None:
-    """Refuse array dtypes that are not real floating point, with the fix for each kind."""
+def check_real_dtype(name: str, dtype: str) -> None:
+    """Refuse array dtypes (numpy names) that are not real floating point, with the fix for each kind."""
     try:
-        kind = np.dtype(dtype_name).kind
+        kind = np.dtype(dtype).kind
     except TypeError:
-        kind = "f" if "float" in dtype_name else "?"
+        kind = "f" if "float" in dtype else "?"
     if kind == "f":
         return
-    if kind in "iu":
+    if kind in "iu" and name in DATA_ARGUMENTS:
         raise InputError(
-            f"{name}: got integer dtype {dtype_name}. Recurrent layers take float features: if these are token "
+            f"{name}: got integer dtype {dtype}. Recurrent layers take float features: if these are token "
             "ids, embed them first (x = model.embedding(tokens)) and pass the recurrent layer; for numeric "
             "features, cast them to float."
         )
+    if kind in "iu":
+        raise InputError(f"{name}: got integer dtype {dtype}; pass floats (e.g. {name}.astype('float64')).")
     if kind == "c":
-        raise InputError(f"{name}: got complex dtype {dtype_name}; lyapax works with real numbers (pass x.real?).")
+        raise InputError(f"{name}: got complex dtype {dtype}; lyapax works with real numbers (pass x.real?).")
     if kind == "b":
-        raise InputError(f"{name}: got boolean dtype {dtype_name}; cast it to float.")
-    raise InputError(f"{name}: expected numbers (real floats), got dtype {dtype_name}.")
+        raise InputError(f"{name}: got boolean dtype {dtype}; cast it to float.")
+    raise InputError(f"{name}: expected numbers (real floats), got dtype {dtype}.")
 
 
 def numeric_array(value: Any, name: str) -> np.ndarray:
@@ -182,17 +184,7 @@ def warn_suspicious_inputs(
             + ("" if batch is None or explicit else f"; if the inputs are {other}, pass time_major={not time_major}")
             + "."
         )
-    warnings.warn(message, UserWarning, stacklevel=_outside_lyapax())
-
-
-def _outside_lyapax() -> int:
-    """The ``stacklevel`` of the first frame not in lyapax, a lyapax backend or the contextlib wrapping
-    lyapax's sessions (the user's call)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and (frame.f_globals.get("__name__", "").split(".")[0].startswith("lyapax")
-                                 or frame.f_globals.get("__name__") == "contextlib"):
-        frame, level = frame.f_back, level + 1
-    return level
+    warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
 
 
 def check_h0_shape(shape: tuple[int, ...], batch: int | None, dim: int | None, what: str = "(batch, d)") -> None:
@@ -204,134 +196,23 @@ def check_h0_shape(shape: tuple[int, ...], batch: int | None, dim: int | None, w
         raise InputError(f"h0: expected shape {what} = {want}, got {shape}.")
 
 
-def _check_bool(name: str, value: Any) -> bool:
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a bool (numpy booleans accepted), else an `InputError` naming ``name``."""
     if not isinstance(value, (bool, np.bool_)):
         raise InputError(f"{name}: expected True or False, got {value!r}.")
     return bool(value)
 
 
-def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
+def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed`` (strings), else an `InputError` listing them."""
+    if not isinstance(value, str) or value not in allowed:
         raise InputError(f"{name}: expected one of {', '.join(repr(a) for a in allowed)}, got {value!r}.")
     return value
 
 
-def _check_h0(h0: Any) -> Any:
-    if isinstance(h0, (str, bytes)):
-        raise InputError(
-            f"h0: expected the initial state as an array (batch, d) or in the model's own state format (e.g. a "
-            f"tuple of arrays), got the string {h0!r}; omit h0 for zeros."
-        )
-    return h0
-
-
-def _check_basis(basis: Any) -> np.ndarray | None:
-    if basis is None:
-        return None
-    b = numeric_array(basis, "basis").astype(np.float64)  # a copy: the user's array is never touched
-    if b.ndim != 2:
-        raise InputError(f"basis: expected a matrix (d, k), one column per exponent, got shape {b.shape}.")
-    if not np.all(np.isfinite(b)):
-        raise InputError("basis: contains NaN or Inf; pass finite columns.")
-    return b
-
-
-@dataclass(frozen=True)
-class Options:
-    """The validated arguments of one computation (see `lyapax.spectrum` for their meaning).
-
-    ``max_k`` is for callers that want "at most this many exponents" (the
-    `lyapax.Monitor` default): ``k`` is then ``min(max_k, d)``. ``ortho_every`` is an
-    int or ``"auto"``; ``qr_dtype`` ``"auto"``, ``"float32"``, ``"float64"`` or ``None`` (the
-    tangent map's dtype).
-    """
-
-    k: int | None = None
-    warmup: int = 0
-    ortho_every: int = 1
-    steps: int | None = None
-    h0: Any = None
-    dtype: str | None = None
-    device: Any = None
-    seed: int | None = 0
-    basis: np.ndarray | None = None
-    history: int | None = None
-    progress: bool = False
-    differentiable: bool = False
-    time_major: bool | None = None
-    chunk: int | None = None
-    max_k: int | None = None
-    qr: str = "auto"
-    qr_dtype: str | None = "auto"
-    threads: int | None = None
-
-    @classmethod
-    def from_arguments(
-        cls,
-        *,
-        k: Any = None,
-        warmup: Any = 0,
-        ortho_every: Any = 1,
-        steps: Any = None,
-        h0: Any = None,
-        dtype: Any = None,
-        device: Any = None,
-        seed: Any = 0,
-        basis: Any = None,
-        history: Any = None,
-        progress: Any = False,
-        differentiable: Any = False,
-        time_major: Any = None,
-        chunk: Any = None,
-        max_k: Any = None,
-        qr: Any = "auto",
-        qr_dtype: Any = "auto",
-        threads: Any = None,
-    ) -> Options:
-        """Check every argument once; each error names the argument and the fix."""
-        if ortho_every != "auto":
-            ortho_every = check_int("ortho_every", ortho_every, 1)
-        history = check_int("history", history, 1, allow_none=True)
-        if history is not None and ortho_every != "auto" and history % ortho_every:
-            raise InputError(
-                f"history: must be a multiple of ortho_every={ortho_every}, got {history}; the running "
-                "estimate is only defined at QR steps."
-            )
-        return cls(
-            k=check_int("k", k, 1, allow_none=True),
-            warmup=check_int("warmup", warmup, 0),
-            ortho_every=ortho_every,
-            steps=check_int("steps", steps, 1, allow_none=True),
-            h0=_check_h0(h0),
-            dtype=normalize_dtype(dtype),
-            device=device,
-            seed=check_seed(seed),
-            basis=_check_basis(basis),
-            history=history,
-            progress=_check_bool("progress", progress),
-            differentiable=_check_bool("differentiable", differentiable),
-            time_major=None if time_major is None else _check_bool("time_major", time_major),
-            chunk=check_int("chunk", chunk, 1, allow_none=True),
-            max_k=check_int("max_k", max_k, 1, allow_none=True),
-            qr=_check_choice("qr", qr, ("auto", "householder", "cholesky")),
-            qr_dtype=qr_dtype if qr_dtype == "auto" else normalize_dtype(qr_dtype),
-            threads=check_int("threads", threads, 1, allow_none=True),
-        )
-
-    def with_inputs(self, inputs: Any) -> Options:
-        """Check the inputs/steps combination (the time axis of the inputs sets the steps)."""
-        if inputs is None and self.steps is None:
-            raise InputError(
-                "inputs: pass input sequences of shape (batch, time, features), or inputs=None with steps=T for "
-                "an autonomous map."
-            )
-        if inputs is not None and self.steps is not None:
-            raise InputError("steps: only for autonomous maps (inputs=None); with inputs, their time axis sets the steps.")
-        return self
-
-
-def number_of_exponents(opts: Options, d: int) -> int:
-    """``k`` of a computation with options ``opts`` on a state of dimension ``d`` (checks ``basis``)."""
+def number_of_exponents(opts: Any, d: int) -> int:
+    """``k`` of a computation with `lyapax.options.Options` ``opts`` on a state of dimension ``d`` (checks
+    ``basis`` against ``d``)."""
     if opts.basis is not None and (opts.basis.shape[0] != d or (opts.k is not None and opts.basis.shape[1] != opts.k)):
         want = f"({d}, {opts.k if opts.k is not None else 'k'})"
         raise InputError(
@@ -341,8 +222,6 @@ def number_of_exponents(opts: Options, d: int) -> int:
     k = d if opts.k is None else opts.k
     if opts.basis is not None and opts.k is None:
         k = int(opts.basis.shape[-1])
-    if opts.max_k is not None and opts.k is None and opts.basis is None:
-        k = min(opts.max_k, d)
     if not 1 <= k <= d:
         raise InputError(f"k: expected 1 <= k <= state dimension {d}, got {k}.")
     return k

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from lyapax.backend import Backend, Plan
+from lyapax.backend import Backend, Plan, Runner
 
 __all__ = ["JaxBackend"]
 
@@ -39,6 +39,7 @@ class JaxBackend(Backend):
     """JAX: Flax nnx/linen and Equinox cells (analytic), lyapax cells with JAX weights, any f(h, x) (jax.jvp)."""
 
     name = "jax"
+    vectorises = True
     # Two Python threads each running a compiled loop with a batched QR deadlock in XLA's CPU
     # runtime (jax 0.10.2; reproduced without lyapax), so the batch is never split over threads.
     max_threads = 1
@@ -53,7 +54,8 @@ class JaxBackend(Backend):
         "in JAX, gradients come from transforming a pure function, which lyapax.spectrum (a host loop with "
         "checks between compiled chunks) is not. Use lyapax_jax.exponents(model, params, inputs, k=..., "
         "warmup=...) inside jax.grad / nnx.grad / eqx.filter_grad: it returns the (batch, k) exponents as a "
-        "differentiable jax array (see docs/backends/jax.md)."
+        "differentiable jax array; for gradient flossing, lyapax_jax.flossing_loss(model, params, inputs, k=...) "
+        "(see docs/backends/jax.md)."
     )
     chunk = 256
 
@@ -134,10 +136,10 @@ class JaxBackend(Backend):
 
         return x64("float64" in (problem.dtype, problem.qr_dtype))
 
-    def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
+    def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Runner:
         from .loop import make_runner
 
-        return make_runner(dynamics, differentiable)
+        return Runner(make_runner(dynamics, differentiable), factors=True)
 
     # autodiff primitives (see lyapax.tangent)
 

@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from lyapax.errors import InputError
-from lyapax.flossing import check_k, check_target, loss_from_exponents
+from lyapax.flossing import loss_from_exponents
+from lyapax.options import parse
 
 from .functional import exponents
 
@@ -30,8 +31,12 @@ def flossing_loss(
     target: float = 0.0,
     warmup: int = 0,
     ortho_every: int = 1,
-    seed: int | None = 0,
+    steps: int | None = None,
     h0: Any = None,
+    seed: int | None = 0,
+    basis: Any = None,
+    time_major: bool | None = None,
+    **unknown: Any,
 ) -> Any:
     """Gradient-flossing loss ``mean_b sum_{i<=k} (lambda_{b,i} - target)^2``, (nats/step)^2, as a JAX scalar.
 
@@ -50,9 +55,12 @@ def flossing_loss(
         k: how many leading exponents to floss (1 <= k <= state dimension).
         target: the value they are pushed to, nats/step.
         warmup: as in `lyapax.spectrum` (the graph covers these steps too).
-        ortho_every: as in `lyapax.spectrum`.
-        seed: as in `lyapax.spectrum`.
+        ortho_every: as in `lyapax.spectrum` (an integer).
+        steps: as in `lyapax.spectrum`.
         h0: as in `lyapax.spectrum`.
+        seed: as in `lyapax.spectrum`.
+        basis: as in `lyapax.spectrum`.
+        time_major: as in `lyapax.spectrum`.
 
     Memory: reverse mode stores the ``warmup + T`` steps' tangent maps, about
     ``(warmup + T) * B * d * (d + k)`` numbers, plus one QR of ``B x d x k``
@@ -65,7 +73,7 @@ def flossing_loss(
         lyapax.errors.InputError: ``params`` missing or without floating-point
             arrays, ``k`` not in ``1..d``, a non-finite ``target``.
     """
-    target = check_target(target)
+    _, own = parse("lyapax_jax.flossing_loss", locals())
     if params is None:
         raise InputError(
             "params: required, the parameters to differentiate with respect to, e.g. "
@@ -76,5 +84,6 @@ def flossing_loss(
             "params: contains no floating-point arrays (no trainable parameters), so flossing cannot change the model; "
             "pass the model's weights."
         )
-    lam = exponents(model, params, inputs, k=check_k(k), warmup=warmup, ortho_every=ortho_every, seed=seed, h0=h0)
-    return loss_from_exponents(jnp, lam, target)
+    lam = exponents(model, params, inputs, k=k, warmup=warmup, ortho_every=ortho_every, steps=steps, h0=h0, seed=seed,
+                    basis=basis, time_major=time_major)
+    return loss_from_exponents(jnp, lam, own["target"])

@@ -14,17 +14,14 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from lyapax.errors import InputError
+from lyapax.linalg import QR
+from lyapax.options import parse
 from lyapax.pipeline import traced_start
-from lyapax.validation import Options
 
 from . import models
-from .adapter import JaxBackend
 from .loop import run_traced
 
 __all__ = ["exponents"]
-
-_BACKEND = JaxBackend()
 
 
 def exponents(
@@ -39,6 +36,8 @@ def exponents(
     basis: Any = None,
     h0: Any = None,
     steps: int | None = None,
+    time_major: bool | None = None,
+    **unknown: Any,
 ) -> Any:
     """Per-sequence Lyapunov exponents ``(B, k)`` (nats/step) as a pure, jit- and grad-able JAX function.
 
@@ -61,27 +60,20 @@ def exponents(
         basis: as in `lyapax.spectrum`.
         h0: as in `lyapax.spectrum`.
         steps: the number of steps of an autonomous map (``inputs=None``).
+        time_major: as in `lyapax.spectrum`.
 
     Computes in the parameters' dtype (float64 needs ``jax.enable_x64``
     around the call, see the docs). It does not raise on NaN/Inf or exact
     zeros on diag(R) (a traced function cannot): such sequences give
     NaN/-inf entries; `lyapax.spectrum` checks and reports them.
     """
-    options = Options.from_arguments(
-        k=k, warmup=warmup, ortho_every=ortho_every, steps=steps, h0=h0, seed=seed, basis=basis
-    )
-    if options.ortho_every == "auto":
-        raise InputError(
-            "ortho_every: 'auto' chooses the interval from the exponents computed so far, which a traced "
-            "function cannot read; pass an integer (lyapax.spectrum(..., ortho_every='auto').intervals shows "
-            "what 'auto' chose for this model)."
-        )
+    options, _ = parse("lyapax_jax.exponents", locals())
     if params is not None:
         model = models.with_params(model, params)
-    problem, carry = traced_start(_BACKEND, model, inputs, options)
-    xs, w, n = problem.inputs, options.warmup, options.ortho_every
+    problem, carry = traced_start("jax", model, inputs, options)
+    xs, w, n, qr = problem.inputs, options.warmup, options.ortho_every, QR("householder", problem.dtype)
     if w:
-        carry, _ = run_traced(problem.dynamics, carry, None if xs is None else xs[:w], 0, w, n)
-    _, total = run_traced(problem.dynamics, carry, None if xs is None else xs[w:], w, problem.steps - w, n)
+        carry, _ = run_traced(problem.dynamics, carry, None if xs is None else xs[:w], 0, w, n, qr)
+    _, total = run_traced(problem.dynamics, carry, None if xs is None else xs[w:], w, problem.steps - w, n, qr)
     per_sequence = total / (problem.steps - w)
     return -jnp.sort(-per_sequence, axis=1)  # each row descending, -inf last (as Spectrum.per_sequence)

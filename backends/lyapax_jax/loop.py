@@ -110,8 +110,6 @@ class _Runner:
     the dynamics' arrays are its arguments.
     """
 
-    factors = True
-
     def __init__(self, dynamics: Any):
         self.definition, self.params = dynamics.split()
 

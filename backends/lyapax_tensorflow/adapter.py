@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from lyapax.backend import Backend, Plan
+from lyapax.backend import Backend, Plan, Runner
 from lyapax.cells import Cell
 from lyapax.errors import InputError
 
@@ -80,7 +80,7 @@ class TensorFlowBackend(Backend):
         "a Keras recurrent layer, cell or Sequential of recurrent layers (or a list of them), a step function "
         "f(h, x) -> h_next on tf tensors, or a lyapax.cells cell with tf weights"
     )
-    #: steps per compiled chunk: one host transfer of the (B, k) sums and (B, 3) flags per chunk
+    #: steps per compiled chunk: one host transfer per chunk (lyapax.driver.Readback)
     chunk = 256
 
     # -- detection (keras may be imported on another backend: then it is not ours) --------------
@@ -165,8 +165,8 @@ class TensorFlowBackend(Backend):
         """``tf.device`` is thread-local: a thread that runs a share of the batch enters it too."""
         return _tf().device(problem.device) if problem.device else contextlib.nullcontext()
 
-    def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
-        return _load("loop").make_runner(dynamics, differentiable)
+    def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Runner:
+        return Runner(_load("loop").make_runner(dynamics, differentiable), factors=True)
 
     def jvp(self, fn: Callable[[Any], Any], primal: Any, tangent: Any) -> tuple[Any, Any]:
         return _load("tangent").jvp(fn, primal, tangent)

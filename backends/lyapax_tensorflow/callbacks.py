@@ -30,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -38,10 +39,10 @@ import keras
 import numpy as np
 
 import lyapax
-from lyapax.api import compute
 from lyapax.errors import InputError
-from lyapax.flossing import check_k, check_target
 from lyapax.monitor import MonitorRecord
+from lyapax.options import check as check_option
+from lyapax.pipeline import compute
 from lyapax.validation import check_int, numeric_array
 
 __all__ = ["SpectrumCallback", "FlossingCallback", "pick_recurrent_layers"]
@@ -206,7 +207,7 @@ class SpectrumCallback(keras.callbacks.Callback):
     def compute(self) -> lyapax.Spectrum:
         """The spectrum of the chosen layer(s) on the probe batch, now (with the monitor's options; not recorded)."""
         model, _, inputs = _stack_and_inputs(self.model, self.layers, self.monitor.probe)
-        return compute(model, inputs, self.monitor.options, self.monitor.backend)
+        return compute(model, inputs, dataclasses.replace(self.monitor.options, k=self.monitor.k))
 
     def _record(self, step: int) -> lyapax.Spectrum:
         model, _, inputs = _stack_and_inputs(self.model, self.layers, self.monitor.probe)
@@ -324,8 +325,8 @@ class FlossingCallback(keras.callbacks.Callback):
                 f"{type(probe_inputs).__name__} of shape {getattr(probe_inputs, 'shape', None)}."
             )
         self.probe_inputs = probe_inputs
-        self.options = {"k": check_k(k), "target": check_target(target), "warmup": check_int("warmup", warmup, 0),
-                        "ortho_every": check_int("ortho_every", ortho_every, 1)}
+        given = {"k": k, "target": target, "warmup": warmup, "ortho_every": ortho_every}
+        self.options = {name: check_option(name, value, "lyapax.flossing_loss") for name, value in given.items()}
         self.before = check_int("before", before, 0)
         self.every = check_int("every", every, 1, allow_none=True)
         self.optimizer = optimizer

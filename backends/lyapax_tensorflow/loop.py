@@ -171,7 +171,6 @@ def make_runner(dynamics: Any, differentiable: bool = False) -> Callable[..., An
         chunk = tf.constant(int(length), tf.int32) if xs is None else xs
         return _call(fn, params, carry, chunk, tf.constant(int(start), tf.int32))
 
-    runner.factors = True
     return runner
 
 

@@ -1,23 +1,16 @@
 """The array namespace the core computes with on TensorFlow tensors.
 
 array-api-compat has no TensorFlow namespace, so this module supplies the
-small subset of the array API that `lyapax.algorithm`, `lyapax.cells`
-and `lyapax.driver` use, with array-API semantics, on top of TensorFlow
+subset of the array API the core computes with (`lyapax.namespace.FUNCTIONS`,
+checked by the conformance suite), with array-API semantics, on top of TensorFlow
 ops. Everything stays a ``tf.Tensor`` (nothing goes through numpy), so the
 core's pure functions trace into ``tf.function`` graphs and run on the
 TensorFlow device.
 
 The namespace is this module itself (`namespace` returns it, as the other backends' ``namespace()``
-returns theirs): ``from lyapax_tensorflow import namespace as xp``.
-
-Functions (array-API names): ``matmul`` (a 2-D matrix broadcasts against a
-batch of matrices), ``matrix_transpose``, ``linalg.qr`` (reduced),
-``linalg.diagonal``, ``log``, ``abs``, ``sign``, ``exp``, ``tanh``, ``where``
-(Python scalars allowed in either branch), ``ones_like``, ``zeros_like``,
-``concat``, ``all``, ``any``, ``isfinite``, ``isnan``, ``eye``, ``take``,
-``sort``, ``asarray``, ``astype``, ``stack``, ``sum``, ``reshape``,
-``permute_dims``, ``flip``. Dtypes: ``float32``, ``float64``, ``int32``,
-``int64``, ``bool``.
+returns theirs): ``from lyapax_tensorflow import namespace as xp``. Beyond the core's subset:
+``asarray``, ``matmul`` broadcasting a 2-D matrix against a batch, ``where`` with Python scalars
+in either branch. Dtypes: ``float32``, ``float64``, ``int32``, ``int64``, ``bool``.
 """
 
 from __future__ import annotations
@@ -54,11 +47,9 @@ __all__ = [
     "ones_like",
     "permute_dims",
     "reshape",
-    "sign",
     "sort",
     "stack",
     "sum",
-    "take",
     "tanh",
     "where",
     "zeros_like",
@@ -116,10 +107,6 @@ def abs(x: Array, /) -> Array:  # noqa: A001 - the array-API name
     return tf.math.abs(x)
 
 
-def sign(x: Array, /) -> Array:
-    return tf.math.sign(x)
-
-
 def exp(x: Array, /) -> Array:
     return tf.math.exp(x)
 
@@ -129,10 +116,10 @@ def tanh(x: Array, /) -> Array:
 
     TensorFlow's float32 ``tanh`` (Eigen's fast rational approximation) is off
     by up to ~5 ulp and returns exactly +-1 from ``|x| > 7.9``, where the true
-    float32 value is still below 1. The cells' slopes ``1 - tanh(x)**2`` would
-    then be 0 (a singular tangent map) or lose digits, which costs accuracy in
-    the contracting exponents. The round trip costs two casts of a ``(B, H)``
-    array per step, nothing next to the tangent map's matmuls.
+    float32 value is still below 1. The slopes no longer depend on it (`lyapax.cells`
+    computes them from the pre-activation), so the round trip only keeps the float32
+    states as accurate as the other backends' (correctly rounded); it costs two casts
+    of a ``(B, H)`` array per step, nothing next to the tangent map's matmuls.
     """
     if x.dtype == tf.float32:
         return tf.cast(tf.math.tanh(tf.cast(x, tf.float64)), tf.float32)
@@ -224,13 +211,6 @@ def eye(n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: tf.DTyp
 def sort(x: Array, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Array:
     """Sorted along ``axis`` (differentiable: the gradient flows to the elements it moved)."""
     return tf.sort(x, axis=axis, direction="DESCENDING" if descending else "ASCENDING")
-
-
-def take(x: Array, indices: Array, /, *, axis: int | None = None) -> Array:
-    """Elements of ``x`` at integer ``indices`` along ``axis`` (flattened when ``axis`` is None)."""
-    if axis is None:
-        return tf.gather(tf.reshape(x, [-1]), indices)
-    return tf.gather(x, indices, axis=axis)
 
 
 class QRResult(NamedTuple):

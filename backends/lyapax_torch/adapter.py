@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from lyapax.backend import Backend, Plan
+from lyapax.backend import Backend, Plan, Runner
 from lyapax.cells import Cell
+from lyapax.errors import InputError
 
 __all__ = ["TorchBackend"]
 
@@ -52,6 +53,7 @@ class TorchBackend(Backend):
     """PyTorch: standard layers/cells (analytic), torch-weighted lyapax cells, any f(h, x) (torch.func)."""
 
     name = "torch"
+    vectorises = True
     modules = ("torch",)
     extra = "torch"
     accepts = (
@@ -115,6 +117,12 @@ class TorchBackend(Backend):
         """No autograd graph unless asked; for a module run as a step: its lock, eval mode and the RNG,
         all restored on exit."""
         torch = _torch()
+        if differentiable and (not torch.is_grad_enabled() or torch.is_inference_mode_enabled()):
+            raise InputError(
+                "differentiable: torch is not recording gradients here (inside torch.no_grad() or "
+                "torch.inference_mode()), so the exponents could not be differentiated; call it where gradients "
+                "are recorded (e.g. outside the no_grad block of an evaluation loop)."
+            )
         with contextlib.ExitStack() as stack:
             if not differentiable:
                 stack.enter_context(torch.no_grad())
@@ -158,10 +166,10 @@ class TorchBackend(Backend):
         finally:
             torch.set_num_threads(before)
 
-    def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Callable[..., Any]:
+    def runner(self, dynamics: Any, device: Any, differentiable: bool) -> Runner:
         from .loop import make_runner
 
-        return make_runner(dynamics, differentiable)
+        return Runner(make_runner(dynamics, differentiable), factors=True)
 
     def jvp(self, fn: Callable[[Any], Any], primal: Any, tangent: Any) -> tuple[Any, Any]:
         from .tangent import jvp

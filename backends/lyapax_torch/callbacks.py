@@ -25,9 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 from lyapax.errors import InputError, ModelTypeError
-from lyapax.flossing import check_target, flossing_loss
+from lyapax.flossing import flossing_loss
 from lyapax.install import pip_install
 from lyapax.monitor import Monitor
+from lyapax.options import check as check_option
 
 __all__ = ["attach", "probe_batch", "SpectrumCallback", "SpectrumCallbackMixin", "FlossingCallback", "FlossingCallbackMixin"]  # noqa: F822 (lazy, see __getattr__)
 
@@ -226,7 +227,7 @@ class FlossingCallbackMixin:
             raise InputError(f"before/every: expected before >= 0 and every >= 1 or None, got {before!r}, {every!r}.")
         self.probe, self.select, self.optimizer = probe, select, optimizer
         self.before, self.every = int(before), None if every is None else int(every)
-        self.loss_kwargs = {"k": k, "target": check_target(target), **loss_kwargs}
+        self.loss_kwargs = {"k": k, "target": check_option("target", target, "lyapax.flossing_loss"), **loss_kwargs}
         self.losses: list[float] = []
 
     def floss_step(self, trainer: Any, pl_module: Any) -> float:

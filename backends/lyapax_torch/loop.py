@@ -52,5 +52,4 @@ def make_runner(dynamics: Any, differentiable: bool = False) -> Callable[..., An
         with quiet():
             return run_chunk(xp, dynamics, carry, xs, start, length, ortho_every, qr=qr, track=False, factors=factors)
 
-    runner.factors = True
     return runner

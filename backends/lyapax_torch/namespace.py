@@ -59,12 +59,6 @@ class TorchNamespace:
     def concat(arrays: Any, /, *, axis: int = 0) -> Any:
         return torch.cat(tuple(arrays), dim=axis)
 
-    def all(self, x: Any, /, *, axis: int | None = None, keepdims: bool = False) -> Any:
-        return self._compat.all(x, axis=axis, keepdims=keepdims)
-
-    def any(self, x: Any, /, *, axis: int | None = None, keepdims: bool = False) -> Any:
-        return self._compat.any(x, axis=axis, keepdims=keepdims)
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self._compat, name)
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -54,6 +54,7 @@ from ..api import spectrum
 from ..covariant import CovariantVectors, covariant_vectors
 from ..errors import InputError, NumericalError
 from ..finite_time import finite_time
+from ..namespace import missing
 from .bad_inputs import BAD_INPUTS, BadInput, Context
 from .entry_points import EntryPointConformance, backend_builders
 from .networks import LAYER_KINDS, random_network
@@ -67,6 +68,7 @@ __all__ = [
     "backend_builders",
     "covariant_case",
     "covariant_tolerance",
+    "one_step_tolerance",
     "float32_agrees",
     "float32_tolerance",
     "float64_tolerance",
@@ -88,6 +90,27 @@ def float64_tolerance(reference) -> float:
         return 0.25
     spread = float(ps[:, 0].max() - ps[:, -1].min())
     return 1e-9 + 1e-13 * np.exp(min(reference.ortho_every * spread, 50.0))
+
+
+def one_step_tolerance(cell: cells.Cell, inputs: Any, reference, **options: Any) -> float:
+    """Absolute tolerance (nats/step) between two float64 implementations of the same network (a framework's
+    layer or its autodiff, and the numpy reference ``cell``), from the conditioning of the steps themselves.
+
+    A QR step computes ``r_ii`` as what is left of a column of ``J Q`` after the others are projected out,
+    with an absolute error ``u·‖J‖`` (``u = 2**-52``), so ``log r_ii`` carries a relative error up to
+    ``u · r_11 / r_ii``, the exponential of the step's spread of one-step exponents (measured with
+    ``finite_time(window=1)`` on the reference; an LSTM whose forget gates close reaches 10 nats in a step,
+    and what one machine's inputs reach, another's may exceed). With ``p = ortho_every`` maps per QR it
+    is ``p`` times larger in the exponent. The tolerance is ``1e-12 + 100 · u · exp(p · s_max)`` (100: the
+    ``d`` units and the weights' size; 1e-12: rounding summed over the steps), or 0.25 beyond the
+    predictability horizon of a chaotic network (`float64_tolerance`). ``options``: the reference's ``h0``,
+    ``warmup`` or ``time_major`` (its ``ortho_every`` is read from ``reference``).
+    """
+    if float64_tolerance(reference) >= 0.25:
+        return 0.25
+    one_step = finite_time(cell, inputs, window=1, keep_windows=True, backend="numpy", **options).windows
+    spread = float(np.max(one_step[..., 0] - one_step[..., -1])) if one_step.shape[-1] > 1 else 0.0
+    return min(0.25, 1e-12 + 100 * 2.0**-52 * np.exp(min(reference.ortho_every * spread, 50.0)))
 
 
 def float32_tolerance(reference) -> np.ndarray:
@@ -270,6 +293,9 @@ class BackendConformance(EntryPointConformance):
     def test_registered_and_installed(self):
         assert self.backend in registry.backends()
         assert registry.get_backend(self.backend).name == self.backend
+
+    def test_namespace_has_what_the_core_computes_with(self):
+        assert missing(registry.get_backend(self.backend).namespace()) == []
 
     @settings(suppress_health_check=_SHARED)
     @given(data=st.data())

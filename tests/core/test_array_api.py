@@ -20,9 +20,9 @@ from lyapax import algorithm, cells
 from lyapax.backend import Backend
 from lyapax.driver import iterate
 from lyapax.linalg import orthonormalize
+from lyapax.options import Options
 from lyapax.session import session
 from lyapax.testing import CELL_KINDS, random_cell
-from lyapax.validation import Options
 
 strict = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed (the tests-numpy nox session installs it)")
 
@@ -123,7 +123,7 @@ def test_whole_pipeline_on_array_api_strict_matches_numpy(kind):
     ref = lyapax.spectrum(cell, x, warmup=5, ortho_every=3, k=3, history=6)
     backend = StrictBackend()
     with session(backend, cell.map_arrays(lambda a: _to(strict, a)), _to(strict, x), opts) as problem:
-        got = iterate(problem, opts, backend.name)
+        got = iterate(problem, opts)
     np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got.history, ref.history, rtol=0, atol=1e-12)
 

@@ -192,16 +192,17 @@ def test_trouble_met_by_an_untracked_runner_is_located_by_the_driver(rng):
     import dataclasses
 
     from lyapax.algorithm import run_chunk
+    from lyapax.backend import Runner
     from lyapax.driver import iterate
     from lyapax.numpy_backend import NumpyBackend
+    from lyapax.options import Options
     from lyapax.session import session
-    from lyapax.validation import Options
 
     d = 3
     cell = cells.Elman(np.ones((d, 1)), 10.0 * np.eye(d), nonlinearity="linear")
     x = np.zeros((2, 400, 1))
     x[1] = 1.0
-    opts = Options(chunk=100)
+    opts = Options()
     calls = []
     with session(NumpyBackend(), cell, x, opts) as problem:
 
@@ -210,10 +211,10 @@ def test_trouble_met_by_an_untracked_runner_is_located_by_the_driver(rng):
             with np.errstate(all="ignore"):
                 return run_chunk(problem.xp, problem.dynamics, carry, xs, start, length, ortho_every, track=False, **engine)
 
-        problem = dataclasses.replace(problem, run_chunk=untracked)
+        problem = dataclasses.replace(problem, run_chunk=Runner(untracked), chunk=100)
         with pytest.warns(lyapax.NumericalWarning, match=r"state overflowed .* sequence\(s\) \[1\]") as info:
             with np.errstate(all="ignore"):
-                s = iterate(problem, opts, "numpy")
+                s = iterate(problem, opts)
     assert info[0].message.sequences == [1] and 300 < info[0].message.steps[0] < 320
     assert calls == [0, 100, 200, 300]  # the fourth chunk was located by re-running it, and only it
     np.testing.assert_allclose(s.per_sequence, np.log(10.0), rtol=0, atol=1e-12)

@@ -75,7 +75,7 @@ def test_threads_sharing_the_batch_each_see_every_window(monkeypatch):
     barrier = threading.Barrier(2)
     iterate = pipeline.iterate
 
-    def together(problem, opts, backend, observers):
+    def together(problem, opts, observers):
         for observer in observers:
 
             def chunk_together(chunk, seen=observer.chunk):
@@ -83,7 +83,7 @@ def test_threads_sharing_the_batch_each_see_every_window(monkeypatch):
                 seen(chunk)
 
             observer.chunk = chunk_together
-        return iterate(problem, opts, backend, observers)
+        return iterate(problem, opts, observers)
 
     class SlowCreation:
         def __getattr__(self, name):

@@ -107,18 +107,13 @@ def test_history_ends_at_the_final_estimate(rng):
 
 
 def test_chunking_does_not_change_results(rng):
-    from lyapax.driver import iterate
-    from lyapax.numpy_backend import NumpyBackend
-    from lyapax.session import session
-    from lyapax.validation import Options
+    from lyapax.options import parse
+    from lyapax.pipeline import compute
 
     cell = make_cell("lstm", 4, 2, rng)
     x = rng.normal(size=(2, 90, 2))
-    out = []
-    for chunk in (7, 90, 1000):
-        opts = Options(chunk=chunk, warmup=5)
-        with session(NumpyBackend(), cell, x, opts) as problem:
-            out.append(iterate(problem, opts, "numpy").per_sequence)
+    opts = parse("lyapax.spectrum", {"warmup": 5})[0]
+    out = [compute(cell, x, opts, chunk=chunk).per_sequence for chunk in (7, 90, 1000)]
     np.testing.assert_allclose(out[0], out[1], atol=1e-13)
     np.testing.assert_allclose(out[0], out[2], atol=1e-13)
 

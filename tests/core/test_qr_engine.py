@@ -33,9 +33,9 @@ import pytest
 import lyapax
 from lyapax.linalg import QR, cholesky_qr, orthonormalize, solve_triangular
 from lyapax.numpy_backend import NumpyBackend
+from lyapax.options import parse
 from lyapax.pipeline import compute
 from lyapax.testing.networks import random_cell
-from lyapax.validation import Options
 
 AUTO_TOL = 1e-8
 CHOLESKY_TOL = 1e-9
@@ -58,7 +58,8 @@ def run(model: Any, inputs: Any, **options: Any) -> lyapax.Spectrum:
     """``lyapax.spectrum`` with the core's options (``chunk``: steps per chunk, so that ``"auto"``
     chooses its interval several times)."""
     options.setdefault("warmup", WARMUP)
-    return compute(model, inputs, Options.from_arguments(**options))
+    chunk = options.pop("chunk", None)
+    return compute(model, inputs, parse("lyapax.spectrum", options)[0], chunk=chunk)
 
 
 def max_error(a: lyapax.Spectrum, b: lyapax.Spectrum) -> float:
@@ -227,7 +228,7 @@ def qr_quality(A: np.ndarray, Q: np.ndarray, R: np.ndarray) -> tuple[float, floa
 @pytest.mark.parametrize("kappa", [1.0, 1e3, 1e6])
 def test_cholesky_qr_matches_numpy_qr(rng: np.random.Generator, shifted: bool, kappa: float) -> None:
     A = conditioned(rng, 3, 40, 12, kappa)
-    Q, R, ok = cholesky_qr(xp, A, shifted=shifted)
+    Q, R, ok = cholesky_qr(xp, A, "float64", shifted=shifted)
     Qn, Rn = sign_fixed_qr(A)
     assert ok.all()
     orth, res = qr_quality(A, Q, R)
@@ -240,8 +241,8 @@ def test_cholesky_qr_matches_numpy_qr(rng: np.random.Generator, shifted: bool, k
 def test_shifted_cholesky_qr_reaches_further(rng: np.random.Generator) -> None:
     A = conditioned(rng, 3, 40, 12, 1e12)  # beyond CholeskyQR2 (u^-1/2 ~ 1e8), within shifted CholeskyQR3
     with np.errstate(all="ignore"):
-        assert not cholesky_qr(xp, A, shifted=False)[2].any()
-    Q, R, ok = cholesky_qr(xp, A, shifted=True)
+        assert not cholesky_qr(xp, A, "float64", shifted=False)[2].any()
+    Q, R, ok = cholesky_qr(xp, A, "float64", shifted=True)
     assert ok.all()
     orth, res = qr_quality(A, Q, R)
     assert orth <= 1e-14 and res <= 1e-14
@@ -251,14 +252,14 @@ def test_shifted_cholesky_qr_reaches_further(rng: np.random.Generator) -> None:
 def test_cholesky_qr_says_when_it_fails(rng: np.random.Generator, shifted: bool) -> None:
     A = conditioned(rng, 2, 40, 12, 1e20)  # beyond u^-1: no CholeskyQR can factor it
     with np.errstate(all="ignore"):
-        _, _, ok = cholesky_qr(xp, A, shifted=shifted)
+        _, _, ok = cholesky_qr(xp, A, "float64", shifted=shifted)
     assert not ok.any()
 
 
 @pytest.mark.parametrize("method", ["householder", "cholesky2", "cholesky3"])
 def test_orthonormalize_in_float64_for_float32_maps(rng: np.random.Generator, method: str) -> None:
     A = conditioned(rng, 2, 30, 8, 1e3).astype(np.float32)
-    Q, R, _ = orthonormalize(xp, A, QR(method, "float64"))
+    Q, R, _ = orthonormalize(xp, A, QR(method, "float64", cast=True))
     assert Q.dtype == np.float32 and R.dtype == np.float64  # Q stored as the map's dtype, R (and logs) in float64
     _, Rn = sign_fixed_qr(A.astype(np.float64))
     np.testing.assert_allclose(np.diagonal(R, axis1=-2, axis2=-1), np.diagonal(Rn, axis1=-2, axis2=-1), rtol=1e-10)

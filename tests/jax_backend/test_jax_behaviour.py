@@ -18,8 +18,8 @@ from jax_helpers import B, F, H
 from lyapax_jax import loop
 
 import lyapax
+from lyapax.options import Options
 from lyapax.session import session
-from lyapax.validation import Options
 
 
 def _gru64(seed=0):
@@ -149,6 +149,17 @@ def test_backend_is_lazy_and_recognises_types():
     assert be.recognises_model((nn.GRUCell(features=H), {}))
     assert not be.recognises_model(lambda h, x: h)
     assert be.recognises_array(jnp.zeros(3)) and not be.recognises_array(np.zeros(3))
+
+
+def test_a_plain_function_with_jax_state_and_numpy_inputs_runs_on_jax(x):
+    """The backend is picked from h0 too: a JAX array wins over numpy inputs (issue 27)."""
+    W = jnp.asarray(np.random.default_rng(0).normal(0, 0.5, (H, H)))
+
+    def step(h, u):
+        return jnp.tanh(h @ W.T + u.sum(axis=-1, keepdims=True))
+
+    s = lyapax.spectrum(step, np.asarray(x), h0=jnp.zeros((x.shape[0], H)), k=2)
+    assert s.backend == "jax" and np.all(np.isfinite(s.exponents))
 
 
 def test_import_does_not_import_jax():

@@ -13,9 +13,9 @@ from lyapax_tensorflow import TensorFlowBackend, loop
 from tf_reference import numpy_cell
 
 import lyapax
-from lyapax.driver import iterate
+from lyapax.options import Options
+from lyapax.pipeline import compute
 from lyapax.session import session
-from lyapax.validation import Options
 
 
 def _gru(units=3, features=2, dtype="float64"):
@@ -40,10 +40,9 @@ def test_chunking_and_history_do_not_change_results(rng):
     layer = _gru()
     x = rng.normal(size=(2, 45, 2))
     ref = lyapax.spectrum(numpy_cell(layer), x, warmup=4, ortho_every=3)
+    opts = Options(warmup=4, ortho_every=3)
     for chunk in (6, 9, 1000):
-        opts = Options(chunk=chunk, warmup=4, ortho_every=3)
-        with session(TensorFlowBackend(), layer, x, opts) as problem:
-            got = iterate(problem, opts, "tensorflow")
+        got = compute(layer, x, opts, chunk=chunk)
         np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=1e-9)
     hist = lyapax.spectrum(layer, x, warmup=4, ortho_every=3, history=12)
     np.testing.assert_array_equal(hist.history_steps, [12, 24, 36, 41])

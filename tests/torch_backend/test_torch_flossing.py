@@ -188,3 +188,13 @@ def test_lightning_callback_flosses_before_and_every_n_batches():
         from lightning.pytorch.callbacks import Callback
 
         assert issubclass(callbacks.FlossingCallback, Callback)
+
+
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+def test_flossing_where_gradients_are_not_recorded_says_so(context):
+    """Inside no_grad the exponents cannot be attached to the parameters: the error names that, not the
+    parameters (which do require grad)."""
+    rnn, x = tanh_rnn(3, 1.0), inputs(2, 20, 1)
+    with context(), pytest.raises(InputError, match=r"not recording gradients .*no_grad"):
+        lyapax.flossing_loss(rnn, x, k=1)
+    assert lyapax.flossing_loss(rnn, x, k=1).requires_grad
