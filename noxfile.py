@@ -4,10 +4,9 @@
 # picks another installed interpreter. Each backend is tested in its own virtualenv with only
 # its framework; then all of them together (agreement; Keras on each of its backends), the
 # TensorBoard and W&B loggers from a torch and a JAX loop (integrations), every code block of
-# README.md and docs/ (docs-examples),
-# the oldest versions the extras allow (oldest), what installing an extra beside installed
-# frameworks would change (install-check), the sdist and wheel a release would upload (package),
-# the documentation build and lint.
+# README.md and docs/ (docs-examples), the oldest versions the extras allow (oldest), what
+# installing an extra beside installed frameworks would change (install-check), the sdist and
+# wheel a release would upload (package), the documentation build and lint.
 #
 # Virtualenvs are made with uv where it is installed (``pip install "nox[uv]"``), else with
 # virtualenv. uv installs every framework once into its cache and hard-links it into each
@@ -264,8 +263,8 @@ def agreement(session: nox.Session) -> None:
 
 @nox.session
 def integrations(session: nox.Session) -> None:
-    """The TensorBoard and W&B loggers on Monitor, from a torch and a JAX loop, read back (W&B offline);
-    TensorFlow installed, to check that logging does not load it."""
+    """The TensorBoard and W&B loggers on Monitor, from a torch and a JAX loop, read back (W&B offline)."""
+    # TensorFlow is installed so that the tests can check that logging does not load it.
     _skip_without_jax(session)
     _install_torch(session)
     _install(session, "-e", ".[torch,jax,tensorboard,wandb,plot,test]", *TENSORFLOW)
