@@ -1,22 +1,21 @@
-"""Test sessions; ``nox`` runs them all, ``nox -s tests-numpy`` is the quick first check.
+"""Test sessions; ``nox`` runs them all, ``nox -s tests-numpy`` is the quick first check."""
 
-Sessions run on the Python that runs nox (any of 3.10-3.13); ``nox --force-python 3.12``
-picks another installed interpreter. Each backend is tested in its own virtualenv with only
-its framework; then all of them together (agreement), the TensorBoard and W&B loggers from a
-torch and a JAX loop (integrations), every code block of README.md and docs/ (docs-examples),
-the oldest versions the extras allow (oldest), what installing an extra beside installed
-frameworks would change (install-check), the sdist and wheel a release would upload (package),
-the documentation build and lint.
-
-Virtualenvs are made with uv where it is installed (``pip install "nox[uv]"``), else with
-virtualenv. uv installs every framework once into its cache and hard-links it into each
-session's virtualenv, so separate virtualenvs cost seconds and almost no disk; uv does not
-read pip's configuration, so the indexes and find-links pip is configured with are handed
-to it (``_uv_follows_pip``): both install the same builds (torch 2.13.0+cpu here).
-
-Every install goes through tests/constraints.txt, which pins the exact builds the test
-machines need (torch 2.13.0, a CPU wheel); the extras in pyproject.toml are ranges.
-"""
+# Sessions run on the Python that runs nox (any of 3.10-3.13); ``nox --force-python 3.12``
+# picks another installed interpreter. Each backend is tested in its own virtualenv with only
+# its framework; then all of them together (agreement; Keras on each of its backends), the
+# TensorBoard and W&B loggers from a torch and a JAX loop (integrations), every code block of
+# README.md and docs/ (docs-examples), the oldest versions the extras allow (oldest), what
+# installing an extra beside installed frameworks would change (install-check), the sdist and
+# wheel a release would upload (package), the documentation build and lint.
+#
+# Virtualenvs are made with uv where it is installed (``pip install "nox[uv]"``), else with
+# virtualenv. uv installs every framework once into its cache and hard-links it into each
+# session's virtualenv, so separate virtualenvs cost seconds and almost no disk; uv does not
+# read pip's configuration, so the indexes and find-links pip is configured with are handed
+# to it (``_uv_follows_pip``): both install the same builds (torch 2.13.0+cpu here).
+#
+# Every install goes through tests/constraints.txt, which pins the exact builds the test
+# machines need (torch 2.13.0, a CPU wheel); the extras in pyproject.toml are ranges.
 
 from __future__ import annotations
 
@@ -253,21 +252,22 @@ def sweeps(session: nox.Session) -> None:
 
 @nox.session
 def agreement(session: nox.Session) -> None:
-    """All backends in one environment: the same network gives the same spectrum everywhere."""
+    """All backends in one environment: the same network gives the same spectrum everywhere, Keras's on each backend."""
     _skip_without_jax(session)
     _install_torch(session)
-    _install(session, "-e", ".[all,test]", *TENSORFLOW)
+    _install(session, "-e", ".[all,lightning,test]", *TENSORFLOW)
     for module, name in (("torch", "torch"), ("jax", "jax"), ("tensorflow", "tensorflow")):
         session.run("python", "-c", CHECK.format(module=module, name=name))
-    session.run(*PYTEST, "tests/agreement", *session.posargs)
+    session.run(*PYTEST, "tests/agreement", "tests/keras_backends", *session.posargs)
 
 
 @nox.session
 def integrations(session: nox.Session) -> None:
     """The TensorBoard and W&B loggers on Monitor, from a torch and a JAX loop, read back (W&B offline)."""
+    # TensorFlow is installed so that the tests can check that logging does not load it.
     _skip_without_jax(session)
     _install_torch(session)
-    _install(session, "-e", ".[torch,jax,tensorboard,wandb,plot,test]")
+    _install(session, "-e", ".[torch,jax,tensorboard,wandb,plot,test]", *TENSORFLOW)
     env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true"}
     session.run(*PYTEST, "tests/integrations", *session.posargs, env=env)
 

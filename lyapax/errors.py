@@ -23,6 +23,11 @@ __all__ = [
 class LyapaxError(Exception):
     """Base class of every exception lyapax raises on purpose."""
 
+    # tf.function's autograph re-raises an error from traced code as its own type only if that type's
+    # __init__ is Exception's (tensorflow/python/autograph/pyct/error_utils.py), else as a StagingError;
+    # ValueError's and TypeError's are other objects, so without this line an InputError would not survive.
+    __init__ = Exception.__init__
+
 
 class InputError(LyapaxError, ValueError):
     """An argument has the wrong value, shape or dtype."""

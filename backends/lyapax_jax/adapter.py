@@ -3,7 +3,8 @@
 What it accepts (see docs/backends/jax.md), one class per library in `.models`:
 ``flax.nnx`` cells, ``nnx.RNN`` and modules holding a stack of ``nnx.RNN``
 layers; ``flax.linen`` modules with their variables (``(module, variables)``
-or bound); ``equinox`` cells and modules; `lyapax.cells` cells with JAX
+or bound); ``equinox`` cells and modules; Keras 3 layers and cells on Keras's
+JAX backend (``KERAS_BACKEND=jax``); `lyapax.cells` cells with JAX
 weights; any function ``f(h, x) -> h_next`` over (pytrees of) batched arrays.
 Standard cells become the core's analytic cells; everything else gets its
 tangent map from ``jax.jvp`` (the core's autodiff tangent with `.tangent`'s

@@ -9,10 +9,11 @@ of its own arrays, for `lyapax_jax.exponents`):
   cells), modules holding a stack of ``nnx.RNN`` layers, any other module as ``module(h, x)``;
 - `lyapax_jax.libraries.linen`: ``(module, variables)`` or a bound module, likewise (``nn.RNN`` too);
 - `lyapax_jax.libraries.equinox`: ``GRUCell``/``LSTMCell`` as canonical cells, any module as ``module(h, x)``;
+- `lyapax_jax.libraries.keras`: Keras 3 layers and cells on Keras's JAX backend (``KERAS_BACKEND=jax``);
 - `Cells`: `lyapax.cells` cells with JAX weights; `Functions`: ``f(h, x)`` (both planned by the core).
 
 A library's module is loaded (and so its library asked about a model) only once the
-user has imported that library: nothing here imports flax or equinox.
+user has imported that library: nothing here imports flax, equinox or keras.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .tangent import call_partial
 __all__ = ["Cells", "Functions", "libraries", "library", "recognises", "plan", "with_params"]
 
 #: (module the user imports, our module for it), in the order they are asked
-_LIBRARIES = (("flax.nnx", "nnx"), ("flax.linen", "linen"), ("equinox", "equinox"))
+_LIBRARIES = (("flax.nnx", "nnx"), ("flax.linen", "linen"), ("equinox", "equinox"), ("keras", "keras"))
 
 
 class Cells:

@@ -1,8 +1,10 @@
 """The TensorFlow/Keras backend: `TensorFlowBackend`, the core's hooks filled in for TensorFlow.
 
 What it accepts (see docs/backends/tensorflow.md): Keras 3 recurrent layers,
-cells, ``StackedRNNCells`` and ``Sequential`` stacks (`.models`: standard
-cells as the core's canonical cells, other cells through their own ``call``);
+cells, ``StackedRNNCells`` and ``Sequential`` stacks on Keras's TensorFlow
+backend (`.keras_layers`, shared with the JAX and torch backends, which take
+Keras on theirs: standard cells as the core's canonical cells, other cells
+through their own ``stateless_call``);
 `lyapax.cells` cells with tf weights; any callable ``f(h, x) -> h_next`` on
 tf tensors (the core's autodiff tangent with `.tangent`'s forward-mode JVP).
 The chunk loop runs compiled with ``tf.function`` (`.loop`) on the device
@@ -29,6 +31,7 @@ import numpy as np
 
 from lyapax.backend import Backend, Plan, Runner
 from lyapax.cells import Cell
+from lyapax.errors import InputError
 
 __all__ = ["TensorFlowBackend"]
 
@@ -89,8 +92,8 @@ class TensorFlowBackend(Backend):
         return "tensorflow" in sys.modules or _keras() is not None
 
     def recognises_model(self, model: Any) -> bool:
-        if _is_keras(model):
-            return True
+        if _is_keras(model):  # Keras on JAX or torch: the backend of that name takes it
+            return _keras() is not None
         if isinstance(model, Cell):
             arrays = model.arrays()
             return bool(arrays) and all(self.recognises_array(a) for a in arrays.values())
@@ -147,8 +150,16 @@ class TensorFlowBackend(Backend):
         return array.numpy() if hasattr(array, "numpy") else np.asarray(array)
 
     def scope(self, plan: Plan, dtypes: tuple[str, ...], device: Any, differentiable: bool) -> contextlib.AbstractContextManager:
-        """The whole computation (weights, state, basis, compiled loop) under ``tf.device``."""
-        return _tf().device(device) if device else contextlib.nullcontext()
+        """The whole computation (weights, state, basis, compiled loop) under ``tf.device``; refused inside a
+        ``tf.function`` (the driver reads each chunk's sums and flags back to the host, which a trace cannot)."""
+        tf = _tf()
+        if not tf.executing_eagerly():
+            raise InputError(
+                "tf.function: lyapax.spectrum was called inside a tf.function (graph mode); it runs its own compiled "
+                "chunks and reads each one's results back to check them, which a trace cannot do. Call it "
+                "eagerly, outside the tf.function (for gradients: differentiable=True inside a tf.GradientTape)."
+            )
+        return tf.device(device) if device else contextlib.nullcontext()
 
     def worker_scope(self, problem: Any) -> contextlib.AbstractContextManager:
         """``tf.device`` is thread-local: a thread that runs a share of the batch enters it too."""

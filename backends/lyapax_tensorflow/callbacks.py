@@ -1,9 +1,17 @@
-"""A Keras callback that tracks the Lyapunov spectrum of a model's recurrent layers during ``fit``.
+"""Keras callbacks on `lyapax.Monitor` and `lyapax.flossing_loss`, on every Keras backend.
 
-It is a thin wrapper around `lyapax.Monitor` (the same record, schedule and
-options as with PyTorch and JAX): each due epoch it hands the recurrent layer(s)
-and the probe, passed through the layers in front of them, to ``Monitor.update``,
-and writes the result into the epoch's ``logs``.
+`SpectrumCallback` tracks the Lyapunov spectrum of a model's recurrent layers during
+``fit``: a thin wrapper around `lyapax.Monitor` (the same record, schedule and options
+as with PyTorch and JAX). Each due epoch it hands the recurrent layer(s) and the probe,
+passed through the layers in front of them, to ``Monitor.update``, and writes the result
+into the epoch's ``logs``. `FlossingCallback` takes gradient-flossing steps. Both run
+wherever Keras runs (``KERAS_BACKEND`` = tensorflow, jax or torch; the lyapax backend of
+the same name computes); this module imports keras and, when a step needs gradients, the
+framework Keras runs on.
+
+Steps: a record's step is the number of epochs done when it was taken (step 0: at
+initialisation, before the first batch, with ``at_start=True``; step ``e``: after ``e``
+epochs), as with a `lyapax.Monitor` called by hand and the Lightning callback.
 
 Example::
 
@@ -13,25 +21,27 @@ Example::
     model = keras.Sequential([keras.Input((50, 3)), keras.layers.LSTM(32), keras.layers.Dense(1)])
     model.compile("adam", "mse")
     probe = np.random.default_rng(0).normal(size=(8, 50, 3)).astype("float32")
-    cb = SpectrumCallback(probe, every=2, k=5)
+    cb = SpectrumCallback(probe, every=2, k=5, at_start=True)
     history = model.fit(x, y, epochs=10, callbacks=[cb])
-    history.history["lyap_max"]      # largest exponent (nats/step) at epochs 0, 2, 4 ..., NaN in between
+    cb.epochs                        # [0, 2, 4, 6, 8, 10]: epochs done at each record
+    history.history["lyap_max"]      # largest exponent (nats/step) after epochs 2, 4 ..., NaN in between
     cb.spectra[-1].exponents         # the last full lyapax.Spectrum
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import lyapax
 from lyapax.errors import InputError
+from lyapax.monitor import MonitorRecord
 from lyapax.options import check as check_option
-from lyapax.validation import numeric_array
+from lyapax.validation import check_int, numeric_array
 
 __all__ = ["SpectrumCallback", "FlossingCallback", "pick_recurrent_layers"]
 
@@ -67,25 +77,47 @@ def pick_recurrent_layers(model: Any) -> tuple[list, list]:
     return layers[:first], stack
 
 
+def _stack_and_inputs(model: Any, layers: Any, probe: Any) -> tuple[Any, list, Any]:
+    """The recurrent layer (or stack list) to compute, its layers, and its inputs: the probe through the
+    layers in front of it (``training=False``)."""
+    if layers is None:
+        pre, stack = pick_recurrent_layers(model)
+    else:
+        pre, stack = [], list(layers) if isinstance(layers, (list, tuple)) else [layers]
+    x = probe
+    for layer in pre:
+        x = layer(x, training=False)
+    return (stack[0] if len(stack) == 1 else stack), stack, x
+
+
+def _synced(model: Any) -> None:
+    """On JAX, Keras keeps the weights outside the variables between batches of ``fit``: write them back."""
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
+
+
 class SpectrumCallback(keras.callbacks.Callback):
     """Computes the Lyapunov spectrum of the model's recurrent layer(s) on a fixed probe batch during ``fit``.
 
-    At the end of every epoch with ``epoch % every == 0`` (epochs 0-based, as Keras
-    passes them: the first epoch is always probed, as with `lyapax.Monitor`),
-    after that epoch's weight updates, it records the spectrum of ``probe_inputs``
-    through `monitor` and writes into ``logs``, so that the numbers appear in
-    ``History.history`` and in any logger (CSVLogger, TensorBoard):
+    Steps count epochs done, as a `lyapax.Monitor` called by hand does: with ``at_start=True``
+    the spectrum at initialisation (step 0, in ``on_train_begin``, before the first batch),
+    then at the end of every epoch after which ``e`` epochs are done with ``e % every == 0``
+    (step ``e``; Keras prints that epoch as "Epoch e/..."). Each record goes to `monitor`
+    (and its ``on_record``, e.g. `lyapax.integrations.tensorboard.TensorBoardLogger`); at the
+    end of an epoch also into ``logs``, so that the numbers appear in ``History.history`` and
+    in any Keras logger (CSVLogger, TensorBoard):
 
     - ``{prefix}max``: the largest exponent, nats/step;
     - ``{prefix}max_stderr``: its standard error over the probe sequences;
     - ``{prefix}sum``: the sum of the ``k`` exponents computed;
     - ``{prefix}kaplan_yorke``: the Kaplan-Yorke dimension (a lower bound when ``k < d``).
 
-    On the epochs it skips, these keys are NaN, so History's lists stay aligned with epochs.
-    The full `lyapax.Spectrum` of every probe is kept in `spectra`
-    (the epoch numbers, 0-based, in `epochs`), and the tidy record in
-    `monitor`, the `lyapax.Monitor` used with PyTorch and JAX
-    (``monitor.to_pandas()``, ``to_json()``, ``plot_trajectories()``, ``plot_spectra()``).
+    On the epochs it skips, these keys are NaN, so History's lists stay aligned with epochs
+    (the record at initialisation has no epoch there: it is in `spectra` and `monitor`).
+    The full `lyapax.Spectrum` of every probe is kept in `spectra` (its step, the epochs
+    done, in `epochs`), and the tidy record in `monitor`, the `lyapax.Monitor` used with
+    PyTorch and JAX (``monitor.to_pandas()``, ``to_json()``, ``plot_trajectories()``).
 
     Which layers: with ``layers=None``, for a ``keras.Sequential`` the first
     run of consecutive recurrent layers (one layer, or a stack whose full state
@@ -94,16 +126,18 @@ class SpectrumCallback(keras.callbacks.Callback):
     Pass ``layers=`` (one recurrent layer or a list forming a stack, bottom
     first) to choose; ``probe_inputs`` are then that (bottom) layer's inputs.
 
-    Overhead: one spectrum of ``B x T`` steps per probe. The compiled chunk
-    function takes the weights as arguments, so it is traced once (first
-    probe) and reused by later epochs. Keep the probe batch small (a few
-    sequences of a few hundred steps) and ``k`` at what you need.
+    Backends: the lyapax backend named like Keras's (``KERAS_BACKEND``) computes. Overhead:
+    one spectrum of ``B x T`` steps per probe. The compiled chunk function takes the weights
+    as arguments, so it is traced once (first probe) and reused by later epochs. Keep the
+    probe batch small (a few sequences of a few hundred steps) and ``k`` at what you need.
 
     Args:
-        probe_inputs: ``(batch, time, features)`` array or tf tensor, fixed for the whole run.
-        every: probe at epochs ``0, every, 2 * every, ...``.
+        probe_inputs: ``(batch, time, features)`` array or tensor, fixed for the whole run.
+        every: probe after ``every``, ``2 * every``, ... epochs.
         k: number of exponents, at most the state dimension (default: all).
+        at_start: also probe at initialisation (step 0), before the first batch.
         layers: the recurrent layer, or list of stacked layers, to analyse (default: picked as above).
+        on_record: ``f(record, spectrum)`` after each computation, as `lyapax.Monitor`'s.
         warmup: passed to `lyapax.spectrum`.
         ortho_every: passed to `lyapax.spectrum`.
         seed: passed to `lyapax.spectrum`.
@@ -119,7 +153,9 @@ class SpectrumCallback(keras.callbacks.Callback):
         every: int = 1,
         k: int | None = None,
         *,
+        at_start: bool = False,
         layers: Any = None,
+        on_record: Callable[[MonitorRecord, lyapax.Spectrum], Any] | None = None,
         warmup: int = 0,
         ortho_every: int = 1,
         seed: int | None = 0,
@@ -138,8 +174,13 @@ class SpectrumCallback(keras.callbacks.Callback):
             )
         if not isinstance(prefix, str):
             raise InputError(f"prefix: expected a string, got {prefix!r}.")
-        self.monitor = lyapax.Monitor(probe_inputs, every=every, k=k, warmup=warmup, backend="tensorflow",
-                                      ortho_every=ortho_every, seed=seed, dtype=dtype, h0=h0)
+        if not isinstance(at_start, (bool, np.bool_)):
+            raise InputError(f"at_start: expected True or False, got {at_start!r}.")
+        if on_record is not None and not callable(on_record):
+            raise InputError(f"on_record: expected a function f(record, spectrum), got {type(on_record).__name__}.")
+        self.monitor = lyapax.Monitor(probe_inputs, every=every, k=k, warmup=warmup, backend=keras.backend.backend(),
+                                      on_record=on_record, ortho_every=ortho_every, seed=seed, dtype=dtype, h0=h0)
+        self.at_start = bool(at_start)
         self.layers = layers
         self.prefix = prefix
         self.verbose = int(verbose)
@@ -161,21 +202,20 @@ class SpectrumCallback(keras.callbacks.Callback):
             return np.zeros((0, self.monitor.k or 0))
         return np.stack([s.exponents for s in self.spectra])
 
-    def _target(self) -> tuple[Any, Any]:
-        """The recurrent layer (or stack) and its inputs: the probe through the layers in front of it."""
-        if self.layers is None:
-            pre, stack = pick_recurrent_layers(self.model)
-        else:
-            pre, stack = [], list(self.layers) if isinstance(self.layers, (list, tuple)) else [self.layers]
-        x = self.monitor.probe
-        for layer in pre:
-            x = layer(x, training=False)
-        return (stack[0] if len(stack) == 1 else stack), x
-
     def compute(self) -> lyapax.Spectrum:
         """The spectrum of the chosen layer(s) on the probe batch, now (with the monitor's options; not recorded)."""
-        model, inputs = self._target()
+        model, _, inputs = _stack_and_inputs(self.model, self.layers, self.monitor.probe)
         return self.monitor.measure(model, inputs=inputs)
+
+    def _record(self, step: int) -> lyapax.Spectrum:
+        model, _, inputs = _stack_and_inputs(self.model, self.layers, self.monitor.probe)
+        spectrum = self.monitor.compute(model, step, inputs=inputs)
+        self.spectra.append(spectrum)
+        self.epochs.append(step)
+        if self.verbose:
+            when = "at initialisation (epoch 0)" if step == 0 else f"after epoch {step}"
+            print(f"lyapax: largest Lyapunov exponent {when}: {spectrum.max_exponent:.4f} nats/step")
+        return spectrum
 
     def _write(self, logs: dict | None, spectrum: lyapax.Spectrum | None) -> None:
         if logs is None:
@@ -186,16 +226,45 @@ class SpectrumCallback(keras.callbacks.Callback):
         logs[f"{self.prefix}sum"] = float(np.sum(spectrum.exponents)) if spectrum else nan
         logs[f"{self.prefix}kaplan_yorke"] = spectrum.kaplan_yorke_dimension if spectrum else nan
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.at_start and not self.epochs:  # a second fit() on the same callback continues its record
+            self._record(0)
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        spectrum = None
-        if self.monitor.due(epoch):
-            model, inputs = self._target()
-            spectrum = self.monitor.update(model, step=int(epoch), inputs=inputs)
-            self.spectra.append(spectrum)
-            self.epochs.append(int(epoch))
-            if self.verbose:
-                print(f"epoch {epoch + 1}: largest Lyapunov exponent {spectrum.max_exponent:.4f} nats/step")
-        self._write(logs, spectrum)
+        done = int(epoch) + 1  # Keras passes the 0-based index of the epoch that just ended
+        self._write(logs, self._record(done) if self.monitor.due(done) else None)
+
+
+def _loss_and_gradients(model: Any, variables: list, inputs: Any, options: dict) -> tuple[float, list]:
+    """The flossing loss of ``model`` on ``inputs`` and its gradients with respect to ``variables``
+    (Keras variables: ``trainable_variables`` of ``model``), with the autodiff of the framework Keras runs on."""
+    backend = keras.backend.backend()
+    # each framework is imported only where Keras runs on it (this module must import without the others)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = lyapax.flossing_loss(model, inputs, **options)
+        return float(loss), tape.gradient(loss, variables)
+    if backend == "torch":
+        import torch
+
+        loss = lyapax.flossing_loss(model, inputs, **options)
+        grads = torch.autograd.grad(loss, [v.value for v in variables], allow_unused=True)
+        return float(loss.detach()), list(grads)
+    if backend == "jax":
+        import jax
+        import lyapax_jax
+
+        def loss_of(values: list) -> Any:
+            return lyapax_jax.flossing_loss(model, values, inputs, **options)
+
+        loss, grads = jax.value_and_grad(loss_of)([v.value for v in variables])
+        return float(loss), list(grads)
+    raise InputError(
+        f"model: Keras runs on its {backend!r} backend (KERAS_BACKEND={backend}); flossing needs the gradients "
+        "of TensorFlow, JAX or PyTorch: set KERAS_BACKEND to tensorflow, jax or torch."
+    )
 
 
 class FlossingCallback(keras.callbacks.Callback):
@@ -208,6 +277,11 @@ class FlossingCallback(keras.callbacks.Callback):
     by ``optimizer``. The recurrent layer(s) and the probe's preprocessing are
     picked as in `SpectrumCallback` (``layers=`` to choose). Only the recurrent
     variables move; the model's own optimizer state is untouched.
+
+    Backends: the gradient comes from the framework Keras runs on (``KERAS_BACKEND``):
+    ``tf.GradientTape`` around `lyapax.flossing_loss` on TensorFlow, torch's autograd on
+    torch, and on JAX ``jax.value_and_grad`` of `lyapax_jax.flossing_loss` (the pure form)
+    with respect to the variables' values.
 
     Cost: each step runs the differentiable spectrum of ``B x T`` probe steps and its
     backward pass (the graph of all steps is kept, ``T * B * d * (d + k)`` numbers);
@@ -243,12 +317,16 @@ class FlossingCallback(keras.callbacks.Callback):
         ortho_every: int = 1,
     ) -> None:
         super().__init__()
+        if probe_inputs is None or len(getattr(probe_inputs, "shape", ())) != 3:
+            raise InputError(
+                f"probe_inputs: expected one batch of sequences (batch, time, features), got "
+                f"{type(probe_inputs).__name__} of shape {getattr(probe_inputs, 'shape', None)}."
+            )
         self.probe_inputs = probe_inputs
-        self.options = {"k": k, "target": check_option("target", target, "lyapax.flossing_loss"), "warmup": warmup, "ortho_every": ortho_every}
-        self.before = int(before)
-        self.every = None if every is None else int(every)
-        if self.before < 0 or (self.every is not None and self.every < 1):
-            raise InputError(f"before/every: expected before >= 0 and every >= 1 or None, got {before!r}, {every!r}.")
+        given = {"k": k, "target": target, "warmup": warmup, "ortho_every": ortho_every}
+        self.options = {name: check_option(name, value, "lyapax.flossing_loss") for name, value in given.items()}
+        self.before = check_int("before", before, 0)
+        self.every = check_int("every", every, 1, allow_none=True)
         self.optimizer = optimizer
         self.layers = layers
         self.losses: list[float] = []
@@ -257,22 +335,15 @@ class FlossingCallback(keras.callbacks.Callback):
 
     def floss_step(self) -> float:
         """One flossing step now; returns the loss before the step, (nats/step)^2."""
-        if self.layers is None:
-            pre, stack = pick_recurrent_layers(self.model)
-        else:
-            pre, stack = [], list(self.layers) if isinstance(self.layers, (list, tuple)) else [self.layers]
-        x = self.probe_inputs
-        for layer in pre:
-            x = layer(x, training=False)
-        target = stack[0] if len(stack) == 1 else stack
+        _synced(self.model)
+        target, stack, x = _stack_and_inputs(self.model, self.layers, self.probe_inputs)
         variables = [v for layer in stack for v in layer.trainable_variables]
         if self.optimizer is None:
             self.optimizer = type(self.model.optimizer).from_config(self.model.optimizer.get_config())
-        with tf.GradientTape() as tape:
-            loss = lyapax.flossing_loss(target, x, **self.options)
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        self.losses.append(float(loss))
-        return self.losses[-1]
+        loss, grads = _loss_and_gradients(target, variables, x, self.options)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        self.losses.append(loss)
+        return loss
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         for _ in range(self.before):

@@ -4,7 +4,7 @@ Both are thin wrappers around `lyapax.Monitor`, which holds the probe
 batch, computes the spectrum with `lyapax.spectrum` (never changing the
 model) and keeps the record. Importing this module imports neither torch nor
 Lightning; the Lightning base class is resolved when ``SpectrumCallback`` is
-first used (``pip install lightning``).
+first used (``pip install "lyapax-rnn[lightning]"``).
 
 Plain loop::
 
@@ -13,9 +13,10 @@ Plain loop::
     ...train as usual...
     handle.remove()
 
-Lightning::
+Lightning (step 0: at initialisation; step e: after e epochs)::
 
-    trainer = L.Trainer(callbacks=[SpectrumCallback(probe, every=1, k=16, select=lambda m: m.rnn)])
+    cb = SpectrumCallback(probe, every=1, k=16, at_start=True, select=lambda m: m.rnn)
+    trainer = L.Trainer(callbacks=[cb])
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from lyapax.errors import InputError, ModelTypeError
 from lyapax.flossing import flossing_loss
+from lyapax.install import pip_install
 from lyapax.monitor import Monitor
 from lyapax.options import check as check_option
 
@@ -109,47 +111,74 @@ def attach(monitor: Monitor, model: Any, optimizer: Any, *, start: int = 0) -> _
 class SpectrumCallbackMixin:
     """The logic of `SpectrumCallback`, independent of the Lightning version.
 
+    Steps count what is done, as a `lyapax.Monitor` called by hand does: with
+    ``at_start=True`` the spectrum at initialisation (step 0, at ``on_train_start``, before
+    the first batch); then, with ``interval="epoch"``, step ``e`` after ``e`` epochs (at the
+    end of each training epoch, when ``e % every == 0``), with ``interval="step"``, step
+    ``s`` after ``s`` optimizer steps (``trainer.global_step``).
+
     Args:
         probe: batch-first probe sequences (a tensor; moved to the module's device).
         every: compute every ``every`` epochs (``interval="epoch"``) or
             optimizer steps (``interval="step"``).
         interval: ``"epoch"`` (at the end of each training epoch) or ``"step"``.
+        at_start: also compute at initialisation (step 0), before the first batch.
         log: also log ``lyapax/max_exponent``, ``lyapax/kaplan_yorke_dimension``
-            and ``lyapax/entropy`` through ``pl_module.log`` (to the trainer's logger).
-        **monitor_kwargs: `lyapax.Monitor` arguments (``k``, ``warmup``,
-            ``select``, ``backend``, ``dtype`` ...).
+            and ``lyapax/entropy`` through ``pl_module.log`` (to the trainer's logger); the
+            record at initialisation goes to the trainer's loggers directly, at step 0
+            (``self.log`` there would be averaged into the first epoch's value).
+        **monitor_kwargs: `lyapax.Monitor` arguments (``k``, ``warmup``, ``select``,
+            ``on_record``, ``backend``, ``dtype`` ...).
 
     The record is `monitor` (a `lyapax.Monitor`). Only global rank 0 computes.
     """
 
-    def __init__(self, probe: Any, *, every: int = 1, interval: str = "epoch", log: bool = True, **monitor_kwargs: Any):
+    _NAMES = ("max_exponent", "kaplan_yorke_dimension", "entropy")
+
+    def __init__(self, probe: Any, *, every: int = 1, interval: str = "epoch", at_start: bool = False,
+                 log: bool = True, **monitor_kwargs: Any):
         super().__init__()
         if interval not in ("epoch", "step"):
             raise InputError(f"interval: expected 'epoch' or 'step', got {interval!r}.")
+        if not isinstance(at_start, bool):
+            raise InputError(f"at_start: expected True or False, got {at_start!r}.")
         self.interval = interval
+        self.at_start = at_start
         self.log_metrics = bool(log)
         self.monitor = Monitor(probe, every=every, **monitor_kwargs)
 
-    def _run(self, trainer: Any, pl_module: Any, step: int) -> None:
+    def _compute(self, trainer: Any, pl_module: Any, step: int) -> Any:
         if getattr(trainer, "global_rank", 0) != 0 or not self.monitor.due(step):
-            return
+            return None
         probe = self.monitor.probe
         device = getattr(pl_module, "device", None)
         if device is not None and getattr(probe, "device", device) != device:
             self.monitor.probe = probe.to(device)
-        spec = self.monitor.update(pl_module, step=step)
+        return self.monitor.update(pl_module, step=step)
+
+    def _run(self, trainer: Any, pl_module: Any, step: int) -> None:
+        spec = self._compute(trainer, pl_module, step)
         if spec is not None and self.log_metrics and hasattr(pl_module, "log"):
             rec = self.monitor.records[-1]
-            for name in ("max_exponent", "kaplan_yorke_dimension", "entropy"):
+            for name in self._NAMES:
                 pl_module.log(f"lyapax/{name}", float(getattr(rec, name)), on_step=self.interval == "step",
                               on_epoch=self.interval == "epoch", rank_zero_only=True)
 
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        if not self.at_start or len(self.monitor):  # a resumed fit continues its record
+            return
+        spec = self._compute(trainer, pl_module, 0)
+        if spec is not None and self.log_metrics:
+            rec = self.monitor.records[-1]
+            for logger in getattr(trainer, "loggers", []):
+                logger.log_metrics({f"lyapax/{name}": float(getattr(rec, name)) for name in self._NAMES}, step=0)
+
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.interval == "epoch":
-            self._run(trainer, pl_module, int(trainer.current_epoch))
+        if self.interval == "epoch":  # current_epoch: the 0-based index of the epoch that just ended
+            self._run(trainer, pl_module, int(trainer.current_epoch) + 1)
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.interval == "step":
+        if self.interval == "step":  # global_step: optimizer steps done
             self._run(trainer, pl_module, int(trainer.global_step))
 
     def state_dict(self) -> dict[str, Any]:
@@ -157,32 +186,6 @@ class SpectrumCallbackMixin:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.monitor.records = Monitor.load_records(state_dict)
-
-
-def _lightning_callback_class() -> type:
-    try:
-        from lightning.pytorch.callbacks import Callback
-    except ImportError:
-        try:
-            from pytorch_lightning.callbacks import Callback
-        except ImportError as exc:
-            raise ImportError(
-                "SpectrumCallback needs PyTorch Lightning: pip install lightning "
-                "(or use lyapax.Monitor / lyapax_torch.callbacks.attach in a plain loop)"
-            ) from exc
-    return type("SpectrumCallback", (SpectrumCallbackMixin, Callback), {"__module__": __name__,
-                                                                         "__doc__": SpectrumCallbackMixin.__doc__})
-
-
-_CACHE: dict[str, type] = {}
-
-
-def __getattr__(name: str) -> Any:
-    if name == "SpectrumCallback":
-        if name not in _CACHE:
-            _CACHE[name] = _lightning_callback_class()
-        return _CACHE[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class FlossingCallbackMixin:
@@ -251,18 +254,30 @@ class FlossingCallbackMixin:
             self.floss_step(trainer, pl_module)
 
 
-def _lightning_flossing_class() -> type:
-    base = __getattr__("SpectrumCallback").__bases__[1]  # Lightning's Callback, resolved once above
-    return type("FlossingCallback", (FlossingCallbackMixin, base), {"__module__": __name__,
-                                                                    "__doc__": FlossingCallbackMixin.__doc__})
+def _lightning_callback() -> type:
+    """Lightning's ``Callback`` (``lightning``, else ``pytorch_lightning``), or an install hint."""
+    try:
+        from lightning.pytorch.callbacks import Callback
+    except ImportError:
+        try:
+            from pytorch_lightning.callbacks import Callback
+        except ImportError as exc:
+            raise ImportError(
+                f"the Lightning callbacks need PyTorch Lightning: {pip_install('lightning')} "
+                "(or use lyapax.Monitor / lyapax_torch.callbacks.attach in a plain loop)"
+            ) from exc
+    return Callback
 
 
-_spectrum_getattr = __getattr__
+#: the Lightning callbacks: each its mixin on Lightning's Callback, built on first access
+_MIXINS = {"SpectrumCallback": SpectrumCallbackMixin, "FlossingCallback": FlossingCallbackMixin}
+_CACHE: dict[str, type] = {}
 
 
-def __getattr__(name: str) -> Any:  # noqa: F811 (extends the lazy lookup above with FlossingCallback)
-    if name == "FlossingCallback":
-        if name not in _CACHE:
-            _CACHE[name] = _lightning_flossing_class()
-        return _CACHE[name]
-    return _spectrum_getattr(name)
+def __getattr__(name: str) -> Any:
+    mixin = _MIXINS.get(name)
+    if mixin is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _CACHE:
+        _CACHE[name] = type(name, (mixin, _lightning_callback()), {"__module__": __name__, "__doc__": mixin.__doc__})
+    return _CACHE[name]

@@ -11,6 +11,8 @@ dtype or device cast is asked for.
 
 The state layout and the module-format ``h0`` are `.state`'s. Any other
 ``nn.Module`` is a step function ``module(h, x)`` (`.tangent.call_module`).
+Keras 3 layers on Keras's torch backend are ``nn.Module``s too: they are planned by
+`lyapax_tensorflow.keras_layers`, as on every Keras backend.
 
 Dropout (``nn.RNN(dropout=...)`` between layers) is never applied: the spectrum
 is that of the deterministic map.
@@ -19,6 +21,8 @@ is that of the deterministic map.
 from __future__ import annotations
 
 import functools
+import importlib
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -45,7 +49,12 @@ __all__ = [
 
 def plan(model: Any) -> Plan | None:
     """The plan of an ``nn.Module``: a standard layer's canonical cell, else the model as a step
-    function ``model(h, x)`` (torch.func); ``None`` for anything that is not an ``nn.Module``."""
+    function ``model(h, x)`` (torch.func); a Keras model (``KERAS_BACKEND=torch``) as
+    `lyapax_tensorflow.keras_layers` plans it; ``None`` for anything else."""
+    if "keras" in sys.modules:  # Keras on torch: its layers are nn.Modules, planned as Keras's
+        keras_layers = importlib.import_module("lyapax_tensorflow.keras_layers")
+        if keras_layers.is_keras(model, lists=True):
+            return keras_layers.plan(model, "torch")
     if not isinstance(model, nn.Module):
         return None
     params = list(model.parameters()) + list(model.buffers())

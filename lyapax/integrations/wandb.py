@@ -11,7 +11,7 @@ Example::
     monitor = lyapax.Monitor(probe, on_record=WandbLogger(run))
     for epoch in range(epochs):
         train_one_epoch(model)
-        monitor(model.rnn, step=epoch)
+        monitor(model.rnn, step=epoch + 1)       # step e: after e epochs (step 0: before training)
     run.finish()
 
 Logged per record: ``lyapax/lambda_1 ...`` (the leading exponents), ``lyapax/kaplan_yorke_dimension``
@@ -26,11 +26,17 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import wandb
-
+from ..install import pip_install
 from ..monitor import MonitorRecord
 from ..results import Spectrum
 from .metrics import check_leading, figure_png, finite_exponents, scalars
+
+try:
+    import wandb
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ModuleNotFoundError(
+        f"lyapax.integrations.wandb needs Weights & Biases ({exc}): {pip_install('wandb')}", name="wandb"
+    ) from exc
 
 __all__ = ["WandbLogger"]
 

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+import lyapax
+
 lightning = pytest.importorskip("lightning", reason="the torch test session installs lightning (lyapax-rnn[lightning])")
 
 from lightning.pytorch import LightningModule, Trainer  # noqa: E402
@@ -38,12 +40,18 @@ def test_lightning_trainer_logs_the_spectrum_to_csv(tmp_path):
     torch.manual_seed(0)
     x = torch.randn(16, 20, 2)
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x), batch_size=8)
-    cb = SpectrumCallback(x[:4], every=1, k=3, select=lambda m: m.rnn)
+    cb = SpectrumCallback(x[:4], every=1, k=3, at_start=True, select=lambda m: m.rnn)
     trainer = Trainer(max_epochs=3, callbacks=[cb], logger=CSVLogger(tmp_path), enable_progress_bar=False,
                       enable_checkpointing=False, enable_model_summary=False, accelerator="cpu", devices=1)
     model = Copy()
+    initial = lyapax.spectrum(model.rnn, x[:4], k=3, warmup=4)
     trainer.fit(model, data)
-    assert len(cb.monitor) == 3 and list(cb.monitor.steps) == [0, 1, 2]
+    # step 0: at initialisation (before any update); step e: after e epochs
+    assert len(cb.monitor) == 4 and list(cb.monitor.steps) == [0, 1, 2, 3]
+    np.testing.assert_allclose(cb.monitor.exponents[0], initial.exponents, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(cb.monitor.exponents[-1], lyapax.spectrum(model.rnn, x[:4], k=3, warmup=4).exponents,
+                               rtol=0, atol=1e-6)
+    assert np.abs(cb.monitor.exponents[-1] - cb.monitor.exponents[0]).max() > 1e-4  # trained in between
     rows = list(csv.DictReader(open(next(tmp_path.rglob("metrics.csv")))))
     logged = [float(r["lyapax/max_exponent"]) for r in rows if r.get("lyapax/max_exponent")]
     np.testing.assert_allclose(logged, [r.max_exponent for r in cb.monitor.records], rtol=1e-6)

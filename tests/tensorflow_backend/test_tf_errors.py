@@ -145,3 +145,18 @@ def test_state_overflow_with_a_finite_tangent_map_is_a_warning():
         s = lyapax.spectrum(layer, np.ones((1, 30, 1)), basis=np.eye(2))
     assert info[0].message.kind == "state" and info[0].message.steps == [11]
     np.testing.assert_allclose(s.exponents, np.log([1e30, 0.5]), rtol=1e-12)
+
+
+def test_inside_a_tf_function_is_a_clear_error(gru, rng):
+    x = tf.constant(rng.normal(size=(2, 10, 2)), tf.float32)
+
+    @tf.function
+    def traced(inputs):
+        return lyapax.spectrum(gru, inputs).raw
+
+    # an InputError (autograph puts the traced frames in front of the message)
+    with pytest.raises(InputError, match="tf.function: lyapax.spectrum was called inside a tf.function.* eagerly"):
+        traced(x)
+    with pytest.raises(InputError, match="^tf.function: "):  # without autograph, the message as written
+        tf.function(traced.python_function, autograph=False)(x)
+    assert lyapax.spectrum(gru, x).exponents.shape == (3,)  # eagerly, the same call works

@@ -143,3 +143,16 @@ def test_keras_callback_flosses_before_and_during_fit():
     assert np.isfinite(history.history["floss_loss"]).all() and len(history.history["loss"]) == 2
     after = lyapax.spectrum(rnn, probe, k=2, warmup=20).exponents
     assert np.all(after > before) and np.all(np.abs(after) < 0.5 * np.abs(before))
+
+
+def test_keras_callback_argument_errors_name_the_argument():
+    from lyapax_tensorflow.callbacks import FlossingCallback
+
+    probe = np.zeros((2, 10, 1), np.float32)
+    for kwargs, name in [({"before": "abc"}, "before"), ({"before": -1}, "before"), ({"every": 0}, "every"),
+                         ({"every": 1.5}, "every"), ({"k": 0}, "k"), ({"warmup": -2}, "warmup"),
+                         ({"ortho_every": 0}, "ortho_every"), ({"target": "0"}, "target")]:
+        with pytest.raises(InputError, match=f"^{name}:"):
+            FlossingCallback(probe, **{"k": 2, **kwargs})
+    with pytest.raises(InputError, match="^probe_inputs:"):
+        FlossingCallback(probe[0], k=2)

@@ -81,9 +81,18 @@ def test_attach_rejects_non_optimizer(data):
         callbacks.attach(Monitor(data[0]), Net(), object())
 
 
+class FakeLogger:
+    def __init__(self):
+        self.logged = []
+
+    def log_metrics(self, metrics, step):
+        self.logged.append((step, metrics))
+
+
 class FakeTrainer:
     def __init__(self, epoch=0, step=0, rank=0):
         self.current_epoch, self.global_step, self.global_rank = epoch, step, rank
+        self.loggers = [FakeLogger()]
 
 
 def test_callback_logic_per_epoch_logs_and_state(data):
@@ -91,14 +100,21 @@ def test_callback_logic_per_epoch_logs_and_state(data):
     model = Net()
     before = [p.detach().clone() for p in model.parameters()]
     model.train()
-    cb = callbacks.SpectrumCallbackMixin(x[:4], every=2, k=3, select=lambda m: m.rnn)
-    for epoch in range(4):
+    cb = callbacks.SpectrumCallbackMixin(x[:4], every=2, k=3, at_start=True, select=lambda m: m.rnn)
+    start = FakeTrainer()
+    cb.on_train_start(start, model)  # step 0: at initialisation, to the trainer's loggers directly
+    for epoch in range(4):  # Lightning's current_epoch: the index of the epoch that ends; step: epochs done
         cb.on_train_epoch_end(FakeTrainer(epoch=epoch), model)
         cb.on_train_batch_end(FakeTrainer(epoch=epoch, step=epoch), model, None, None, 0)  # interval='epoch': ignored
-    np.testing.assert_array_equal(cb.monitor.steps, [0, 2])
+    np.testing.assert_array_equal(cb.monitor.steps, [0, 2, 4])
+    assert [(step, sorted(m)) for step, m in start.loggers[0].logged] == [
+        (0, ["lyapax/entropy", "lyapax/kaplan_yorke_dimension", "lyapax/max_exponent"])]
+    assert start.loggers[0].logged[0][1]["lyapax/max_exponent"] == pytest.approx(cb.monitor.records[0].max_exponent)
     assert [n for n, _ in model.logged] == ["lyapax/max_exponent", "lyapax/kaplan_yorke_dimension",
                                              "lyapax/entropy"] * 2
-    assert model.logged[0][1] == pytest.approx(cb.monitor.records[0].max_exponent)
+    assert model.logged[0][1] == pytest.approx(cb.monitor.records[1].max_exponent)
+    cb.on_train_start(FakeTrainer(), model)  # a resumed fit: its record goes on
+    assert len(cb.monitor) == 3
     assert model.training and all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
     state = cb.state_dict()
     other = callbacks.SpectrumCallbackMixin(x[:4], every=2, k=3, select=lambda m: m.rnn)
@@ -117,6 +133,8 @@ def test_callback_per_step_and_rank(data):
     assert model.logged == []
     with pytest.raises(ValueError, match="interval"):
         callbacks.SpectrumCallbackMixin(x[:2], interval="batch")
+    with pytest.raises(ValueError, match="^at_start"):
+        callbacks.SpectrumCallbackMixin(x[:2], at_start=1)
 
 
 def test_lightning_class_or_install_hint(data):
@@ -125,5 +143,5 @@ def test_lightning_class_or_install_hint(data):
         cls = callbacks.SpectrumCallback
         assert issubclass(cls, callbacks.SpectrumCallbackMixin)
     else:
-        with pytest.raises(ImportError, match="pip install lightning"):
+        with pytest.raises(ImportError, match=r'pip install "lyapax-rnn\[lightning\]"'):
             callbacks.SpectrumCallback  # noqa: B018
