@@ -10,6 +10,7 @@ from torch import nn
 from torch_helpers import numpy_reference, own_layout, random_h0
 
 import lyapax
+from lyapax.testing.conformance import one_step_tolerance
 
 F, H, B, T = 3, 4, 3, 30
 
@@ -54,15 +55,18 @@ def test_equals_numpy_reference(name, gen):
     m = build(name)
     x = torch.randn(B, T, F, generator=gen)
     h0, h0_flat = random_h0(m, B, gen)
+    x64 = x.numpy().astype(np.float64)
     got = lyapax.spectrum(m, own_layout(m, x), h0=h0, dtype="float64", warmup=3)
-    ref = lyapax.spectrum(numpy_reference(m), x.numpy().astype(np.float64), h0=h0_flat, warmup=3)
+    ref = lyapax.spectrum(numpy_reference(m), x64, h0=h0_flat, warmup=3)
     assert got.backend == "torch" and ref.backend == "numpy"
     assert got.state_dim == ref.state_dim
-    np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=1e-9)
+    tol = one_step_tolerance(numpy_reference(m), x64, ref, h0=h0_flat, warmup=3)
+    np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=tol)
     # default h0 = zeros, as the module's own default
     got0 = lyapax.spectrum(m, own_layout(m, x), dtype="float64")
-    ref0 = lyapax.spectrum(numpy_reference(m), x.numpy().astype(np.float64))
-    np.testing.assert_allclose(got0.per_sequence, ref0.per_sequence, rtol=0, atol=1e-9)
+    ref0 = lyapax.spectrum(numpy_reference(m), x64)
+    np.testing.assert_allclose(got0.per_sequence, ref0.per_sequence, rtol=0,
+                               atol=one_step_tolerance(numpy_reference(m), x64, ref0))
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -71,10 +75,13 @@ def test_autodiff_equals_analytic(name, gen):
     m = build(name)
     x = torch.randn(B, T, F, generator=gen)
     _, h0_flat = random_h0(m, B, gen)
-    analytic = lyapax.spectrum(numpy_reference(m), x.numpy().astype(np.float64), h0=h0_flat)
+    x64 = x.numpy().astype(np.float64)
+    analytic = lyapax.spectrum(numpy_reference(m), x64, h0=h0_flat)
     step = lyapax_torch.step_function(m)
     auto = lyapax.spectrum(step, x, h0=torch.as_tensor(h0_flat), dtype="float64")
-    np.testing.assert_allclose(auto.per_sequence, analytic.per_sequence, rtol=1e-10, atol=1e-10)
+    # issue 25: 1e-10 held here and failed at 7.7e-10 on another machine (LSTM-dropout-train)
+    tol = one_step_tolerance(numpy_reference(m), x64, analytic, h0=h0_flat)
+    np.testing.assert_allclose(auto.per_sequence, analytic.per_sequence, rtol=0, atol=tol)
 
 
 def test_inputs_follow_the_layout_the_module_declares(gen):
@@ -109,7 +116,8 @@ def test_tuple_state_function_equals_analytic(gen):
     auto = lyapax.spectrum(f, x, h0=h0)
     analytic = lyapax.spectrum(cell, x, h0=h0)
     assert auto.backend == "torch" and auto.dtype == "float64"
-    np.testing.assert_allclose(auto.per_sequence, analytic.per_sequence, rtol=0, atol=1e-10)
+    tol = one_step_tolerance(cell, x, analytic, backend=None, h0=h0)
+    np.testing.assert_allclose(auto.per_sequence, analytic.per_sequence, rtol=0, atol=tol)
 
 
 def test_input_projection_module_recipe(gen):
@@ -134,8 +142,10 @@ def test_input_projection_module_recipe(gen):
     analytic = lyapax.spectrum(model.cell, projected, dtype="float64")
     # the projection is recomputed in float64 inside the autodiff path, in float32 here: agree to float32 rounding
     np.testing.assert_allclose(auto.per_sequence, analytic.per_sequence, rtol=0, atol=1e-5)
-    analytic64 = lyapax.spectrum(model.cell.double(), model.proj.double()(x.double()).detach())
-    np.testing.assert_allclose(auto.per_sequence, analytic64.per_sequence, rtol=0, atol=1e-10)
+    projected64 = model.proj.double()(x.double()).detach()
+    analytic64 = lyapax.spectrum(model.cell.double(), projected64)
+    tol = one_step_tolerance(model.cell, projected64, analytic64, backend=None)
+    np.testing.assert_allclose(auto.per_sequence, analytic64.per_sequence, rtol=0, atol=tol)
 
 
 def test_lyapax_cell_with_torch_weights(gen):
@@ -144,9 +154,11 @@ def test_lyapax_cell_with_torch_weights(gen):
     cell = lyapax.cells.Elman(W_ih, W_hh)
     x = torch.randn(B, T, F, generator=gen, dtype=torch.float64)
     got = lyapax.spectrum(cell, x)
-    ref = lyapax.spectrum(lyapax.cells.Elman(W_ih.numpy(), W_hh.numpy()), x.numpy())
+    reference = lyapax.cells.Elman(W_ih.numpy(), W_hh.numpy())
+    ref = lyapax.spectrum(reference, x.numpy())
     assert got.backend == "torch" and got.dtype == "float64"
-    np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got.per_sequence, ref.per_sequence, rtol=0,
+                               atol=one_step_tolerance(reference, x.numpy(), ref))
 
 
 def test_numpy_inputs_and_float32_default(gen):
