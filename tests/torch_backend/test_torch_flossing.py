@@ -208,7 +208,7 @@ def torch_gated(kind: str, seed: int) -> torch.nn.Module:
     """`lyapax.testing.networks.chaotic_gated_cell` as a float64 torch.nn.GRU / LSTM (32 units)."""
     from lyapax.testing.networks import chaotic_gated_cell
 
-    cell = chaotic_gated_cell(kind, 32, seed)
+    cell = chaotic_gated_cell(kind, 32, seed, gain=3.0)
     module = (torch.nn.GRU if kind == "gru" else torch.nn.LSTM)(1, 32, batch_first=True).double()
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih"):
@@ -241,7 +241,7 @@ def leading(rnn: torch.nn.Module) -> tuple[float, float]:
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
 def test_chaotic_gated_network_flossed_with_the_documented_recipe(kind):
-    rnn = torch_gated(kind, seed=1)
+    rnn = torch_gated(kind, seed=2)
     before, se_before = leading(rnn)
     assert before > 0.1 and before > 5 * se_before  # chaotic by construction
     with warnings.catch_warnings():
@@ -252,7 +252,7 @@ def test_chaotic_gated_network_flossed_with_the_documented_recipe(kind):
 
 
 def test_chaotic_long_window_warns_and_stable_network_does_not():
-    chaotic, stable = torch_gated("gru", seed=1), tanh_rnn(32, 0.8)
+    chaotic, stable = torch_gated("gru", seed=2), tanh_rnn(32, 0.8)
     long = inputs(4, 200, 3)
     with pytest.warns(ChaoticGradientWarning, match=r"exp\(λ1 \* 200\).*shorter probes.*clip") as caught:
         lyapax.flossing_loss(chaotic, long, k=2, warmup=10)
@@ -270,7 +270,7 @@ def test_chaotic_long_window_warns_and_stable_network_does_not():
 def test_lightning_callback_defaults_floss_a_chaotic_network():
     from lyapax_torch import callbacks
 
-    rnn = torch_gated("lstm", seed=1)
+    rnn = torch_gated("lstm", seed=2)
     before, se_before = leading(rnn)
     opt = torch.optim.Adam(rnn.parameters(), lr=1e-2)
     probe = inputs(8, 600, 4)  # 20 windows of 30 steps, taken in turn
