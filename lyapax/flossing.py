@@ -42,11 +42,11 @@ __all__ = ["flossing_loss", "loss_from_exponents", "warn_if_gradient_grows", "pr
            "GROWTH_LIMIT"]
 
 #: ``λ1 * H`` (nats; ``H`` = warmup + counted steps) above which `flossing_loss` warns. Measured on 32-unit
-#: GRUs and LSTMs (PyTorch, float64; benchmarks/flossing_chaotic.py --gradient): the log of the gradient's norm
-#: grows with slope 1 in λ1 H (a GRU with λ1 = 0.18: 1.4e3 at H = 20, 7e16 at H = 210), against a flat 0.5-6
-#: for a stable one (λ1 = -0.08). The k = 2 recipe (150 clipped Adam steps) reduced |λ1| at least 2x in all 12
-#: networks that started at λ1 H <= 8.3 and failed (halved at best) above 9; e^8 is a gradient about 3000x
-#: its local part.
+#: GRUs and LSTMs (benchmarks/flossing_chaotic.py --gradient, PyTorch, float64): the log of the gradient's norm
+#: grows with slope 1 in λ1 H (a GRU with λ1 = 0.188: 204 at H = 20, 4.2e17 at H = 210), against a flat
+#: 0.45-0.72 for stable ones (λ1 = -0.08). The safe recipe's 30-step windows (λ1 H <= 7.4 on its networks)
+#: reduced |λ1| on 17 of 18; the old recipe's 40-step windows failed on gain-4 GRUs at λ1 H = 7.5-9.4 and
+#: would have warned on 10 and 35 of their 50 steps. e^8 is about 3000x the gradient at H near 0.
 GROWTH_LIMIT = 8.0
 
 

@@ -241,7 +241,7 @@ def leading(rnn: torch.nn.Module) -> tuple[float, float]:
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
 def test_chaotic_gated_network_flossed_with_the_documented_recipe(kind):
-    rnn = torch_gated(kind, seed=2)
+    rnn = torch_gated(kind, seed=1)
     before, se_before = leading(rnn)
     assert before > 0.1 and before > 5 * se_before  # chaotic by construction
     with warnings.catch_warnings():
@@ -252,7 +252,7 @@ def test_chaotic_gated_network_flossed_with_the_documented_recipe(kind):
 
 
 def test_chaotic_long_window_warns_and_stable_network_does_not():
-    chaotic, stable = torch_gated("gru", seed=2), tanh_rnn(32, 0.8)
+    chaotic, stable = torch_gated("gru", seed=1), tanh_rnn(32, 0.8)
     long = inputs(4, 200, 3)
     with pytest.warns(ChaoticGradientWarning, match=r"exp\(λ1 \* 200\).*shorter probes.*clip") as caught:
         lyapax.flossing_loss(chaotic, long, k=2, warmup=10)
@@ -270,7 +270,7 @@ def test_chaotic_long_window_warns_and_stable_network_does_not():
 def test_lightning_callback_defaults_floss_a_chaotic_network():
     from lyapax_torch import callbacks
 
-    rnn = torch_gated("lstm", seed=2)
+    rnn = torch_gated("lstm", seed=1)
     before, se_before = leading(rnn)
     opt = torch.optim.Adam(rnn.parameters(), lr=1e-2)
     probe = inputs(8, 600, 4)  # 20 windows of 30 steps, taken in turn
