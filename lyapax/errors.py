@@ -16,6 +16,7 @@ __all__ = [
     "BackendNotFoundError",
     "NumericalError",
     "NumericalWarning",
+    "ChaoticGradientWarning",
     "user_stacklevel",
 ]
 
@@ -76,6 +77,28 @@ class NumericalWarning(UserWarning):
         self.kind = kind
         self.sequences = sequences
         self.steps = steps
+
+
+class ChaoticGradientWarning(NumericalWarning):
+    """A flossing gradient dominated by the exp(λ1 H) growth of a chaotic trajectory (`lyapax.flossing_loss`).
+
+    Issued when the forward pass's own estimate of the leading exponent (mean over the probe
+    sequences) is positive and ``λ1 * H`` exceeds `lyapax.flossing.GROWTH_LIMIT` nats, with
+    ``H = warmup + counted steps`` the steps the autodiff graph spans. Silence it with
+    ``warnings.filterwarnings("ignore", category=lyapax.errors.ChaoticGradientWarning)``.
+
+    Attributes:
+        kind: ``"growth"``.
+        exponent: that estimate of λ1, nats/step.
+        horizon: ``H``, steps.
+        sequences: the probe sequences whose own λ1 times ``H`` exceeds the limit.
+        steps: ``H`` for each of them.
+    """
+
+    def __init__(self, message: str, *, exponent: float, horizon: int, sequences: list[int]):
+        super().__init__(message, kind="growth", sequences=sequences, steps=[horizon] * len(sequences))
+        self.exponent = exponent
+        self.horizon = horizon
 
 
 def user_stacklevel() -> int:

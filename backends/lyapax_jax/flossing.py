@@ -4,20 +4,26 @@ The same loss as `lyapax.flossing.flossing_loss` (mean over sequences of the
 sum over the top ``k`` of ``(lambda_i - target)^2``, (nats/step)^2), formed from
 `lyapax_jax.functional.exponents`, so ``jax.grad``, ``nnx.grad``,
 ``eqx.filter_grad`` and ``jax.jit`` transform it.
+
+The warning of a gradient dominated by ``exp(λ1 H)`` (`lyapax.flossing.warn_if_gradient_grows`) is
+issued from the forward pass's exponents: directly when they are concrete, and through
+``jax.debug.callback`` when they are traced (``jax.jit``, ``jax.grad``), so a jitted flossing step
+warns when it runs, at the cost of copying ``B`` numbers to the host.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from lyapax.errors import InputError
-from lyapax.flossing import loss_from_exponents
+from lyapax.flossing import loss_from_exponents, warn_if_gradient_grows
 from lyapax.options import parse
 
-from .functional import exponents
+from .functional import exponents_and_steps
 
 __all__ = ["flossing_loss"]
 
@@ -69,11 +75,14 @@ def flossing_loss(
     ``jax.enable_x64``). A traced call cannot check for NaN/Inf: a sequence
     that diverges makes the loss NaN.
 
+    Warns:
+        lyapax.errors.ChaoticGradientWarning: as `lyapax.flossing_loss` (under ``jax.jit`` when the step runs).
+
     Raises:
         lyapax.errors.InputError: ``params`` missing or without floating-point
             arrays, ``k`` not in ``1..d``, a non-finite ``target``.
     """
-    _, own = parse("lyapax_jax.flossing_loss", locals())
+    options, own = parse("lyapax_jax.flossing_loss", locals())
     if params is None:
         raise InputError(
             "params: required, the parameters to differentiate with respect to, e.g. "
@@ -84,6 +93,10 @@ def flossing_loss(
             "params: contains no floating-point arrays (no trainable parameters), so flossing cannot change the model; "
             "pass the model's weights."
         )
-    lam = exponents(model, params, inputs, k=k, warmup=warmup, ortho_every=ortho_every, steps=steps, h0=h0, seed=seed,
-                    basis=basis, time_major=time_major)
+    lam, horizon = exponents_and_steps(model, params, inputs, options)
+    leading = jax.lax.stop_gradient(lam[..., 0])
+    if isinstance(leading, jax.core.Tracer):
+        jax.debug.callback(functools.partial(warn_if_gradient_grows, horizon=horizon), leading)
+    else:
+        warn_if_gradient_grows(leading, horizon)
     return loss_from_exponents(jnp, lam, own["target"])

@@ -15,7 +15,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from lyapax.linalg import QR
-from lyapax.options import parse
+from lyapax.options import Options, parse
 from lyapax.pipeline import traced_start
 
 from . import models
@@ -68,6 +68,11 @@ def exponents(
     NaN/-inf entries; `lyapax.spectrum` checks and reports them.
     """
     options, _ = parse("lyapax_jax.exponents", locals())
+    return exponents_and_steps(model, params, inputs, options)[0]
+
+
+def exponents_and_steps(model: Any, params: Any, inputs: Any, options: Options) -> tuple[Any, int]:
+    """`exponents` with checked options, and the steps its graph spans (warmup + counted): ``(per_sequence, H)``."""
     if params is not None:
         model = models.with_params(model, params)
     problem, carry = traced_start("jax", model, inputs, options)
@@ -76,4 +81,4 @@ def exponents(
         carry, _ = run_traced(problem.dynamics, carry, None if xs is None else xs[:w], 0, w, n, qr)
     _, total = run_traced(problem.dynamics, carry, None if xs is None else xs[w:], w, problem.steps - w, n, qr)
     per_sequence = total / (problem.steps - w)
-    return -jnp.sort(-per_sequence, axis=1)  # each row descending, -inf last (as Spectrum.per_sequence)
+    return -jnp.sort(-per_sequence, axis=1), problem.steps  # rows descending, -inf last (as Spectrum.per_sequence)

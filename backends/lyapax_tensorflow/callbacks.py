@@ -39,6 +39,7 @@ import numpy as np
 
 import lyapax
 from lyapax.errors import InputError
+from lyapax.flossing import probe_window, window_options
 from lyapax.monitor import MonitorRecord
 from lyapax.options import check as check_option
 from lyapax.validation import check_int, numeric_array
@@ -283,24 +284,35 @@ class FlossingCallback(keras.callbacks.Callback):
     torch, and on JAX ``jax.value_and_grad`` of `lyapax_jax.flossing_loss` (the pure form)
     with respect to the variables' values.
 
-    Cost: each step runs the differentiable spectrum of ``B x T`` probe steps and its
-    backward pass (the graph of all steps is kept, ``T * B * d * (d + k)`` numbers);
+    Defaults that work on chaotic networks (docs/flossing.md, "When the gradient grows"): each
+    step takes a short window of the probe, ``window = 30`` time steps of which ``warmup = 10``
+    are warm-up (the next window at the next step, consecutive and non-overlapping, from the
+    start again when the probe is used up), so the gradient's ``exp(λ1 * 30)`` growth stays
+    moderate, and scales the gradients down to a global norm of at most ``clip = 1.0`` (the
+    rule of ``tf.clip_by_global_norm``, in ``keras.ops`` so on every backend) before the
+    optimizer's step. ``window=None`` and ``clip=None`` turn them off.
+
+    Cost: each step runs the differentiable spectrum of ``B x window`` probe steps and its
+    backward pass (the graph of all steps is kept, ``window * B * d * (d + k)`` numbers);
     ``every`` sets the overhead per batch (docs/flossing.md measures it).
 
     Args:
         probe_inputs: ``(batch, time, features)`` sequences fed to the model.
-        k: leading exponents to floss (<= the state dimension).
+        k: leading exponents to floss (<= the state dimension); a few (2) work best on chaotic networks.
         target: their target value, nats/step.
         before: flossing steps before the first epoch.
         every: one flossing step every ``every`` training batches (``None``: never during training).
         optimizer: the optimizer of the flossing steps (default: a fresh copy of the
             model's optimizer configuration, with its own state).
         layers: the recurrent layer or stack (default: picked as in `SpectrumCallback`).
-        warmup: passed to `lyapax.flossing_loss`.
+        window: time steps of the probe per flossing step, warm-up included (``None``: all).
+        warmup: warm-up steps of each window (as in `lyapax.flossing_loss`).
+        clip: largest global norm of the flossing gradient (``None``: no clipping).
         ortho_every: passed to `lyapax.flossing_loss`.
 
-    The flossing losses are kept in `losses` (one per step, in order) and the mean of
-    those taken in an epoch is written to ``logs["floss_loss"]``.
+    The flossing losses are kept in `losses` (one per step, in order), the gradient norms
+    before clipping in `grad_norms`, and the mean loss of the steps taken in an epoch is
+    written to ``logs["floss_loss"]``.
     """
 
     def __init__(
@@ -313,7 +325,9 @@ class FlossingCallback(keras.callbacks.Callback):
         every: int | None = None,
         optimizer: Any = None,
         layers: Any = None,
-        warmup: int = 0,
+        window: int | None = 30,
+        warmup: int = 10,
+        clip: float | None = 1.0,
         ortho_every: int = 1,
     ) -> None:
         super().__init__()
@@ -323,6 +337,7 @@ class FlossingCallback(keras.callbacks.Callback):
                 f"{type(probe_inputs).__name__} of shape {getattr(probe_inputs, 'shape', None)}."
             )
         self.probe_inputs = probe_inputs
+        self.window, warmup, self.clip = window_options(window, warmup, clip)
         given = {"k": k, "target": target, "warmup": warmup, "ortho_every": ortho_every}
         self.options = {name: check_option(name, value, "lyapax.flossing_loss") for name, value in given.items()}
         self.before = check_int("before", before, 0)
@@ -330,19 +345,25 @@ class FlossingCallback(keras.callbacks.Callback):
         self.optimizer = optimizer
         self.layers = layers
         self.losses: list[float] = []
+        self.grad_norms: list[float] = []
         self._epoch_start = 0
         self._batches = 0
 
     def floss_step(self) -> float:
         """One flossing step now; returns the loss before the step, (nats/step)^2."""
         _synced(self.model)
-        target, stack, x = _stack_and_inputs(self.model, self.layers, self.probe_inputs)
+        steps = probe_window(len(self.losses), int(self.probe_inputs.shape[1]), self.window)
+        target, stack, x = _stack_and_inputs(self.model, self.layers, self.probe_inputs[:, steps])
         variables = [v for layer in stack for v in layer.trainable_variables]
         if self.optimizer is None:
             self.optimizer = type(self.model.optimizer).from_config(self.model.optimizer.get_config())
         loss, grads = _loss_and_gradients(target, variables, x, self.options)
+        norm = float(keras.ops.sqrt(sum(keras.ops.sum(keras.ops.square(g)) for g in grads if g is not None)))
+        if self.clip is not None and norm > self.clip:  # tf.clip_by_global_norm's rule
+            grads = [None if g is None else g * (self.clip / norm) for g in grads]
         self.optimizer.apply_gradients(zip(grads, variables))
         self.losses.append(loss)
+        self.grad_norms.append(norm)
         return loss
 
     def on_train_begin(self, logs: dict | None = None) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lyapax.errors import InputError, ModelTypeError
-from lyapax.flossing import flossing_loss
+from lyapax.flossing import flossing_loss, probe_window, window_options
 from lyapax.install import pip_install
 from lyapax.monitor import Monitor
 from lyapax.options import check as check_option
@@ -199,50 +199,75 @@ class FlossingCallbackMixin:
     (``trainer.optimizers[0]``: the same optimiser as the task, only the recurrent
     parameters get a gradient) or by ``optimizer``.
 
-    Cost: each step runs the differentiable spectrum of ``B x T`` probe steps and its
-    backward pass (the graph of all steps is kept, ``T * B * d * (d + k)`` numbers);
+    Defaults that work on chaotic networks (docs/flossing.md, "When the gradient grows"): each
+    step takes a short window of the probe, ``window = 30`` time steps of which ``warmup = 10``
+    are warm-up (the next window at the next step, consecutive and non-overlapping, from the
+    start again when the probe is used up), so the gradient's ``exp(λ1 * 30)`` growth stays
+    moderate, and clips the gradient's global norm to ``clip = 1.0``
+    (``torch.nn.utils.clip_grad_norm_``). ``window=None`` and ``clip=None`` turn them off.
+
+    Cost: each step runs the differentiable spectrum of ``B x window`` probe steps and its
+    backward pass (the graph of all steps is kept, ``window * B * d * (d + k)`` numbers);
     ``every`` sets the overhead per batch (docs/flossing.md measures it).
 
     Args:
-        probe: batch-first probe sequences for the selected recurrent module (moved to its device).
-        k: leading exponents to floss (<= the state dimension).
+        probe: batch-first probe sequences for the selected recurrent module (moved to its device);
+            time-major with ``time_major=True`` or a module with ``batch_first=False``.
+        k: leading exponents to floss (<= the state dimension); a few (2) work best on chaotic networks.
         select: picks the recurrent module (or step function) from the LightningModule,
             e.g. ``lambda m: m.rnn``.
         target: their target value, nats/step.
         before: flossing steps before the first epoch.
         every: one flossing step every ``every`` training batches (``None``: never during training).
         optimizer: the optimizer of the flossing steps (default: ``trainer.optimizers[0]``).
-        **loss_kwargs: further `lyapax.flossing_loss` arguments (``warmup``, ``ortho_every``, ...).
+        window: time steps of the probe per flossing step, warm-up included (``None``: all).
+        warmup: warm-up steps of each window (as in `lyapax.flossing_loss`).
+        clip: largest global norm of the flossing gradient (``None``: no clipping).
+        **loss_kwargs: further `lyapax.flossing_loss` arguments (``ortho_every``, ...).
 
-    The flossing losses are kept in `losses`, in order. Under DDP each rank takes its own
+    The flossing losses are kept in `losses` and the gradient norms before clipping in
+    `grad_norms`, in order. Under DDP each rank takes its own
     flossing step on the same probe (the gradients are not all-reduced).
     """
 
     def __init__(
         self, probe: Any, *, k: int, select: Callable[[Any], Any], target: float = 0.0, before: int = 0,
-        every: int | None = None, optimizer: Any = None, **loss_kwargs: Any,
+        every: int | None = None, optimizer: Any = None, window: int | None = 30, warmup: int = 10,
+        clip: float | None = 1.0, **loss_kwargs: Any,
     ) -> None:
         super().__init__()
         if int(before) < 0 or (every is not None and int(every) < 1):
             raise InputError(f"before/every: expected before >= 0 and every >= 1 or None, got {before!r}, {every!r}.")
         self.probe, self.select, self.optimizer = probe, select, optimizer
         self.before, self.every = int(before), None if every is None else int(every)
-        self.loss_kwargs = {"k": k, "target": check_option("target", target, "lyapax.flossing_loss"), **loss_kwargs}
+        self.window, warmup, self.clip = window_options(window, warmup, clip)
+        self.loss_kwargs = {"k": k, "target": check_option("target", target, "lyapax.flossing_loss"),
+                            "warmup": warmup, **loss_kwargs}
         self.losses: list[float] = []
+        self.grad_norms: list[float] = []
 
     def floss_step(self, trainer: Any, pl_module: Any) -> float:
         """One flossing step now; returns the loss before the step, (nats/step)^2."""
+        import torch
+
         model = self.select(pl_module)
         device = getattr(pl_module, "device", None)
         if device is not None and getattr(self.probe, "device", device) != device:
             self.probe = self.probe.to(device)
         opt = self.optimizer if self.optimizer is not None else trainer.optimizers[0]
-        loss = flossing_loss(model, self.probe, **self.loss_kwargs)
+        time_major = self.loss_kwargs.get("time_major")
+        axis = 0 if time_major or (time_major is None and getattr(model, "batch_first", True) is False) else 1
+        steps = probe_window(len(self.losses), int(self.probe.shape[axis]), self.window)
+        loss = flossing_loss(model, self.probe[(slice(None),) * axis + (steps,)], **self.loss_kwargs)
         opt.zero_grad()
         loss.backward()
+        # only the selected module's parameters have a gradient (zero_grad set the others to None)
+        grads = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(grads, self.clip if self.clip is not None else float("inf"))
         opt.step()
         opt.zero_grad()
         self.losses.append(float(loss.detach()))
+        self.grad_norms.append(float(norm))
         return self.losses[-1]
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:

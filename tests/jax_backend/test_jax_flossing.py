@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -12,7 +14,7 @@ import pytest
 from flax import nnx
 
 import lyapax
-from lyapax.errors import InputError
+from lyapax.errors import ChaoticGradientWarning, InputError
 
 
 def step(params, h, x):
@@ -145,3 +147,72 @@ def test_bad_input():
             lyapax_jax.flossing_loss(step, params, x, k=1, target=bad, h0=h0)
     with pytest.raises(InputError, match="lyapax_jax.flossing_loss"):
         lyapax.flossing_loss(nnx.SimpleCell(1, 4, rngs=nnx.Rngs(0)), x.astype(np.float32), k=1)
+
+
+# -- chaotic networks: the documented recipe, the warning (docs/flossing.md, "When the gradient grows") ------
+
+
+def jax_gated(kind: str, seed: int) -> lyapax.cells.Cell:
+    """`lyapax.testing.networks.chaotic_gated_cell` (32 units) with float64 jax weights (inside enable_x64)."""
+    from lyapax.testing.networks import chaotic_gated_cell
+
+    return chaotic_gated_cell(kind, 32, seed, gain=3.0).map_arrays(jnp.asarray)
+
+
+def recipe(cell: lyapax.cells.Cell, steps: int = 150, seed: int = 0) -> lyapax.cells.Cell:
+    """The first JAX recipe of docs/flossing.md: fresh 30-step windows (10 of warm-up), k = 2, clipping at
+    global norm 1 and Adam with a cosine decay from 1e-2 to 1e-3, in one jitted step."""
+    definition, params = cell.split()
+    opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(optax.cosine_decay_schedule(1e-2, steps, alpha=0.1)))
+    state = opt.init(params)
+
+    @jax.jit
+    def floss(params, state, x):
+        grads = jax.grad(lambda p: lyapax_jax.flossing_loss(cell, p, x, k=2, warmup=10))(params)
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        params, state = floss(params, state, jnp.asarray(0.1 * rng.standard_normal((8, 30, 1))))
+    jax.effects_barrier()  # the warnings of the last steps are issued
+    return definition.build(params)
+
+
+def leading(cell: lyapax.cells.Cell) -> tuple[float, float]:
+    s = lyapax.spectrum(cell, jnp.asarray(inputs(8, 300, 99)), k=1, warmup=100)
+    return float(s.exponents[0]), float(s.stderr[0])
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_chaotic_gated_network_flossed_with_the_documented_recipe(kind):
+    with jax.enable_x64(True):
+        cell = jax_gated(kind, seed=1)
+        before, se_before = leading(cell)
+        assert before > 0.1 and before > 5 * se_before  # chaotic by construction
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ChaoticGradientWarning)
+            flossed = recipe(cell)
+        after, se_after = leading(flossed)
+    assert abs(after) < abs(before) - 3 * np.hypot(se_before, se_after)
+
+
+def test_chaotic_long_window_warns_eagerly_and_under_jit_and_stable_network_does_not():
+    with jax.enable_x64(True):
+        cell, long = jax_gated("gru", seed=2), jnp.asarray(inputs(4, 200, 3))
+        stable = tanh_params(32, 0.8, 0)
+        params = cell.split()[1]
+        with pytest.warns(ChaoticGradientWarning, match=r"exp\(λ1 \* 200\)"):
+            lyapax_jax.flossing_loss(cell, params, long, k=2, warmup=10)
+        jitted = jax.jit(jax.value_and_grad(lambda p, x: lyapax_jax.flossing_loss(cell, p, x, k=2, warmup=10)))
+        with pytest.warns(ChaoticGradientWarning) as caught:
+            jax.block_until_ready(jitted(params, long))
+            jax.effects_barrier()
+        assert any(getattr(c.message, "horizon", None) == 200 for c in caught)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ChaoticGradientWarning)
+            h0 = jnp.zeros((4, 32))
+            jax.block_until_ready(jax.jit(jax.grad(
+                lambda p: lyapax_jax.flossing_loss(step, p, long, k=2, warmup=10, h0=h0)))(stable))
+            jax.block_until_ready(jitted(params, long[:, :30]))
+            jax.effects_barrier()

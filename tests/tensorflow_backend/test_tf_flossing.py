@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import lyapax
-from lyapax.errors import InputError
+from lyapax.errors import ChaoticGradientWarning, InputError
 
 
 def simple_rnn(hidden: int, gain: float, seed: int, dtype: str = "float64") -> keras.layers.SimpleRNN:
@@ -156,3 +158,79 @@ def test_keras_callback_argument_errors_name_the_argument():
             FlossingCallback(probe, **{"k": 2, **kwargs})
     with pytest.raises(InputError, match="^probe_inputs:"):
         FlossingCallback(probe[0], k=2)
+
+
+# -- chaotic networks: the documented recipe, the warning (docs/flossing.md, "When the gradient grows") ------
+
+
+def keras_gated(kind: str, seed: int) -> keras.layers.Layer:
+    """`lyapax.testing.networks.chaotic_gated_cell` (32 units, gain 3) as a float64 Keras GRU / LSTM."""
+    from lyapax.testing.networks import chaotic_gated_cell
+
+    cell = chaotic_gated_cell(kind, 32, seed, gain=3.0)
+    w_ih, w_hh, b = cell.weight_ih, cell.weight_hh, cell.bias_ih
+    if kind == "gru":  # PyTorch's gate blocks r, z, n are Keras' z, r, h in the order (z, r, h)
+        order = np.r_[32:64, 0:32, 64:96]
+        w_ih, w_hh, b = w_ih[order], w_hh[order], b[order]
+        layer = keras.layers.GRU(32, dtype="float64")
+        weights = [w_ih.T, w_hh.T, np.stack([b, np.zeros_like(b)])]
+    else:  # i, f, g, o in both
+        layer = keras.layers.LSTM(32, dtype="float64")
+        weights = [w_ih.T, w_hh.T, b]
+    layer.build((None, None, 1))
+    layer.set_weights(weights)
+    return layer
+
+
+def recipe(layer: keras.layers.Layer, steps: int = 150, seed: int = 0) -> None:
+    """The first Keras recipe of docs/flossing.md: fresh 30-step windows (10 of warm-up), k = 2, Adam with a
+    cosine decay from 1e-2 to 1e-3 and global_clipnorm=1, the gradient from a tf.GradientTape."""
+    opt = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-2, steps, alpha=0.1), global_clipnorm=1.0)
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        loss, grads = loss_and_grads(layer, 0.1 * rng.standard_normal((8, 30, 1)), k=2, warmup=10)
+        opt.apply_gradients(zip(grads, layer.trainable_variables))
+
+
+def leading(layer: keras.layers.Layer) -> tuple[float, float]:
+    s = lyapax.spectrum(layer, inputs(8, 300, 99), k=1, warmup=100)
+    return float(s.exponents[0]), float(s.stderr[0])
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_chaotic_gated_network_flossed_with_the_documented_recipe(kind):
+    layer = keras_gated(kind, seed=1)
+    before, se_before = leading(layer)
+    assert before > 0.1 and before > 5 * se_before  # chaotic by construction
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChaoticGradientWarning)
+        recipe(layer)
+    after, se_after = leading(layer)
+    assert abs(after) < abs(before) - 3 * np.hypot(se_before, se_after)
+
+
+def test_chaotic_long_window_warns_and_stable_network_does_not():
+    chaotic, stable, long = keras_gated("gru", seed=1), simple_rnn(32, 0.8, 0), inputs(4, 200, 3)
+    with pytest.warns(ChaoticGradientWarning, match=r"exp\(λ1 \* 200\)"):
+        loss_and_grads(chaotic, long, k=2, warmup=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChaoticGradientWarning)
+        loss_and_grads(stable, long, k=2, warmup=10)
+        loss_and_grads(chaotic, long[:, :30], k=2, warmup=10)
+
+
+def test_keras_callback_defaults_floss_a_chaotic_network():
+    from lyapax_tensorflow.callbacks import FlossingCallback
+
+    layer = keras_gated("lstm", seed=1)
+    model = keras.Sequential([keras.Input((600, 1), dtype="float64"), layer])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    before, se_before = leading(layer)
+    cb = FlossingCallback(inputs(8, 600, 4), k=2, before=150)  # 20 windows of 30 steps, taken in turn
+    cb.set_model(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChaoticGradientWarning)
+        cb.on_train_begin()
+    after, se_after = leading(layer)
+    assert max(cb.grad_norms) > 1.0  # clipping was needed and applied
+    assert abs(after) < abs(before) - 3 * np.hypot(se_before, se_after)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 import lyapax
-from lyapax.errors import InputError
+from lyapax.errors import ChaoticGradientWarning, InputError
 
 
 def tanh_rnn(hidden: int, gain: float, seed: int = 0) -> torch.nn.RNN:
@@ -198,3 +199,89 @@ def test_flossing_where_gradients_are_not_recorded_says_so(context):
     with context(), pytest.raises(InputError, match=r"not recording gradients .*no_grad"):
         lyapax.flossing_loss(rnn, x, k=1)
     assert lyapax.flossing_loss(rnn, x, k=1).requires_grad
+
+
+# -- chaotic networks: the documented recipe, the warning (docs/flossing.md, "When the gradient grows") ------
+
+
+def torch_gated(kind: str, seed: int) -> torch.nn.Module:
+    """`lyapax.testing.networks.chaotic_gated_cell` as a float64 torch.nn.GRU / LSTM (32 units)."""
+    from lyapax.testing.networks import chaotic_gated_cell
+
+    cell = chaotic_gated_cell(kind, 32, seed, gain=3.0)
+    module = (torch.nn.GRU if kind == "gru" else torch.nn.LSTM)(1, 32, batch_first=True).double()
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih"):
+            getattr(module, f"{name}_l0").copy_(torch.as_tensor(getattr(cell, name)))
+        module.bias_hh_l0.zero_()
+    return module
+
+
+def recipe(rnn: torch.nn.Module, steps: int = 150, seed: int = 0) -> None:
+    """The first PyTorch recipe of docs/flossing.md: fresh 30-step windows (10 of warm-up), k = 2, Adam with a
+    cosine decay from 1e-2 to 1e-3, gradient norm clipped at 1."""
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam(rnn.parameters(), lr=1e-2)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=1e-3)
+    for _ in range(steps):
+        probe = torch.as_tensor(0.1 * rng.standard_normal((8, 30, 1)))
+        loss = lyapax.flossing_loss(rnn, probe, k=2, warmup=10)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(rnn.parameters(), 1.0)
+        opt.step()
+        decay.step()
+
+
+def leading(rnn: torch.nn.Module) -> tuple[float, float]:
+    """λ1 and its standard error (nats/step) on 8 held-out 300-step sequences."""
+    s = lyapax.spectrum(rnn, inputs(8, 300, 99), k=1, warmup=100)
+    return float(s.exponents[0]), float(s.stderr[0])
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_chaotic_gated_network_flossed_with_the_documented_recipe(kind):
+    rnn = torch_gated(kind, seed=1)
+    before, se_before = leading(rnn)
+    assert before > 0.1 and before > 5 * se_before  # chaotic by construction
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChaoticGradientWarning)  # the recipe's windows stay below the limit
+        recipe(rnn)
+    after, se_after = leading(rnn)
+    assert abs(after) < abs(before) - 3 * np.hypot(se_before, se_after)
+
+
+def test_chaotic_long_window_warns_and_stable_network_does_not():
+    chaotic, stable = torch_gated("gru", seed=1), tanh_rnn(32, 0.8)
+    long = inputs(4, 200, 3)
+    with pytest.warns(ChaoticGradientWarning, match=r"exp\(λ1 \* 200\).*shorter probes.*clip") as caught:
+        lyapax.flossing_loss(chaotic, long, k=2, warmup=10)
+    (w,) = [c.message for c in caught if isinstance(c.message, ChaoticGradientWarning)]
+    assert w.kind == "growth" and w.horizon == 200 and w.exponent * 200 > lyapax.flossing.GROWTH_LIMIT
+    assert isinstance(w, lyapax.NumericalWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning at all: not on a stable network, not on a short window
+        lyapax.flossing_loss(stable, long, k=2, warmup=10)
+        lyapax.flossing_loss(chaotic, long[:, :30], k=2, warmup=10)
+        warnings.filterwarnings("ignore", category=ChaoticGradientWarning)  # silenceable
+        lyapax.flossing_loss(chaotic, long, k=2, warmup=10)
+
+
+def test_lightning_callback_defaults_floss_a_chaotic_network():
+    from lyapax_torch import callbacks
+
+    rnn = torch_gated("lstm", seed=1)
+    before, se_before = leading(rnn)
+    opt = torch.optim.Adam(rnn.parameters(), lr=1e-2)
+    probe = inputs(8, 600, 4)  # 20 windows of 30 steps, taken in turn
+    cb = callbacks.FlossingCallbackMixin(probe, k=2, select=lambda m: m, before=150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChaoticGradientWarning)
+        cb.on_train_start(SimpleNamespace(optimizers=[opt], global_step=0), rnn)
+    after, se_after = leading(rnn)
+    assert max(cb.grad_norms) > 1.0  # clipping was needed and applied
+    assert abs(after) < abs(before) - 3 * np.hypot(se_before, se_after)
+    with pytest.raises(InputError, match="^clip:"):
+        callbacks.FlossingCallbackMixin(probe, k=2, select=lambda m: m, clip=0)
+    with pytest.raises(InputError, match="^warmup:"):
+        callbacks.FlossingCallbackMixin(probe, k=2, select=lambda m: m, window=10, warmup=10)
