@@ -41,6 +41,10 @@ nox.options.default_venv_backend = "uv|virtualenv"
 
 CONSTRAINTS = "tests/constraints.txt"
 PYTEST = ["pytest", "-q", "-p", "no:cacheprovider"]
+# The framework suites on one worker per core (pytest-xdist; work stealing evens out the few long
+# property tests): on the 2-core machine the TensorFlow suite took 102 s against 136 s alone.
+# The sweeps (a local Ray per process) and the integrations (short) stay in one process.
+PARALLEL = [*PYTEST, "-n", "auto", "--dist", "worksteal"]
 PROJECT = nox.project.load_toml("pyproject.toml")["project"]
 DISTRIBUTION = PROJECT["name"]
 
@@ -207,7 +211,7 @@ def tests_numpy(session: nox.Session) -> None:
     _install(session, "-e", ".[test,plot,progress]", "array-api-strict", "scipy")
     session.install("--no-deps", "./tests/toy_backend")  # a third-party plugin, registered via entry points
     session.run("python", "-c", NO_FRAMEWORK)
-    session.run(*PYTEST, "tests/core", "tests/monitor", "tests/plotting", "tests/readout_analysis", *session.posargs)
+    session.run(*PARALLEL, "tests/core", "tests/monitor", "tests/plotting", "tests/readout_analysis", *session.posargs)
 
 
 @nox.session(name="tests-torch")
@@ -216,7 +220,7 @@ def tests_torch(session: nox.Session) -> None:
     _install_torch(session)
     _install(session, "-e", ".[torch,lightning,test,plot]")
     session.run("python", "-c", CHECK.format(module="torch", name="torch"))
-    session.run(*PYTEST, "tests/torch_backend", "tests/readout", *session.posargs)
+    session.run(*PARALLEL, "tests/torch_backend", "tests/readout", *session.posargs)
 
 
 @nox.session(name="tests-jax")
@@ -225,7 +229,7 @@ def tests_jax(session: nox.Session) -> None:
     _skip_without_jax(session)
     _install(session, "-e", ".[jax,test,plot]", "optax")
     session.run("python", "-c", CHECK.format(module="jax", name="jax"))
-    session.run(*PYTEST, "tests/jax_backend", *session.posargs)
+    session.run(*PARALLEL, "tests/jax_backend", *session.posargs)
 
 
 @nox.session(name="tests-tensorflow")
@@ -233,7 +237,7 @@ def tests_tensorflow(session: nox.Session) -> None:
     """TensorFlow/Keras backend and its conformance tests."""
     _install(session, "-e", ".[tensorflow,test,plot]", *TENSORFLOW)
     session.run("python", "-c", CHECK.format(module="tensorflow", name="tensorflow"))
-    session.run(*PYTEST, "tests/tensorflow_backend", *session.posargs)
+    session.run(*PARALLEL, "tests/tensorflow_backend", *session.posargs)
 
 
 @nox.session
@@ -258,7 +262,7 @@ def agreement(session: nox.Session) -> None:
     _install(session, "-e", ".[all,lightning,test]", *TENSORFLOW)
     for module, name in (("torch", "torch"), ("jax", "jax"), ("tensorflow", "tensorflow")):
         session.run("python", "-c", CHECK.format(module=module, name=name))
-    session.run(*PYTEST, "tests/agreement", "tests/keras_backends", *session.posargs)
+    session.run(*PARALLEL, "tests/agreement", "tests/keras_backends", *session.posargs)
 
 
 @nox.session
@@ -278,7 +282,7 @@ def docs_examples(session: nox.Session) -> None:
     _skip_without_jax(session)
     _install_torch(session)
     _install(session, "-e", ".[examples,test]", *TENSORFLOW)
-    session.run(*PYTEST, "tests/docs_examples", *session.posargs)
+    session.run(*PARALLEL, "tests/docs_examples", *session.posargs)
 
 
 # The oldest supported versions come in two environments, because no numpy suits both:
@@ -330,7 +334,7 @@ def oldest(session: nox.Session, group: str) -> None:
         session.error(f"not installed at the lower bound: {wrong}")
     shown = {p.split("==")[0] for p in pins} | {"numpy", "torch", "jaxlib"}
     session.log("installed: " + ", ".join(f"{n} {have[n]}" for n in sorted(have) if n in shown))
-    session.run(*PYTEST, *tests, *session.posargs)
+    session.run(*PARALLEL, *tests, *session.posargs)
 
 
 # What is installed in the session (uv's virtualenvs have no pip to ask).

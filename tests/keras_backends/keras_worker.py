@@ -181,7 +181,7 @@ def main() -> dict:
     records = []
     spec_cb = SpectrumCallback(xs[:3], k=4, at_start=True, dtype="float64",
                                on_record=lambda rec, spectrum: records.append(rec.step))
-    floss_cb = FlossingCallback(xs[:3], k=1, before=1, optimizer=keras.optimizers.SGD(1e-3))
+    floss_cb = FlossingCallback(xs[:3], k=1, before=1, warmup=0, optimizer=keras.optimizers.SGD(1e-3))
     history = net.fit(xs, xs[:, -1, :1], epochs=2, batch_size=8, shuffle=False, verbose=0,
                       callbacks=[spec_cb, floss_cb])
     note("callbacks")
