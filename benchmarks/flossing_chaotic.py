@@ -36,15 +36,9 @@ def probes(seed: int, batch: int, length: int):
 
 
 def torch_model(kind: str, seed: int):
-    import torch
+    from lyapax_torch.testing import native_model
 
-    cell = chaotic_gated_cell(kind, 32, seed, gain=GAIN)
-    m = (torch.nn.GRU if kind == "gru" else torch.nn.LSTM)(1, 32, batch_first=True).double()
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih"):
-            getattr(m, f"{name}_l0").copy_(torch.as_tensor(getattr(cell, name)))
-        m.bias_hh_l0.zero_()
-    return m
+    return native_model(chaotic_gated_cell(kind, 32, seed, gain=GAIN), "float64")
 
 
 def floss_torch(kind: str, seed: int, r: dict):

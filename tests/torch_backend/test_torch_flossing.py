@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from lyapax_torch.testing import native_model
 
 import lyapax
 from lyapax.errors import ChaoticGradientWarning, InputError
@@ -208,13 +209,7 @@ def torch_gated(kind: str, seed: int) -> torch.nn.Module:
     """`lyapax.testing.networks.chaotic_gated_cell` as a float64 torch.nn.GRU / LSTM (32 units)."""
     from lyapax.testing.networks import chaotic_gated_cell
 
-    cell = chaotic_gated_cell(kind, 32, seed, gain=3.0)
-    module = (torch.nn.GRU if kind == "gru" else torch.nn.LSTM)(1, 32, batch_first=True).double()
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih"):
-            getattr(module, f"{name}_l0").copy_(torch.as_tensor(getattr(cell, name)))
-        module.bias_hh_l0.zero_()
-    return module
+    return native_model(chaotic_gated_cell(kind, 32, seed, gain=3.0), "float64")
 
 
 def recipe(rnn: torch.nn.Module, steps: int = 150, seed: int = 0) -> None:
