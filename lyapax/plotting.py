@@ -73,9 +73,9 @@ def zero_line(ax: Any) -> None:
     ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
 
 
-def legend(ax: Any, *, title: str | None = None, outside: bool = False) -> Any:
-    """The shared legend style; ``outside``: to the right of the axes (for many entries)."""
-    kwargs: dict[str, Any] = {"fontsize": 7, "title_fontsize": 7, "frameon": False, "title": title}
+def legend(ax: Any, *, title: str | None = None, outside: bool = False, loc: str = "best") -> Any:
+    """The shared legend style; ``outside``: to the right of the axes (for many entries); ``loc``: matplotlib's."""
+    kwargs: dict[str, Any] = {"fontsize": 7, "title_fontsize": 7, "frameon": False, "title": title, "loc": loc}
     if outside:
         kwargs.update(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return ax.legend(**kwargs)

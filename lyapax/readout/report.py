@@ -105,7 +105,8 @@ def make_figures(analysis: dict[str, Any], folder: str, *, units: str = "nats/ch
     ax.axvline(0, color="0.6", lw=0.8)
     ax.set_xlabel("out-of-fold R² (axis from -1: worse than the mean below 0)")
     ax.set_title("Every readout under the same folds (networks that ended stable)", fontsize=9)
-    plotting.legend(ax)
+    ax.set_ylim(-0.6, len(names) + 0.4)  # a free row above the top marker for the legend
+    plotting.legend(ax, loc="upper center")
     inc = analysis["incremental"]
     keys = [k for k in ADDED_VALUE if k in inc]
     d = np.array([inc[k]["delta_r2"] for k in keys], dtype=float)
@@ -117,7 +118,8 @@ def make_figures(analysis: dict[str, Any], folder: str, *, units: str = "nats/ch
     bx.axvline(0, color="0.6", lw=0.8)
     bx.set_xlabel("ΔR² (with spectrum − without)")
     bx.set_title("Added value of the spectrum", fontsize=9)
-    plotting.legend(bx)
+    bx.set_ylim(-0.6, len(keys) + 0.4)  # a free row above the top marker for the legend (issue 24: it covered it)
+    plotting.legend(bx, loc="upper center")
     _save(fig, os.path.join(folder, FIGURES[1]))
     return list(FIGURES)
 
