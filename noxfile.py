@@ -45,6 +45,9 @@ PYTEST = ["pytest", "-q", "-p", "no:cacheprovider"]
 # property tests): on the 2-core machine the TensorFlow suite took 102 s against 136 s alone.
 # The sweeps (a local Ray per process) and the integrations (short) stay in one process.
 PARALLEL = [*PYTEST, "-n", "auto", "--dist", "worksteal"]
+# ... with one BLAS/OpenMP thread each: two workers each spinning PyTorch's two OpenMP threads on
+# two cores ran the torch flossing tests in 53-62 s each, against a few seconds alone.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 PROJECT = nox.project.load_toml("pyproject.toml")["project"]
 DISTRIBUTION = PROJECT["name"]
 
@@ -111,6 +114,11 @@ _uv_follows_pip()
 def _install(session: nox.Session, *args: str) -> None:
     """Install (uv pip or pip) through the constraints file."""
     session.install("-c", CONSTRAINTS, *args)
+
+
+def _parallel(session: nox.Session, *tests: str) -> None:
+    """pytest on ``tests`` (and the session's posargs) with one worker per core, one thread each."""
+    session.run(*PARALLEL, *tests, *session.posargs, env=ONE_THREAD)
 
 
 def _session_python(session: nox.Session) -> str:
@@ -211,7 +219,7 @@ def tests_numpy(session: nox.Session) -> None:
     _install(session, "-e", ".[test,plot,progress]", "array-api-strict", "scipy")
     session.install("--no-deps", "./tests/toy_backend")  # a third-party plugin, registered via entry points
     session.run("python", "-c", NO_FRAMEWORK)
-    session.run(*PARALLEL, "tests/core", "tests/monitor", "tests/plotting", "tests/readout_analysis", *session.posargs)
+    _parallel(session, "tests/core", "tests/monitor", "tests/plotting", "tests/readout_analysis")
 
 
 @nox.session(name="tests-torch")
@@ -220,7 +228,7 @@ def tests_torch(session: nox.Session) -> None:
     _install_torch(session)
     _install(session, "-e", ".[torch,lightning,test,plot]")
     session.run("python", "-c", CHECK.format(module="torch", name="torch"))
-    session.run(*PARALLEL, "tests/torch_backend", "tests/readout", *session.posargs)
+    _parallel(session, "tests/torch_backend", "tests/readout")
 
 
 @nox.session(name="tests-jax")
@@ -229,7 +237,7 @@ def tests_jax(session: nox.Session) -> None:
     _skip_without_jax(session)
     _install(session, "-e", ".[jax,test,plot]", "optax")
     session.run("python", "-c", CHECK.format(module="jax", name="jax"))
-    session.run(*PARALLEL, "tests/jax_backend", *session.posargs)
+    _parallel(session, "tests/jax_backend")
 
 
 @nox.session(name="tests-tensorflow")
@@ -237,7 +245,7 @@ def tests_tensorflow(session: nox.Session) -> None:
     """TensorFlow/Keras backend and its conformance tests."""
     _install(session, "-e", ".[tensorflow,test,plot]", *TENSORFLOW)
     session.run("python", "-c", CHECK.format(module="tensorflow", name="tensorflow"))
-    session.run(*PARALLEL, "tests/tensorflow_backend", *session.posargs)
+    _parallel(session, "tests/tensorflow_backend")
 
 
 @nox.session
@@ -262,7 +270,7 @@ def agreement(session: nox.Session) -> None:
     _install(session, "-e", ".[all,lightning,test]", *TENSORFLOW)
     for module, name in (("torch", "torch"), ("jax", "jax"), ("tensorflow", "tensorflow")):
         session.run("python", "-c", CHECK.format(module=module, name=name))
-    session.run(*PARALLEL, "tests/agreement", "tests/keras_backends", *session.posargs)
+    _parallel(session, "tests/agreement", "tests/keras_backends")
 
 
 @nox.session
@@ -282,13 +290,14 @@ def docs_examples(session: nox.Session) -> None:
     _skip_without_jax(session)
     _install_torch(session)
     _install(session, "-e", ".[examples,test]", *TENSORFLOW)
-    session.run(*PARALLEL, "tests/docs_examples", *session.posargs)
+    _parallel(session, "tests/docs_examples")
 
 
 # The oldest supported versions come in two environments, because no numpy suits both:
 # TensorFlow 2.16 needs numpy < 2 and jax 0.8 needs numpy >= 2.
 # Each group: the extras at their lower bounds, pins that replace a lower bound the group's
 # frameworks do not allow, the Pythons those versions have wheels for, and the tests to run.
+# The long training loops (pytest marker `training`) are left out: the lower bounds serve the API.
 # test_memory_does_not_grow_with_steps is left out here: its margin is thin on every numpy
 # (the driver's finiteness check of the inputs allocates a (T, B, F) bool array, a transient
 # that grows with T) and numpy 1.24's few kB more allocation tips it over; not a version matter.
@@ -334,7 +343,7 @@ def oldest(session: nox.Session, group: str) -> None:
         session.error(f"not installed at the lower bound: {wrong}")
     shown = {p.split("==")[0] for p in pins} | {"numpy", "torch", "jaxlib"}
     session.log("installed: " + ", ".join(f"{n} {have[n]}" for n in sorted(have) if n in shown))
-    session.run(*PARALLEL, *tests, *session.posargs)
+    _parallel(session, "-m", "not training", *tests)  # the lower bounds' API, not long training loops
 
 
 # What is installed in the session (uv's virtualenvs have no pip to ask).

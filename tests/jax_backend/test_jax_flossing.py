@@ -106,6 +106,7 @@ def test_ordered_network_moves_up_to_target():
         np.testing.assert_allclose(after, 0.0, atol=0.1)
 
 
+@pytest.mark.training
 def test_chaotic_network_flossed_to_target():
     # Gradients through a chaotic trajectory grow like exp(λ1 T): clipped, on 30-step windows, with a
     # decaying rate (at a constant 1e-2, λ2 ended anywhere from -0.01 to -0.39 over 3 weight x 2 input
@@ -184,6 +185,7 @@ def leading(cell: lyapax.cells.Cell) -> tuple[float, float]:
     return float(s.exponents[0]), float(s.stderr[0])
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
 def test_chaotic_gated_network_flossed_with_the_documented_recipe(kind):
     with jax.enable_x64(True):

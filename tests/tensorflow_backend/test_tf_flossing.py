@@ -81,6 +81,7 @@ def test_ordered_network_moves_to_target():
     np.testing.assert_allclose(after, 0.0, atol=0.1)
 
 
+@pytest.mark.training
 def test_chaotic_network_flossed_to_target():
     # Gradients through a chaotic trajectory grow like exp(λ1 T): clipped, on 30-step windows, with a
     # decaying rate (the weights and schedule of the JAX test, which says what was measured).
@@ -197,6 +198,7 @@ def leading(layer: keras.layers.Layer) -> tuple[float, float]:
     return float(s.exponents[0]), float(s.stderr[0])
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
 def test_chaotic_gated_network_flossed_with_the_documented_recipe(kind):
     layer = keras_gated(kind, seed=1)

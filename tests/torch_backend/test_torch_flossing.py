@@ -113,6 +113,7 @@ def test_ordered_network_moves_up_to_target():
     np.testing.assert_allclose(after, 0.0, atol=0.1)
 
 
+@pytest.mark.training
 def test_chaotic_network_flossed_to_target():
     # Gradients through a chaotic trajectory grow like exp(λ1 T): clipped, on 30-step windows, with a
     # decaying rate (the weights and schedule of the JAX test, which says what was measured).
@@ -234,6 +235,7 @@ def leading(rnn: torch.nn.Module) -> tuple[float, float]:
     return float(s.exponents[0]), float(s.stderr[0])
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
 def test_chaotic_gated_network_flossed_with_the_documented_recipe(kind):
     rnn = torch_gated(kind, seed=1)
@@ -262,6 +264,7 @@ def test_chaotic_long_window_warns_and_stable_network_does_not():
         lyapax.flossing_loss(chaotic, long, k=2, warmup=10)
 
 
+@pytest.mark.training
 def test_lightning_callback_defaults_floss_a_chaotic_network():
     from lyapax_torch import callbacks
 
