@@ -78,7 +78,7 @@ def test_monitor_load_records_from_a_folder_or_fifo_does_not_block(tmp_path):
 
 
 def test_monitor_to_pandas_without_records_has_the_documented_columns():
-    pytest.importorskip("pandas")
+    pytest.importorskip("pandas", reason="to_pandas needs pandas (lyapax-rnn[pandas]; the test extra installs it)")
     mon = lyapax.Monitor(np.zeros((1, 20, 1)))
     assert list(mon.to_pandas().columns) == ["step", "max_exponent", "kaplan_yorke_dimension", "entropy", "seconds",
                                              "backend"]

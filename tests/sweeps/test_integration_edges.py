@@ -71,7 +71,7 @@ def test_rule_takes_numpy_integers_and_checks_its_fields():
 ])
 def test_importing_an_integration_without_its_package_says_how_to_install_it(monkeypatch, module, blocked, extra):
     if module == "lyapax.readout.ray_sweep":
-        pytest.importorskip("torch")  # the readout's training imports PyTorch before Ray
+        pytest.importorskip("torch", reason="the sweeps session installs torch")  # the readout's training imports PyTorch before Ray
     for name in blocked:
         monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     monkeypatch.delitem(sys.modules, module, raising=False)
@@ -81,7 +81,7 @@ def test_importing_an_integration_without_its_package_says_how_to_install_it(mon
 
 
 def test_ray_tune_metrics_and_stopper_epochs():
-    pytest.importorskip("ray.tune")
+    pytest.importorskip("ray.tune", reason="Ray Tune is not installed (the sweeps session installs lyapax-rnn[ray])")
     from lyapax.integrations.ray_tune import SpectrumStopper, spectrum_metrics
 
     assert spectrum_metrics(np.int64(1), {"exponents": [None, 0.3]}, epochs=np.int64(4)) == {
@@ -95,7 +95,7 @@ def test_ray_tune_metrics_and_stopper_epochs():
 
 
 def test_optuna_report_and_create_study_edges():
-    optuna = pytest.importorskip("optuna")
+    optuna = pytest.importorskip("optuna", reason="Optuna is not installed (the sweeps session installs lyapax-rnn[optuna])")
     from lyapax.integrations.optuna import VERDICT_ATTR, create_study, report_spectrum
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch_helpers import from_threads
 
 import lyapax
 from lyapax.errors import InputError, ModelTypeError
@@ -210,28 +211,13 @@ def test_dead_relu_units_are_reported_with_sequence_and_step():
 def test_threads_on_the_same_step_module_leave_it_unchanged(gen):
     """torch.func swaps a module's parameters and lyapax switches its dropout off: two threads on
     the same module take turns, both get the sequential answer, and the flags are restored."""
-    import threading
 
     model = DropoutStep().train()
     x = torch.randn(B, 40, F, generator=gen)
     h0 = torch.zeros(B, H)
     before = _snapshot(model)
     expected = lyapax.spectrum(model, x, h0=h0).per_sequence
-    results, errors = [], []
-
-    def work():
-        try:
-            for _ in range(3):
-                results.append(lyapax.spectrum(model, x, h0=h0).per_sequence)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    results = from_threads(lambda: lyapax.spectrum(model, x, h0=h0).per_sequence, threads=3, calls=3)
     assert len(results) == 9
     for r in results:
         np.testing.assert_array_equal(r, expected)

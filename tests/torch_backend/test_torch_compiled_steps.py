@@ -14,14 +14,13 @@ module-scoped fixtures), reused by every test that compiles.
 
 from __future__ import annotations
 
-import threading
-
 import lyapax_torch
 import numpy as np
 import pytest
 import torch
 from lyapax_torch import loop as compiled
 from lyapax_torch.namespace import namespace
+from torch_helpers import from_threads
 
 import lyapax
 from lyapax.errors import InputError
@@ -31,8 +30,9 @@ B, T, F, H = 3, 40, 3, 5
 
 @pytest.fixture(scope="module")
 def gru():
-    torch.manual_seed(7)
-    return torch.nn.GRU(F, H, batch_first=True).double().eval()
+    with torch.random.fork_rng():  # seeded initialisation that leaves the global RNG as it was
+        torch.manual_seed(7)
+        return torch.nn.GRU(F, H, batch_first=True).double().eval()
 
 
 @pytest.fixture(scope="module")
@@ -81,23 +81,7 @@ def test_compiled_step_functions_from_two_threads_give_the_sequential_results(st
     mode("always")
     f = step
     expected = _spectrum(f, x).per_sequence
-    results, errors = [], []
-    start = threading.Barrier(2)
-
-    def work():
-        try:
-            start.wait()
-            for _ in range(2):
-                results.append(_spectrum(f, x).per_sequence)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    results = from_threads(lambda: _spectrum(f, x).per_sequence, threads=2, calls=2)
     assert len(results) == 4
     for r in results:
         np.testing.assert_array_equal(r, expected)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -58,3 +62,27 @@ def random_h0(module: nn.Module, batch: int, gen: torch.Generator):
         return (h, c), flat
     h = r(L, batch, H)
     return h, np.concatenate([h[i].numpy() for i in range(L)], axis=1)
+
+
+def from_threads(call: Callable[[], Any], threads: int, calls: int) -> list[Any]:
+    """``call()`` run ``calls`` times in each of ``threads`` threads started together; their results,
+    or the first error any of them raised."""
+    results, errors = [], []
+    start = threading.Barrier(threads)
+
+    def work() -> None:
+        try:
+            start.wait()
+            for _ in range(calls):
+                results.append(call())
+        except Exception as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
