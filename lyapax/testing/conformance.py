@@ -328,7 +328,8 @@ class BackendConformance(EntryPointConformance):
 
     backend: ClassVar[str] = ""
     #: Hypothesis examples of the property tests that compile programs for each example's shapes
-    #: (`COMPILING`); ``None``: the profile's. A backend whose compilation takes seconds sets fewer.
+    #: (`COMPILING`); ``None``: the profile's. A backend whose compilation takes seconds sets fewer;
+    #: a profile with fewer examples still wins (``oldest``).
     compiled_examples: ClassVar[int | None] = None
     COMPILING: ClassVar[tuple[str, ...]] = (
         "test_matches_numpy_reference_float64", "test_finite_time_matches_numpy_reference",
@@ -339,6 +340,7 @@ class BackendConformance(EntryPointConformance):
         super().__init_subclass__(**kwargs)
         examples = cls.__dict__.get("compiled_examples")
         if examples is not None:
+            examples = min(examples, settings.default.max_examples)
             for name in cls.COMPILING:
                 body = getattr(BackendConformance, name).hypothesis.inner_test
                 test = settings(max_examples=examples, suppress_health_check=_SHARED)(given(data=st.data())(body))
