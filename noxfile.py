@@ -116,9 +116,9 @@ def _install(session: nox.Session, *args: str) -> None:
     session.install("-c", CONSTRAINTS, *args)
 
 
-def _parallel(session: nox.Session, *tests: str) -> None:
+def _parallel(session: nox.Session, *tests: str, env: dict[str, str] | None = None) -> None:
     """pytest on ``tests`` (and the session's posargs) with one worker per core, one thread each."""
-    session.run(*PARALLEL, *tests, *session.posargs, env=ONE_THREAD)
+    session.run(*PARALLEL, *tests, *session.posargs, env={**ONE_THREAD, **(env or {})})
 
 
 def _session_python(session: nox.Session) -> str:
@@ -346,8 +346,7 @@ def oldest(session: nox.Session, group: str) -> None:
     # the lower bounds' API: not the long training loops, and the properties on 5 examples, not 25
     # (the mathematics is tested in the backends' own sessions): torch-tensorflow's tests took 140 s
     # against 177 s with the 25
-    session.run(*PARALLEL, "-m", "not training", *tests, *session.posargs,
-                env={**ONE_THREAD, "LYAPAX_HYPOTHESIS_PROFILE": "oldest"})
+    _parallel(session, "-m", "not training", *tests, env={"LYAPAX_HYPOTHESIS_PROFILE": "oldest"})
 
 
 # What is installed in the session (uv's virtualenvs have no pip to ask).

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-ray = pytest.importorskip("ray")
-optuna = pytest.importorskip("optuna")
+ray = pytest.importorskip("ray", reason="Ray is not installed (the sweeps session installs lyapax-rnn[ray])")
+optuna = pytest.importorskip("optuna", reason="Optuna is not installed (the sweeps session installs lyapax-rnn[optuna])")
 
 from lyapax.errors import InputError  # noqa: E402
 from lyapax.integrations.optuna import SpectrumPruner, create_study, report_spectrum  # noqa: E402

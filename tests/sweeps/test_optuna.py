@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-optuna = pytest.importorskip("optuna")
+optuna = pytest.importorskip("optuna", reason="Optuna is not installed (the sweeps session installs lyapax-rnn[optuna])")
 
 import lyapax  # noqa: E402
 from lyapax.demo import random_tanh_network  # noqa: E402
@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def test_pruner_prunes_chaotic_lstm_and_keeps_stable(tmp_path):
     """Real readout networks: U(-4, 4) LSTMs are chaotic from the start, U(-0.1, 0.1) ones are not."""
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="the readout trains PyTorch networks (the sweeps session installs lyapax-rnn[torch])")
     from lyapax.readout.tasks import grammar_text, make_corpus
     from lyapax.readout.train import NetworkConfig, TrainConfig, train_network
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-pytest.importorskip("ray")
-pytest.importorskip("torch")
+pytest.importorskip("ray", reason="Ray is not installed (the sweeps session installs lyapax-rnn[ray])")
+pytest.importorskip("torch", reason="the readout trains PyTorch networks (the sweeps session installs lyapax-rnn[torch])")
 
 from sweep_helpers import records, strip_timing  # noqa: E402
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("ray")
-tune = pytest.importorskip("ray.tune")
+pytest.importorskip("ray", reason="Ray is not installed (the sweeps session installs lyapax-rnn[ray])")
+tune = pytest.importorskip("ray.tune", reason="Ray Tune is not installed (the sweeps session installs lyapax-rnn[ray])")
 
 import lyapax  # noqa: E402
 from lyapax.demo import random_tanh_network  # noqa: E402
